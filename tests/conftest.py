@@ -1,0 +1,26 @@
+"""Shared fixtures. Heavy objects (the builtin encoder) load once per session."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# keep the two CPU cores for the test runner itself; results do not depend on it
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def builtin_encoder():
+    from xsent_core.encoders.registry import load_text_encoder
+
+    return load_text_encoder("builtin", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    from xsent_core.paths import shared_data_dir
+
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.fail(f"shared data folder {path} is missing (set XSENT_DATA)")
+    return path

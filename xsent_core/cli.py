@@ -1,0 +1,172 @@
+"""`python -m xsent_core`: predict / train / eval / export / methods.
+
+Every method plugs in by name through `xsent_core.registry`; errors meant for
+the user (bad file, wrong checkpoint) print one clear line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .types import Example, XsentError
+
+PREDICT_CHUNK = 256  # rows held in memory at once while predicting a file
+
+
+def default_model_dir(method: str) -> Path:
+    """The shipped default for a method (assets/models/<method>)."""
+    from .paths import shipped_models_dir
+
+    return shipped_models_dir() / method
+
+
+def _chunks(rows: Iterator[Example], size: int) -> Iterator[list[Example]]:
+    chunk: list[Example] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _iter_input(path: str) -> Iterator[Example]:
+    from .data.jsonl import iter_csv, iter_jsonl
+
+    if path.lower().endswith(".csv"):
+        return iter_csv(path)
+    return iter_jsonl(path)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .data.jsonl import write_jsonl
+    from .registry import load_model
+
+    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
+
+    def rows() -> Iterator[dict]:
+        done = 0
+        for chunk in _chunks(_iter_input(args.input), PREDICT_CHUNK):
+            for ex, pred in zip(chunk, model.predict(chunk, batch_size=args.batch_size)):
+                yield {**ex.to_dict(), **pred.to_dict(), "method": args.method}
+            done += len(chunk)
+            print(f"predicted {done} rows", file=sys.stderr)
+
+    write_jsonl(args.output, rows())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .recipes import print_json, run_preset
+
+    overrides = json.loads(args.config) if args.config else None
+    train_overrides = json.loads(args.train_config) if args.train_config else None
+    report = run_preset(
+        args.method,
+        args.preset,
+        args.out,
+        device=args.device,
+        overrides=overrides,
+        train_overrides=train_overrides,
+        half=args.half,
+        unlabelled=args.unlabelled,
+        resume=args.resume,
+    )
+    print_json(report)
+    return 0 if report.get("status") == "finished" else 1
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .recipes import load_data, print_json
+    from .registry import load_model
+
+    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
+    rows = load_data(args.data)
+    if not rows:
+        raise XsentError(f"{args.data}: no rows to evaluate")
+    print_json({"method": args.method, "data": args.data, "rows": len(rows), **model.evaluate(rows)})
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .data.export import export_examples
+    from .recipes import load_data
+
+    rows = load_data(args.data)
+    out = export_examples(rows, args.to, args.out)
+    print(f"wrote {len(rows)} rows as {args.to} to {out}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from .registry import available_methods, presets
+
+    for name in available_methods():
+        print(name)
+        for preset in presets(name).values():
+            print(f"  {preset.name}: {preset.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m xsent_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="predict a JSONL or CSV file")
+    p.add_argument("--method", required=True)
+    p.add_argument("--model", help="model folder (default: the shipped one)")
+    p.add_argument("--input", required=True, help="JSONL {id, text, image?, lang?} or CSV with a text column")
+    p.add_argument("--output", required=True, help="JSONL; rows gain label/probs or spans")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="train a preset")
+    p.add_argument("--method", required=True)
+    p.add_argument("--preset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--config", help="JSON object overriding the method config")
+    p.add_argument("--train-config", help="JSON object overriding the training settings")
+    p.add_argument("--unlabelled", help="FORMAT:PATH of unlabelled target text (methods that use it)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last")
+    p.add_argument("--half", action="store_true", help="store the trained weights in fp16")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model on a dataset; prints JSON metrics")
+    p.add_argument("--method", required=True)
+    p.add_argument("--model")
+    p.add_argument("--data", required=True, help="FORMAT:PATH (semeval | gklmip | jsonl | conll | csv)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="convert a dataset: conll (BIES), jsonl, or a Hugging Face datasets folder")
+    p.add_argument("--data", required=True, help="FORMAT:PATH")
+    p.add_argument("--to", required=True, choices=("conll", "jsonl", "hf"))
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("methods", help="list methods and their presets")
+    p.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except XsentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

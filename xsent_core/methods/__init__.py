@@ -1,0 +1,1 @@
+"""One sub-package per method; `xsent_core.registry` maps names to classes."""

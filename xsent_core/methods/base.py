@@ -1,0 +1,166 @@
+"""The contract every method honours, so CLI, training loop and app need not know
+which method they drive.
+
+A method is a `torch.nn.Module` with:
+- `prepare(examples)` -> features the loop can batch (tokenised ids, cached
+  frozen-encoder states, labels); done once per dataset.
+- `batches(prepared, batch_size, shuffle, generator)` -> batches.
+- `forward_loss(batch)` -> dict of named scalar losses; key "loss" is the total.
+- `predict(examples)` -> list[Prediction]; `explain(example)` -> JSON-ready dict.
+- `evaluate(examples)` -> dict of metrics (fractions in [0, 1]).
+Persistence (config JSON + safetensors of the trained parameters) lives in
+`xsent_core.registry` and works for every subclass.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+import torch
+
+from ..types import Example, Prediction
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every method (the loop reads these)."""
+
+    epochs: int = 3
+    max_steps: int | None = None  # stop after this many optimiser steps
+    batch_size: int = 16
+    lr: float = 5e-5  # encoder layers
+    head_lr: float = 1e-3  # new layers (heads, gates, critics...)
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    seed: int = 13
+    device: str = "auto"
+    eval_every: int | None = None  # optimiser steps between evaluations; None = once per epoch
+    select_metric: str = "f1"  # key of evaluate() used to keep the best model
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named, reproducible training recipe (`train --method M --preset P`)."""
+
+    name: str
+    method: str
+    description: str
+    config: Mapping[str, Any] = field(default_factory=dict)  # method config overrides
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # dataset specs "format:path"; paths may use {data} for the shared data folder
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Method(torch.nn.Module):
+    """Base class; subclasses set `name`, `config_cls`, `task` and implement the hooks."""
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    task: ClassVar[str]  # "sentence" or "spans"
+    # submodules holding pretrained weights that are rebuilt from their spec at load
+    # time; only their trainable parameters are saved
+    pretrained_prefixes: ClassVar[tuple[str, ...]] = ("encoder.", "image_encoder.")
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def create(cls, config: Any, device: torch.device | str = "cpu") -> "Method":
+        """Build a fresh (untrained heads) model, loading its encoder(s)."""
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def encoder_fingerprint(self) -> str:
+        """Identifies the encoder(s) the trained weights depend on."""
+        raise NotImplementedError
+
+    # -- training ---------------------------------------------------------------
+    def prepare(self, examples: Sequence[Example]) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def batches(
+        self,
+        prepared: Sequence[Any],
+        batch_size: int,
+        shuffle: bool,
+        generator: random.Random,
+    ) -> Iterator[Any]:
+        """Default: length-bucketed batches (sort by `len(item)`, shuffle the buckets)."""
+        order = list(range(len(prepared)))
+        if shuffle:
+            generator.shuffle(order)
+            # sort within windows of 50 batches: little padding, still random
+            window = batch_size * 50
+            order = [
+                i
+                for w in range(0, len(order), window)
+                for i in sorted(order[w : w + window], key=lambda j: _length(prepared[j]))
+            ]
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if shuffle:
+            generator.shuffle(chunks)
+        for chunk in chunks:
+            yield self.collate([prepared[i] for i in chunk])
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def forward_loss(self, batch: Any) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def param_groups(self, train: TrainConfig) -> list[dict[str, Any]]:
+        """Encoder parameters at `lr`, everything else at `head_lr`."""
+        enc, head = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            (enc if name.startswith("encoder.") else head).append(p)
+        groups = []
+        if enc:
+            groups.append({"params": enc, "lr": train.lr, "name": "encoder"})
+        if head:
+            groups.append({"params": head, "lr": train.head_lr, "name": "head"})
+        return groups
+
+    def before_optimizer_step(self, batch: Any, step: int) -> dict[str, float]:
+        """Hook for extra updates (e.g. a critic's own steps); returns logged values."""
+        return {}
+
+    # -- inference --------------------------------------------------------------
+    def predict(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:
+        raise NotImplementedError
+
+    def explain(self, example: Example) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
+        raise NotImplementedError
+
+    # -- persistence ------------------------------------------------------------
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only what training changes: parameters with requires_grad and head buffers."""
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        state = self.state_dict()
+        keep = {
+            k: v
+            for k, v in state.items()
+            if k in trainable or not k.startswith(self.pretrained_prefixes)
+        }
+        return {k: v.detach().contiguous() for k, v in keep.items() if isinstance(v, torch.Tensor)}
+
+
+def _length(item: Any) -> int:
+    try:
+        return len(item)
+    except TypeError:
+        return 0

@@ -1,0 +1,114 @@
+"""`classifier` baseline: sentence sentiment from the encoder's mean-pooled top
+layer and a linear head (negative / neutral / positive)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ...metrics import accuracy, macro_f1
+from ...types import SENTIMENT_LABELS, Example, Prediction
+from ..base import Method
+from ..common import frozen_states, full_states, normalized_text, pad_stack, upper_states
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    encoder: str = "builtin"
+    train_from_layer: int = 10
+    max_length: int = 128  # sub-tokens per training sentence
+    prefix: str = "query: "  # e5 was trained with this prefix
+    dropout: float = 0.1
+
+
+class ClassifierMethod(Method):
+    name = "classifier"
+    config_cls = ClassifierConfig
+    task = "sentence"
+
+    def __init__(self, config: ClassifierConfig, encoder: Any) -> None:
+        super().__init__(config)
+        self.encoder = encoder
+        encoder.freeze(below_layer=config.train_from_layer)
+        self.dropout = torch.nn.Dropout(config.dropout)
+        self.head = torch.nn.Linear(encoder.info.hidden_size, len(SENTIMENT_LABELS))
+
+    @classmethod
+    def create(cls, config: ClassifierConfig, device: Any = "cpu") -> "ClassifierMethod":
+        from ...encoders.registry import load_text_encoder
+
+        return cls(config, load_text_encoder(config.encoder, device=device)).to(device)
+
+    def encoder_fingerprint(self) -> str:
+        return self.encoder.info.fingerprint
+
+    # -- training ---------------------------------------------------------------
+    def prepare(self, examples: Sequence[Example]) -> list[dict[str, torch.Tensor]]:
+        rows = [ex for ex in examples if ex.label is not None]
+        if not rows:
+            return []
+        texts = [normalized_text(ex)[0] for ex in rows]
+        enc = self.encoder.encode_texts(texts, prefix=self.config.prefix, max_length=self.config.max_length)
+        ids = [row[m.bool()] for row, m in zip(enc["input_ids"], enc["attention_mask"])]
+        lower = frozen_states(self.encoder, ids, self.config.train_from_layer)
+        return [
+            {"ids": i, "lower": h, "label": torch.tensor(SENTIMENT_LABELS.index(ex.label))}
+            for i, h, ex in zip(ids, lower, rows)
+        ]
+
+    def collate(self, items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {
+            "lower": pad_stack([it["lower"] for it in items]),
+            "attention_mask": pad_stack([torch.ones_like(it["ids"]) for it in items]),
+            "label": torch.stack([it["label"] for it in items]),
+        }
+
+    def logits_from_hidden(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.encoder.mean_pool(hidden, mask)))
+
+    def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
+        loss = F.cross_entropy(self.logits_from_hidden(hidden, batch["attention_mask"]), batch["label"])
+        return {"loss": loss, "classification": loss.detach()}
+
+    # -- inference --------------------------------------------------------------
+    @torch.inference_mode()
+    def class_probs(self, examples: Sequence[Example], batch_size: int = 32) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
+        self.eval()
+        prepared = [normalized_text(ex) for ex in examples]
+        out = []
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start : start + batch_size]
+            enc = self.encoder.encode_texts([t for t, _ in chunk], prefix=self.config.prefix)
+            ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+            probs = self.logits_from_hidden(full_states(self.encoder, ids, mask), mask).softmax(-1).cpu()
+            for i, (text, warnings) in enumerate(chunk):
+                extra = ()
+                if enc["truncated"][i]:
+                    extra = (f"text longer than the encoder's {self.encoder.info.max_length} sub-tokens; only the start was read",)
+                if not text:
+                    extra += ("empty text: the prediction reflects no content",)
+                out.append((probs[i], tuple(warnings) + extra))
+        return out
+
+    def predict(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:
+        return [
+            Prediction(
+                label=SENTIMENT_LABELS[int(p.argmax())],
+                probs={lab: float(v) for lab, v in zip(SENTIMENT_LABELS, p)},
+                warnings=w,
+            )
+            for p, w in self.class_probs(examples, batch_size)
+        ]
+
+    def explain(self, example: Example) -> dict[str, Any]:
+        pred = self.predict([example])[0]
+        return {"label": pred.label, "probs": dict(pred.probs or {})}
+
+    def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
+        rows = [ex for ex in examples if ex.label is not None]
+        preds = [p.label for p in self.predict(rows)]
+        gold = [ex.label for ex in rows]
+        return {"accuracy": accuracy(gold, preds), "macro_f1": macro_f1(gold, preds), "n": float(len(rows))}

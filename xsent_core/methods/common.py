@@ -1,0 +1,80 @@
+"""Pieces shared by the encoder-based methods: word splitting with offsets into
+the user's text, cached frozen-encoder states, padding."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from ..types import Example
+
+# Longest input the predict paths accept before truncating (characters).
+MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Words:
+    """Words of one input with their spans in the ORIGINAL text (code points)."""
+
+    words: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    warnings: tuple[str, ...] = ()
+
+
+def words_of(example: Example, max_chars: int = MAX_CHARS) -> Words:
+    """Pre-tokenised rows keep their tokens; raw text is normalised then split."""
+    if example.tokens is not None and example.token_offsets is not None:
+        return Words(tuple(example.tokens), tuple(example.token_offsets))
+    from ..text import tokenize_for_model
+
+    normalized, spans, words = tokenize_for_model(example.text, lang=example.lang, max_chars=max_chars)
+    return Words(tuple(words), tuple(tuple(s) for s in spans), tuple(normalized.warnings))
+
+
+def normalized_text(example: Example, max_chars: int = MAX_CHARS) -> tuple[str, tuple[str, ...]]:
+    """The text a sentence-level model reads, plus what normalisation changed."""
+    from ..text import normalize
+
+    n = normalize(example.text, max_chars=max_chars)
+    return n.text, tuple(n.warnings)
+
+
+def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0.0) -> torch.Tensor:
+    """Right-pad tensors of shape [T, ...] to one [B, Tmax, ...] tensor."""
+    return torch.nn.utils.rnn.pad_sequence(list(tensors), batch_first=True, padding_value=value)
+
+
+@torch.inference_mode()
+def frozen_states(
+    encoder: Any,
+    ids: Sequence[torch.Tensor],
+    stop_layer: int,
+    batch_size: int = 32,
+    dtype: torch.dtype = torch.float16,
+) -> list[torch.Tensor]:
+    """Hidden states after the frozen layers [0, stop_layer), one [T, H] per input.
+
+    Computed once per dataset so each epoch only runs the trainable top layers;
+    kept in fp16 to halve memory (the top layers compute in fp32).
+    """
+    device = next(encoder.parameters()).device
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out: list[torch.Tensor | None] = [None] * len(ids)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch_ids = pad_stack([ids[i] for i in chunk], value=encoder.tokenizer.pad_token_id).to(device)
+        mask = pad_stack([torch.ones_like(ids[i]) for i in chunk]).to(device)
+        hidden = encoder.run_layers(encoder.embed_tokens(batch_ids), mask, 0, stop_layer)
+        for row, i in enumerate(chunk):
+            out[i] = hidden[row, : len(ids[i])].to("cpu", dtype).clone()
+    return [t for t in out if t is not None]
+
+
+def upper_states(encoder: Any, lower: torch.Tensor, mask: torch.Tensor, start_layer: int) -> torch.Tensor:
+    """Run the trainable layers on cached lower states (fp32)."""
+    return encoder.run_layers(lower.float(), mask, start_layer, encoder.info.num_layers)
+
+
+def full_states(encoder: Any, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return encoder.run_layers(encoder.embed_tokens(input_ids), mask, 0, encoder.info.num_layers)

@@ -1,0 +1,171 @@
+"""Run a named preset end to end: data -> model -> fit -> test metrics -> model card.
+
+Dataset specs are "format:path" with optional suffixes:
+- "{data}" in the path is the shared data folder (`paths.shared_data_dir()`);
+- "@train" / "@select" take the 80 % / 20 % stratified split of the file (seed 0),
+  so model selection never touches a file's held-out split;
+- "#N" keeps the first N rows (smoke runs).
+A list of specs is concatenated.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .methods.base import Preset, TrainConfig
+from .types import Example, XsentError
+
+SELECT_FRACTION = 0.2
+
+
+def resolve_spec(spec: str) -> str:
+    from .paths import shared_data_dir
+
+    return spec.replace("{data}", str(shared_data_dir()))
+
+
+def load_data(spec: str | Sequence[str]) -> list[Example]:
+    from .data import load_examples
+    from .data.splits import stratified_split
+
+    if not isinstance(spec, str):
+        return [ex for s in spec for ex in load_data(s)]
+    spec = resolve_spec(spec)
+    limit = None
+    if "#" in spec:
+        spec, n = spec.rsplit("#", 1)
+        limit = int(n)
+    part = None
+    if spec.endswith(("@train", "@select")):
+        spec, part = spec.rsplit("@", 1)
+    examples = load_examples(spec)
+    if part is not None:
+        train, select = stratified_split(examples, SELECT_FRACTION, seed=0)
+        examples = train if part == "train" else select
+    return examples[:limit] if limit is not None else examples
+
+
+def get_preset(method: str, name: str) -> Preset:
+    from .registry import presets
+
+    table = presets(method)
+    if name not in table:
+        raise XsentError(f"method {method!r} has no preset {name!r}; presets: {', '.join(table)}")
+    return table[name]
+
+
+def _card(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float) -> str:
+    lines = [
+        f"# {preset.method} model: preset `{preset.name}`",
+        "",
+        preset.description,
+        "",
+        "## Rebuild",
+        "```",
+        command,
+        "```",
+        "",
+        "## Data",
+        "",
+        "```json",
+        json.dumps(preset.data, indent=2),
+        "```",
+        "",
+        "## Measured (test sets; fractions in [0, 1])",
+        "",
+        "| set | metrics |",
+        "|---|---|",
+    ]
+    for name, value in metrics.items():
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in value.items()) if isinstance(value, Mapping) else value
+        lines.append(f"| {name} | {shown} |")
+    lines += ["", f"Training took {seconds / 60:.1f} minutes on {os.cpu_count()} CPU cores.", ""]
+    return "\n".join(lines)
+
+
+def run_preset(
+    method: str,
+    preset_name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    train_overrides: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = True,
+    evaluate_tests: bool = True,
+    half: bool = False,
+    unlabelled: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train a preset into `out_dir`; returns {"train": ..., "test": {...}}."""
+    from .config import config_from_dict, config_to_dict
+    from .registry import load_model, method_class, save_model
+    from .training import fit
+
+    preset = get_preset(method, preset_name)
+    cls = method_class(method)
+    if hasattr(cls, "run_preset"):  # methods with multi-stage recipes (MSMO, LFD-RT...)
+        return cls.run_preset(
+            preset, out_dir, device=device, overrides=overrides, train_overrides=train_overrides,
+            callbacks=callbacks, cancel=cancel, progress=progress, evaluate_tests=evaluate_tests, half=half,
+            unlabelled=unlabelled, resume=resume,
+        )
+    if unlabelled:
+        raise XsentError(f"method {method!r} does not train on unlabelled text (--unlabelled)")
+    config = config_from_dict(cls.config_cls, {**preset.config, **(overrides or {})})
+    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
+    if device:
+        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": device})
+    model = cls.create(config, device="cpu")
+    train_rows = load_data(preset.data["train"])
+    dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []
+    items = model.prepare(train_rows)
+    command = f"python -m xsent_core train --method {method} --preset {preset_name} --out {out_dir}"
+    result = fit(
+        model,
+        items,
+        train,
+        evaluate=(lambda: model.evaluate(dev_rows)) if dev_rows else None,
+        out_dir=out_dir,
+        callbacks=callbacks,
+        cancel=cancel,
+        progress=progress,
+        resume=resume,
+        model_metadata={"preset": preset_name, "command": command},
+    )
+    report: dict[str, Any] = {
+        "status": result.status,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "dev": dict(result.metrics),
+        "test": {},
+    }
+    if result.status != "finished":
+        return report
+    # a finished model needs no resumable optimiser state; keep folders small
+    shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
+    best = load_model(out_dir, expected_method=method)
+    if evaluate_tests:
+        for name, spec in (preset.data.get("test") or {}).items():
+            report["test"][name] = best.evaluate(load_data(spec))
+    save_model(
+        best,
+        out_dir,
+        metrics={"dev": report["dev"], "test": report["test"]},
+        training={"preset": preset_name, "command": command, "steps": result.steps, "seconds": report["seconds"]},
+        half=half,
+        card_text=_card(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds),
+    )
+    return report
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,219 @@
+"""Method names -> classes, and model folders: config JSON + safetensors.
+
+A model folder holds:
+- `config.json`: {"format": "xsent-model", "format_version", "method",
+  "encoder_fingerprint", "config": {...}, "metrics": {...}, "created", ...}
+- `model.safetensors`: only the trained tensors (fp16 when saved so).
+- `README.md`: the model card (written by the caller that trains).
+Loading never unpickles: JSON is validated field by field and tensors come from
+safetensors.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import config_from_dict, config_to_dict, read_json
+from .types import CheckpointError
+
+FORMAT = "xsent-model"
+FORMAT_VERSION = 1
+
+# name -> "module:Class"; imported only when asked for
+_METHOD_PATHS: Mapping[str, str] = {
+    "tagger": "xsent_core.methods.tagger:TaggerMethod",
+    "classifier": "xsent_core.methods.classifier:ClassifierMethod",
+    "msmo": "xsent_core.methods.msmo:MsmoMethod",
+    "m2sa": "xsent_core.methods.m2sa:M2saMethod",
+    "vxlm": "xsent_core.methods.ctam:VxlmMethod",
+    "ctam": "xsent_core.methods.ctam:CtamMethod",
+    "lfdrt": "xsent_core.methods.lfdrt:LfdrtMethod",
+}
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(_METHOD_PATHS)
+
+
+def available_methods() -> tuple[str, ...]:
+    """Methods whose code is installed (importable) in this checkout."""
+    out = []
+    for name in _METHOD_PATHS:
+        try:
+            method_class(name)
+        except CheckpointError:
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+def method_class(name: str) -> type:
+    try:
+        target = _METHOD_PATHS[name]
+    except KeyError as e:
+        raise CheckpointError(
+            f"unknown method {name!r}; known methods: {', '.join(_METHOD_PATHS)}"
+        ) from e
+    module_name, cls_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise CheckpointError(f"method {name!r} is not implemented in this version of xsent") from e
+        raise
+    return getattr(module, cls_name)
+
+
+def presets(method: str) -> Mapping[str, Any]:
+    """The method's named training recipes (`PRESETS` in its package)."""
+    module = importlib.import_module(method_class(method).__module__.rsplit(".", 1)[0])
+    found = getattr(module, "PRESETS", None)
+    if found is None:
+        module = importlib.import_module(method_class(method).__module__)
+        found = getattr(module, "PRESETS", {})
+    return found
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What `config.json` says about a saved model, readable without torch."""
+
+    path: Path
+    method: str
+    encoder_fingerprint: str
+    config: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    created: str
+    training: Mapping[str, Any]
+
+
+def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CheckpointError(f"model folder {folder} does not exist")
+    meta = read_json(folder / "config.json")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{folder}/config.json is not an xsent model (format={meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{folder} was saved with model format {meta.get('format_version')}, "
+            f"this xsent reads format {FORMAT_VERSION}"
+        )
+    for key, kind in (("method", str), ("encoder_fingerprint", str), ("config", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise CheckpointError(f"{folder}/config.json: field {key!r} missing or of the wrong type")
+    return ModelCard(
+        path=folder,
+        method=meta["method"],
+        encoder_fingerprint=meta["encoder_fingerprint"],
+        config=meta["config"],
+        metrics=meta.get("metrics") or {},
+        created=str(meta.get("created", "")),
+        training=meta.get("training") or {},
+    )
+
+
+def save_model(
+    method: Any,
+    path: str | os.PathLike[str],
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    half: bool = False,
+    card_text: str | None = None,
+) -> Path:
+    """Write the model folder atomically (temp folder, then rename over the old one)."""
+    from safetensors.torch import save_file
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        state = method.trained_state_dict()
+        if half:
+            state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        save_file({k: v.cpu().contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"))
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "method": method.name,
+            "encoder_fingerprint": method.encoder_fingerprint(),
+            "config": config_to_dict(method.config),
+            "metrics": dict(metrics or {}),
+            "training": dict(training or {}),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        if card_text:
+            (tmp / "README.md").write_text(card_text, encoding="utf-8")
+        elif (target / "README.md").exists():
+            shutil.copy2(target / "README.md", tmp / "README.md")
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    expected_method: str | None = None,
+    device: Any = "cpu",
+) -> Any:
+    """Rebuild a saved model; refuses another method's or another encoder's weights."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    card = read_model_card(path)
+    if expected_method is not None and card.method != expected_method:
+        raise CheckpointError(
+            f"{card.path} holds a {card.method!r} model, not a {expected_method!r} model"
+        )
+    cls = method_class(card.method)
+    config = config_from_dict(cls.config_cls, dict(card.config))
+    weights_file = card.path / "model.safetensors"
+    if not weights_file.is_file():
+        raise CheckpointError(f"{card.path}: model.safetensors is missing")
+    try:
+        state = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights_file}: unreadable or corrupt safetensors file ({e})") from e
+    model = cls.create(config, device=device)
+    if model.encoder_fingerprint() != card.encoder_fingerprint:
+        raise CheckpointError(
+            f"{card.path} was trained on encoder {card.encoder_fingerprint!r}, "
+            f"but the config builds encoder {model.encoder_fingerprint()!r}"
+        )
+    expected = model.state_dict()
+    unknown = sorted(set(state) - set(expected))
+    if unknown:
+        raise CheckpointError(f"{weights_file}: tensors this {card.method} model does not have: {unknown[:5]}")
+    missing = sorted(set(model.trained_state_dict()) - set(state))
+    if missing:
+        raise CheckpointError(f"{weights_file}: trained tensors missing: {missing[:5]}")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{weights_file}: tensor {key} has shape {tuple(tensor.shape)}, "
+                f"model expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(
+        {k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False
+    )
+    model.eval()
+    model.card = card  # type: ignore[attr-defined]
+    return model

@@ -1,0 +1,283 @@
+"""The one training loop every method uses.
+
+`fit()` drives any `Method`: seeds, device, AdamW with per-group learning rates
+and linear warm-up/decay, gradient accumulation and clipping, periodic
+evaluation with best-model selection, atomic checkpoints after each epoch,
+resumption from the last checkpoint, cancellation between steps, and progress
+reported through tqdm (which Gradio can track) and callbacks.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from .methods.base import Method, TrainConfig
+from .types import XsentError
+
+
+class TrainingCancelled(XsentError):
+    """Raised inside the loop when the cancel event is set; caught by fit()."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimiser steps done
+    total_steps: int = 0
+    epoch: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: str  # "finished" | "cancelled"
+    steps: int
+    best_metric: float | None
+    best_step: int | None
+    metrics: Mapping[str, float]
+    seconds: float
+    model_dir: Path | None
+    history: Sequence[Mapping[str, Any]]
+
+
+class Callback(Protocol):
+    def __call__(self, event: str, state: TrainState, payload: Mapping[str, Any]) -> None:
+        """event: "start" | "step" | "eval" | "checkpoint" | "end"."""
+
+
+def seed_everything(seed: int) -> random.Random:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return random.Random(seed)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _move(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _move(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        return type(batch)(_move(v, device) for v in batch)
+    return batch
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(
+    method: Method,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: TrainState,
+    folder: Path,
+) -> Path:
+    """Model + optimiser + loop state, written to a temp folder then renamed."""
+    from .registry import save_model
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_model(method, tmp / "model")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+    _atomic_write_json(
+        tmp / "trainer_state.json",
+        {
+            "step": state.step,
+            "epoch": state.epoch,
+            "best_metric": state.best_metric,
+            "best_step": state.best_step,
+            "losses": state.losses[-2000:],
+            "evals": state.evals,
+        },
+    )
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _restore(method: Method, optimizer: Any, scheduler: Any, folder: Path, state: TrainState) -> None:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(folder / "model" / "model.safetensors"))
+    own = method.state_dict()
+    method.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
+    opt = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(opt["optimizer"])
+    scheduler.load_state_dict(opt["scheduler"])
+    saved = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    state.step = int(saved["step"])
+    state.epoch = int(saved["epoch"])
+    state.best_metric = saved.get("best_metric")
+    state.best_step = saved.get("best_step")
+    state.losses = [tuple(x) for x in saved.get("losses", [])]  # type: ignore[misc]
+    state.evals = list(saved.get("evals", []))
+
+
+def fit(
+    method: Method,
+    train_items: Sequence[Any],
+    train: TrainConfig,
+    *,
+    evaluate: Callable[[], Mapping[str, float]] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    callbacks: Sequence[Callback] = (),
+    cancel: threading.Event | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    model_metadata: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train `method` on prepared items (from `method.prepare`).
+
+    With `out_dir`, the best model (by `train.select_metric` of `evaluate()`, or
+    the last one without evaluation) is saved to `out_dir`, and a resumable
+    checkpoint to `out_dir/checkpoints/last` after each epoch.
+    """
+    from tqdm.auto import tqdm
+
+    from .device import resolve_device
+    from .registry import save_model
+
+    if len(train_items) == 0:
+        raise XsentError("no training examples: the training set is empty")
+    rng = seed_everything(train.seed)
+    device = resolve_device(train.device)
+    method.to(device)
+    groups = method.param_groups(train)
+    if not groups:
+        raise XsentError(f"{method.name}: nothing to train (every parameter is frozen)")
+    optimizer = torch.optim.AdamW(groups, weight_decay=train.weight_decay)
+    batches_per_epoch = math.ceil(len(train_items) / train.batch_size)
+    steps_per_epoch = max(1, batches_per_epoch // train.grad_accum)
+    total = steps_per_epoch * train.epochs
+    if train.max_steps is not None:
+        total = min(total, train.max_steps) if train.epochs else train.max_steps
+    scheduler = _scheduler(optimizer, int(train.warmup_ratio * total), total)
+    state = TrainState(total_steps=total)
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt = out / "checkpoints" / "last" if out is not None else None
+    if resume and ckpt is not None and (ckpt / "trainer_state.json").exists():
+        _restore(method, optimizer, scheduler, ckpt, state)
+    metadata = dict(model_metadata or {})
+
+    def emit(event: str, payload: Mapping[str, Any]) -> None:
+        for cb in callbacks:
+            cb(event, state, payload)
+
+    def run_eval() -> None:
+        if evaluate is None:
+            return
+        method.eval()
+        with torch.inference_mode():
+            metrics = dict(evaluate())
+        method.train()
+        record = {"step": state.step, "epoch": state.epoch, **metrics}
+        state.evals.append(record)
+        score = metrics.get(train.select_metric)
+        if score is not None and (state.best_metric is None or score > state.best_metric):
+            state.best_metric, state.best_step = float(score), state.step
+            if out is not None:
+                save_model(method, out, metrics=metrics, training={**metadata, "step": state.step})
+        emit("eval", record)
+
+    start = time.time()
+    status = "finished"
+    emit("start", {"total_steps": total})
+    bar = tqdm(total=total, initial=state.step, desc=f"train {method.name}", disable=not progress, unit="step")
+    method.train()
+    try:
+        # skip whole epochs already done when resuming; the partial epoch restarts
+        while state.step < total:
+            steps_before = state.step
+            epoch_rng = random.Random(rng.random() + state.epoch)
+            micro = 0
+            optimizer.zero_grad(set_to_none=True)
+            for batch in method.batches(train_items, train.batch_size, True, epoch_rng):
+                if cancel is not None and cancel.is_set():
+                    raise TrainingCancelled("training cancelled")
+                batch = _move(batch, device)
+                extra = method.before_optimizer_step(batch, state.step) if micro == 0 else {}
+                losses = method.forward_loss(batch)
+                (losses["loss"] / train.grad_accum).backward()
+                micro += 1
+                if micro < train.grad_accum:
+                    continue
+                micro = 0
+                if train.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for g in groups for p in g["params"]], train.max_grad_norm
+                    )
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                logged = {k: float(v.detach()) for k, v in losses.items()}
+                logged.update(extra)
+                state.losses.append((state.step, logged["loss"]))
+                bar.update(1)
+                bar.set_postfix(loss=f"{logged['loss']:.4f}")
+                emit("step", logged)
+                if train.eval_every and state.step % train.eval_every == 0:
+                    run_eval()
+                if state.step >= total:
+                    break
+            state.epoch += 1
+            if not train.eval_every or state.step >= total:
+                run_eval()
+            if ckpt is not None:
+                save_checkpoint(method, optimizer, scheduler, state, ckpt)
+                emit("checkpoint", {"path": str(ckpt)})
+            if state.step == steps_before:
+                raise XsentError(
+                    f"training set of {len(train_items)} items is smaller than one optimiser step "
+                    f"(batch {train.batch_size} x accumulation {train.grad_accum})"
+                )
+    except TrainingCancelled:
+        status = "cancelled"
+    finally:
+        bar.close()
+    method.eval()
+    if out is not None and (evaluate is None or state.best_metric is None) and status == "finished":
+        save_model(method, out, metrics=state.evals[-1] if state.evals else {}, training={**metadata, "step": state.step})
+    best = next((e for e in state.evals if e["step"] == state.best_step), state.evals[-1] if state.evals else {})
+    result = TrainResult(
+        status=status,
+        steps=state.step,
+        best_metric=state.best_metric,
+        best_step=state.best_step,
+        metrics={k: v for k, v in best.items() if isinstance(v, (int, float))},
+        seconds=time.time() - start,
+        model_dir=out,
+        history=list(state.evals),
+    )
+    emit("end", {"status": status})
+    return result

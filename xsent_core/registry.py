@@ -54,7 +54,10 @@ def available_methods() -> tuple[str, ...]:
     return tuple(out)
 
 
-def method_class(name: str) -> type:
+def method_class(name: str, extra: Mapping[str, type] | None = None) -> type:
+    """The class for `name`; `extra` adds classes not in the table (plugins, tests)."""
+    if extra and name in extra:
+        return extra[name]
     try:
         target = _METHOD_PATHS[name]
     except KeyError as e:
@@ -173,6 +176,7 @@ def load_model(
     *,
     expected_method: str | None = None,
     device: Any = "cpu",
+    classes: Mapping[str, type] | None = None,
 ) -> Any:
     """Rebuild a saved model; refuses another method's or another encoder's weights."""
     from safetensors import SafetensorError
@@ -183,7 +187,7 @@ def load_model(
         raise CheckpointError(
             f"{card.path} holds a {card.method!r} model, not a {expected_method!r} model"
         )
-    cls = method_class(card.method)
+    cls = method_class(card.method, classes)
     config = config_from_dict(cls.config_cls, dict(card.config))
     weights_file = card.path / "model.safetensors"
     if not weights_file.is_file():

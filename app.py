@@ -1,0 +1,121 @@
+"""Start the xsent app: `python app.py [--host H] [--port P] [--share --auth user:pass]`."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="xsent: cross-lingual sentiment workbench")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="make a public Gradio link (requires --auth)")
+    p.add_argument("--share-server", help="self-hosted tunnel address host:port (frp), for teams running their own")
+    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="login; repeat for several users")
+    p.add_argument("--auth-file", type=Path, help="file with one USER:PASS per line")
+    p.add_argument("--db", type=Path, default=ROOT / "data" / "xsent.sqlite3", help="SQLite store")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "data" / "models", help="where models trained in the app go")
+    p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "work", help="uploads and exports")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--max-upload-mb", type=int, default=20)
+    return p.parse_args(argv)
+
+
+def read_users(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    entries = list(args.auth)
+    if args.auth_file:
+        entries += [line.strip() for line in args.auth_file.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    users = []
+    for entry in entries:
+        user, sep, password = entry.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"error: auth entry {entry.split(':')[0]!r}... must look like USER:PASS")
+        users.append((user, password))
+    return tuple(users)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(args: argparse.Namespace, users: tuple[tuple[str, str], ...]) -> list[str]:
+    """Refuse a public link without login; warn when listening beyond loopback without login."""
+    if args.share and not users:
+        raise SystemExit(
+            "error: --share makes the app reachable from the internet, so it needs a login.\n"
+            "Add --auth USER:PASS (repeatable) or --auth-file FILE, e.g.\n"
+            "  python app.py --share --auth alice:s3cret"
+        )
+    warnings = []
+    if not is_loopback(args.host) and not users:
+        warnings.append(
+            f"warning: listening on {args.host} without --auth: anyone on your network can use the app "
+            "and write annotations. Add --auth USER:PASS to require a login."
+        )
+    return warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    users = read_users(args)
+    for w in check_exposure(args, users):
+        print(w, file=sys.stderr)
+    from views.layout import CSS, build_app
+    from views.services import AppSettings, Services
+
+    settings = AppSettings(
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        users=users,
+        db_path=args.db,
+        models_dir=args.models_dir,
+        shipped_dir=ROOT / "assets" / "models",
+        work_dir=args.work_dir,
+        device=args.device,
+        max_upload_mb=args.max_upload_mb,
+    )
+    services = Services.create(settings)
+    demo = build_app(services)
+    # predictions stay responsive while a training job runs: jobs have their own worker
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    _, local_url, share_url = demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        share_server_address=args.share_server,
+        auth=list(users) or None,
+        allowed_paths=[str(settings.work_dir.resolve())],
+        max_file_size=f"{args.max_upload_mb}mb",
+        css=CSS,
+        prevent_thread_lock=True,
+        footer_links=["api"],
+    )
+    if args.share and not share_url:
+        print(
+            "No public share link was created: Gradio could not reach its tunnel service or download its "
+            "tunnel client (this machine may be offline). The app is still served locally at "
+            f"{local_url}. Teams with their own frp server can pass --share-server HOST:PORT.",
+            file=sys.stderr,
+        )
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if services.jobs is not None:
+            services.jobs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Gradio tabs: one module per tab, each exposing `build(services)`."""

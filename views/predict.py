@@ -1,0 +1,153 @@
+"""Predict tab: one text (+ optional image) or a CSV/JSONL batch, any method."""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from xsent_core.types import Example, Prediction, XsentError
+
+from .render import POLARITY_COLORS, highlight_segments, label_value, prediction_rows, summary_markdown
+from .services import UI_METHODS, Services
+
+EXAMPLES = [
+    ["The fish was fresh but the service was painfully slow.", "tagger"],
+    ["Le personnel était très sympathique et la pizza délicieuse.", "tagger"],
+    ["ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်", "classifier"],
+]
+
+
+def predict_one(services: Services, text: str, image: str | None, method: str, model_name: str | None = None) -> tuple[Any, Prediction, str]:
+    """Run one prediction and store it; returns (model record, prediction, notes)."""
+    text = text or ""
+    if not text.strip() and not image:
+        raise XsentError("Type a sentence (or add an image for M2SA) before predicting.")
+    record, model = services.models.get(method, model_name or None)
+    notes = []
+    if image and method not in ("m2sa", "lfdrt"):
+        notes.append(f"{method} reads text only; the image was ignored.")
+        image = None
+    example = Example(id=str(uuid.uuid4()), text=text, image=image)
+    prediction = model.predict([example])[0]
+    try:
+        doc_ids = services.store.add_documents([example], source="predict")
+        services.store.record_prediction(doc_ids[0], record.name, record.created or "", method, prediction)
+    except XsentError as e:  # the prediction is still shown; say why it was not stored
+        notes.append(f"not saved to the store: {e}")
+    return record, prediction, "\n".join(notes)
+
+
+def zawgyi_notice(text: str) -> tuple[str, Any]:
+    """Markdown + visibility of the convert button for the text box content."""
+    from xsent_core.text import looks_like_zawgyi, zawgyi_probability
+
+    if text and looks_like_zawgyi(text):
+        p = zawgyi_probability(text)
+        return (
+            f"⚠️ This text looks like **Zawgyi** (legacy Burmese encoding, p = {p:.2f}). "
+            "It is converted to Unicode before prediction; click *Convert to Unicode* to see it.",
+            gr.update(visible=True),
+        )
+    return "", gr.update(visible=False)
+
+
+def convert_zawgyi(text: str) -> str:
+    from xsent_core.text import normalize
+
+    return normalize(text or "", zawgyi="convert").text
+
+
+def build(services: Services) -> None:
+    with gr.Tab("Predict", id="predict"):
+        gr.Markdown("Predict aspect spans (tagger, MSMO) or sentence sentiment (other methods) for any language.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(label="Text", lines=4, placeholder="Type or paste a sentence (any language, Burmese welcome)", elem_id="predict-text")
+                zawgyi_md = gr.Markdown()
+                convert_btn = gr.Button("Convert to Unicode", visible=False, size="sm")
+                with gr.Row():
+                    method = gr.Dropdown(list(UI_METHODS), value="tagger", label="Method", elem_id="predict-method")
+                    model_name = gr.Dropdown([], value=None, label="Model (default if empty)", allow_custom_value=False)
+                image = gr.Image(label="Image (optional, M2SA / LFD-RT)", type="filepath", height=180)
+                go = gr.Button("Predict", variant="primary", elem_id="predict-button")
+            with gr.Column(scale=3):
+                spans = gr.HighlightedText(label="Aspect spans", color_map=POLARITY_COLORS, show_legend=True, elem_id="predict-spans")
+                probs = gr.Label(label="Sentence label", num_top_classes=3)
+                summary = gr.Markdown(elem_id="predict-summary")
+                details = gr.JSON(label="Raw output", open=False)
+        gr.Examples(EXAMPLES, inputs=[text, method])
+
+        with gr.Accordion("Batch: CSV or JSONL file", open=False):
+            gr.Markdown("CSV needs a `text` column; JSONL rows are `{id, text, image?, lang?}`. Results download as JSONL.")
+            batch_file = gr.File(label="Input file", file_types=[".csv", ".jsonl", ".json"], type="filepath")
+            batch_go = gr.Button("Predict file")
+            batch_status = gr.Markdown()
+            batch_table = gr.Dataframe(headers=["id", "text", "result", "error"], interactive=False, wrap=True)
+            batch_out = gr.File(label="Download results")
+
+        def on_method(m: str) -> Any:
+            try:
+                names = services.models.model_names(m)
+            except XsentError:
+                names = []
+            return gr.update(choices=names, value=None)
+
+        def on_predict(t: str, img: str | None, m: str, name: str | None):
+            try:
+                record, pred, notes = predict_one(services, t, img, m, name)
+            except XsentError as e:
+                return [], None, f"❌ {e}", None
+            highlights = highlight_segments(t, pred.spans) if pred.spans is not None else [(t, None)]
+            extra = [notes] if notes else []
+            return highlights, label_value(pred), summary_markdown(m, record.name, pred, extra), pred.to_dict()
+
+        def on_batch(path: str | None, m: str, name: str | None, progress=gr.Progress()):
+            if not path:
+                return "❌ Choose a CSV or JSONL file first.", None, None
+            try:
+                rows, out_path, seconds = run_batch(services, Path(path), m, name, progress)
+            except XsentError as e:
+                return f"❌ {e}", None, None
+            errors = sum(1 for r in rows if r.get("error"))
+            msg = f"Predicted {len(rows)} rows in {seconds:.1f} s" + (f"; {errors} rows have an error field" if errors else "")
+            return msg, prediction_rows(rows[:200]), str(out_path)
+
+        method.change(on_method, method, model_name, api_name="list_models")
+        text.change(zawgyi_notice, text, [zawgyi_md, convert_btn], api_name="check_zawgyi", show_progress="hidden")
+        convert_btn.click(convert_zawgyi, text, text, api_name="convert_zawgyi")
+        go.click(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict")
+        text.submit(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict_submit")
+        batch_go.click(on_batch, [batch_file, method, model_name], [batch_status, batch_table, batch_out], api_name="predict_batch")
+
+
+def run_batch(services: Services, path: Path, method: str, model_name: str | None, progress: Any) -> tuple[list[dict], Path, float]:
+    """Predict an uploaded file in chunks; per-row errors are kept, not fatal."""
+    from xsent_core.cli import _iter_input
+    from xsent_core.data.jsonl import write_jsonl
+
+    limit_mb = services.settings.max_upload_mb
+    if path.stat().st_size > limit_mb * 1024 * 1024:
+        raise XsentError(f"{path.name} is larger than the {limit_mb} MB upload limit; use the CLI for big files")
+    record, model = services.models.get(method, model_name or None)
+    examples = []
+    for i, ex in enumerate(_iter_input(str(path))):
+        if i >= services.settings.max_batch_rows:
+            raise XsentError(f"more than {services.settings.max_batch_rows} rows; use the CLI for big files")
+        examples.append(ex)
+    if not examples:
+        raise XsentError(f"{path.name} has no rows")
+    start = time.time()
+    rows: list[dict] = []
+    chunk = 32
+    for i in progress.tqdm(range(0, len(examples), chunk), desc="predicting"):
+        part = examples[i : i + chunk]
+        for ex, pred in zip(part, model.predict(part)):
+            rows.append({**ex.to_dict(), **pred.to_dict(), "method": method, "model": record.name})
+    out_dir = services.settings.work_dir / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_path = out_dir / f"predictions-{method}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    write_jsonl(out_path, rows)
+    return rows, out_path, time.time() - start

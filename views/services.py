@@ -1,0 +1,134 @@
+"""What the tabs need, built once in app.py and passed to each `build(services)`.
+
+No module-level state: every tab gets the same `Services` object, which owns
+the store, the loaded models and the settings.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xsent_core.types import CheckpointError, XsentError
+
+# Methods offered in the UI, in display order.
+UI_METHODS: tuple[str, ...] = ("tagger", "classifier", "msmo", "m2sa", "vxlm", "ctam", "lfdrt")
+SPAN_METHODS = frozenset({"tagger", "msmo"})
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    users: tuple[tuple[str, str], ...] = ()
+    db_path: Path = Path("data/xsent.sqlite3")
+    models_dir: Path = Path("data/models")  # models trained from the app
+    shipped_dir: Path = Path("assets/models")
+    work_dir: Path = Path("data/work")  # uploads, exports: the only folder files are served from
+    device: str = "auto"
+    max_upload_mb: int = 20
+    max_batch_rows: int = 100_000
+
+
+class ModelProvider:
+    """Loads models on first use and keeps them; one lock so two requests never load twice."""
+
+    def __init__(self, store: Any, settings: AppSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Any] = {}
+
+    def register_shipped(self) -> None:
+        """Put every shipped model folder in the registry (default for its method if none)."""
+        from db.records import ModelRecord
+        from xsent_core.registry import read_model_card
+
+        shipped = self._settings.shipped_dir
+        if not shipped.is_dir():
+            return
+        known = {m.name for m in self._store.list_models()}
+        for folder in sorted(p for p in shipped.iterdir() if (p / "config.json").is_file()):
+            try:
+                card = read_model_card(folder)
+            except CheckpointError:
+                continue
+            name = f"{card.method}-default"
+            if name not in known:
+                self._store.register_model(
+                    ModelRecord(
+                        name=name,
+                        method=card.method,
+                        path=str(folder.resolve()),
+                        encoder=card.encoder_fingerprint,
+                        data=str(card.training.get("preset", "")),
+                        metrics=dict(card.metrics),
+                        created=card.created,
+                        is_default=False,
+                        shipped=True,
+                    )
+                )
+            if self._store.default_model(card.method) is None:
+                self._store.set_default_model(card.method, name)
+
+    def model_names(self, method: str) -> list[str]:
+        return [m.name for m in self._store.list_models() if m.method == method]
+
+    def resolve(self, method: str, name: str | None = None) -> Any:
+        """The registry record for `name`, or the method's default."""
+        record = None
+        if name:
+            record = next((m for m in self._store.list_models() if m.name == name), None)
+        else:
+            record = self._store.default_model(method)
+        if record is None:
+            raise XsentError(
+                f"no trained {method!r} model is available. Train one with "
+                f"`python -m xsent_core train --method {method} --preset <preset> --out DIR` "
+                f"or from the Train tab."
+            )
+        return record
+
+    def get(self, method: str, name: str | None = None) -> tuple[Any, Any]:
+        """(record, loaded model); clear XsentError when the method is missing or untrained."""
+        from xsent_core.registry import load_model, method_class
+
+        method_class(method)  # raises "not implemented in this version" when absent
+        record = self.resolve(method, name)
+        with self._lock:
+            model = self._loaded.get(record.name)
+            if model is None:
+                model = load_model(record.path, expected_method=method, device=self.device())
+                self._loaded[record.name] = model
+        return record, model
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._loaded.pop(name, None)
+
+    def device(self) -> str:
+        from xsent_core.device import resolve_device
+
+        return str(resolve_device(self._settings.device))
+
+
+@dataclass
+class Services:
+    settings: AppSettings
+    store: Any
+    models: ModelProvider
+    jobs: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: AppSettings) -> "Services":
+        from db.store import Store
+
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        settings.models_dir.mkdir(parents=True, exist_ok=True)
+        store = Store.open(settings.db_path)
+        models = ModelProvider(store, settings)
+        models.register_shipped()
+        return cls(settings=settings, store=store, models=models)

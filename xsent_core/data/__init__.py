@@ -1,0 +1,67 @@
+"""Dataset readers/writers; every reader returns ``types.Example`` records.
+
+``load_examples("FORMAT:PATH")`` picks the reader by prefix: semeval, gklmip,
+jsonl, conll, csv. Without a known prefix, the extension decides for
+``.jsonl``, ``.csv`` and ``.conll``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..types import Example, InputError
+from .conll import read_conll, write_conll
+from .gklmip import read_gklmip
+from .jsonl import iter_csv, iter_jsonl, read_jsonl, write_jsonl
+from .semeval import read_semeval
+from .splits import stratified_split
+
+__all__ = [
+    "FORMATS",
+    "iter_csv",
+    "iter_jsonl",
+    "load_examples",
+    "read_conll",
+    "read_gklmip",
+    "read_jsonl",
+    "read_semeval",
+    "sentence_level",
+    "stratified_split",
+    "write_conll",
+    "write_jsonl",
+]
+
+FORMATS: dict[str, Callable[[str], Iterable[Example]]] = {
+    "semeval": read_semeval,
+    "gklmip": read_gklmip,
+    "jsonl": iter_jsonl,
+    "conll": read_conll,
+    "csv": iter_csv,
+}
+_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".conll": "conll"}
+
+
+def load_examples(spec: str) -> list[Example]:
+    """Read a dataset given as ``"FORMAT:PATH"`` (e.g. ``"semeval:data/gold-fr-test.txt"``).
+
+    InputError for an unknown format, a missing file, or bad content.
+    """
+    fmt, sep, path = spec.partition(":")
+    # A word before ':' is a format name; one letter is a Windows drive.
+    if not (sep and len(fmt) > 1 and fmt.isidentifier()):
+        fmt, path = _BY_SUFFIX.get(Path(spec).suffix.lower(), ""), spec
+    if fmt not in FORMATS:
+        raise InputError(
+            f"unknown dataset {spec!r}: write FORMAT:PATH with FORMAT one of {', '.join(FORMATS)}"
+        )
+    if not path:
+        raise InputError(f"dataset {spec!r}: no path after '{fmt}:'")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"{path}: file not found" if not p.exists() else f"{path}: not a file")
+    return list(FORMATS[fmt](str(p)))
+
+
+def sentence_level(examples: Iterable[Example]) -> list[Example]:
+    """The examples that carry a sentence label (drops mixed/no-aspect SemEval rows)."""
+    return [ex for ex in examples if ex.label is not None]

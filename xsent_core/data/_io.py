@@ -1,0 +1,66 @@
+"""File helpers shared by the readers/writers: strict decoding, atomic writes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from ..types import InputError
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def decode_utf8(data: bytes, path: str | os.PathLike[str], byte_base: int = 0, line: int | None = None) -> str:
+    """Strict UTF-8 decode; InputError naming the byte position and line.
+
+    A leading BOM is dropped when `byte_base` is 0 (start of file).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        lineno = line if line is not None else data.count(b"\n", 0, e.start) + 1
+        raise InputError(
+            f"{path}: line {lineno}: invalid UTF-8 at byte {byte_base + e.start} "
+            f"({data[e.start:e.end]!r}); save the file as UTF-8"
+        ) from None
+    if byte_base == 0 and text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def check_unicode(value: str, where: str) -> str:
+    """Refuse lone surrogates (e.g. a JSON "\\ud800"): they cannot be stored or shown."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(f"{where}: invalid Unicode (lone surrogate at character {e.start})") from None
+    return value
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """Write to a temp file beside `path`, then rename over it; nothing on failure."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -24,3 +24,24 @@ def shared_data():
     if not path.is_dir():
         pytest.fail(f"shared data folder {path} is missing (set XSENT_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_dir(tmp_path_factory):
+    """A tagger trained for 4 steps (seconds): real weights through the real recipe."""
+    from xsent_core.recipes import run_preset
+
+    out = tmp_path_factory.mktemp("models") / "tagger-tiny"
+    report = run_preset("tagger", "tagger-tiny", out, progress=False, evaluate_tests=False)
+    assert report["status"] == "finished"
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory):
+    from xsent_core.recipes import run_preset
+
+    out = tmp_path_factory.mktemp("models") / "classifier-tiny"
+    report = run_preset("classifier", "classifier-tiny", out, progress=False, evaluate_tests=False)
+    assert report["status"] == "finished"
+    return out

@@ -85,10 +85,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .recipes import load_data, print_json
     from .registry import load_model
 
-    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
-    rows = load_data(args.data)
+    rows = load_data(args.data)  # a bad data file fails before the slower model load
     if not rows:
         raise XsentError(f"{args.data}: no rows to evaluate")
+    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
     print_json({"method": args.method, "data": args.data, "rows": len(rows), **model.evaluate(rows)})
     return 0
 

@@ -45,7 +45,7 @@ def load_data(spec: str | Sequence[str]) -> list[Example]:
         spec, part = spec.rsplit("@", 1)
     examples = load_examples(spec)
     if part is not None:
-        train, select = stratified_split(examples, SELECT_FRACTION, seed=0)
+        select, train = stratified_split(examples, SELECT_FRACTION, seed=0)
         examples = train if part == "train" else select
     return examples[:limit] if limit is not None else examples
 

@@ -187,6 +187,9 @@ def load_model(
         raise CheckpointError(
             f"{card.path} holds a {card.method!r} model, not a {expected_method!r} model"
         )
+    from .device import resolve_device
+
+    device = resolve_device(device if isinstance(device, str) or device is None else str(device))
     cls = method_class(card.method, classes)
     config = config_from_dict(cls.config_cls, dict(card.config))
     weights_file = card.path / "model.safetensors"

@@ -1,0 +1,67 @@
+"""Use the app as a person would: headless Chromium types a sentence and clicks Predict.
+
+Also calls the same endpoint through gradio_client. Screenshots go to
+benchmarks/results/screenshots/ (linked from the README).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+
+SHOTS = ROOT / "benchmarks" / "results" / "screenshots"
+SENTENCE = "The fish was fresh but the service was painfully slow."
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does)")
+    tmp = tmp_path_factory.mktemp("app")
+    with running_app(tmp) as url:
+        yield url
+
+
+def test_predict_in_browser_highlights_spans(app_url):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.locator("#predict-text textarea").fill(SENTENCE)
+        page.locator("#predict-button").click()
+        summary = page.locator("#predict-summary")
+        summary.get_by_text("model `tagger-default`").wait_for(timeout=120_000)
+        spans = page.locator("#predict-spans")
+        # at least one aspect term is highlighted with a polarity label
+        highlighted = spans.locator(".textspan.hl, span.hl, [class*='hl']")
+        assert highlighted.count() > 0, spans.inner_html()[:2000]
+        assert any(w in spans.inner_text() for w in ("fish", "service"))
+        page.screenshot(path=str(SHOTS / "predict.png"), full_page=True)
+        browser.close()
+
+
+def test_gradio_client_calls_predict(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    highlights, label, summary, details = client.predict(SENTENCE, None, "tagger", None, api_name="/predict")
+    assert "tagger-default" in summary
+    texts = [s["text"] for s in details["spans"]]
+    assert any(t in ("fish", "service") for t in texts), details
+    for span in details["spans"]:
+        assert SENTENCE[span["start"] : span["end"]] == span["text"]
+
+
+def test_gradio_client_empty_text_gets_clear_message(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    _, _, summary, _ = client.predict("   ", None, "tagger", None, api_name="/predict")
+    assert "Type a sentence" in summary

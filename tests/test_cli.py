@@ -1,0 +1,120 @@
+"""`python -m xsent_core` end to end on tiny real models, and its bad-input messages."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xsent_core.cli import main
+
+SEMEVAL_FR = "semeval:{data}/semeval16_restaurants/gold-fr-test.txt"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_predict_tagger_spans_point_into_input(tmp_path, capsys, tiny_tagger_dir):
+    rows = [
+        {"id": "a", "text": "The pizza was great but the waiter was rude."},
+        {"id": "b", "text": "ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်"},
+        {"id": "c", "text": "ok"},
+    ]
+    write_rows(tmp_path / "in.jsonl", rows)
+    code, _, err = run(capsys, "predict", "--method", "tagger", "--model", str(tiny_tagger_dir),
+                       "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"))
+    assert code == 0, err
+    out = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in out] == ["a", "b", "c"]
+    for row in out:
+        assert "spans" in row
+        for s in row["spans"]:
+            assert row["text"][s["start"] : s["end"]] == s["text"]
+            assert s["polarity"] in ("positive", "neutral", "negative")
+
+
+def test_predict_classifier_adds_label_and_probs(tmp_path, capsys, tiny_classifier_dir):
+    write_rows(tmp_path / "in.jsonl", [{"text": "Great food!"}, {"text": "x" * 100_000}])
+    code, _, err = run(capsys, "predict", "--method", "classifier", "--model", str(tiny_classifier_dir),
+                       "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"))
+    assert code == 0, err
+    out = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(r["label"] in r["probs"] for r in out)
+    assert abs(sum(out[0]["probs"].values()) - 1) < 1e-4
+    assert any("truncated" in w for w in out[1]["warnings"])  # 100k chars: truncated with a warning
+
+
+def test_empty_text_row_is_named(tmp_path, capsys, tiny_tagger_dir):
+    write_rows(tmp_path / "in.jsonl", [{"text": "fine"}, {"text": ""}])
+    code, _, err = run(capsys, "predict", "--method", "tagger", "--model", str(tiny_tagger_dir),
+                       "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"))
+    assert code == 2 and "line 2" in err and "empty" in err
+
+
+def test_eval_prints_span_f1(capsys, tiny_tagger_dir):
+    code, out, err = run(capsys, "eval", "--method", "tagger", "--model", str(tiny_tagger_dir), "--data", SEMEVAL_FR)
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["rows"] > 100 and 0.0 <= metrics["f1"] <= 1.0
+
+
+def test_missing_model_folder_is_one_clear_line(tmp_path, capsys):
+    code, _, err = run(capsys, "eval", "--method", "tagger", "--model", str(tmp_path / "nope"), "--data", SEMEVAL_FR)
+    assert code == 2
+    assert err.strip() == f"error: model folder {tmp_path / 'nope'} does not exist"
+
+
+def test_wrong_method_for_model(capsys, tiny_tagger_dir):
+    code, _, err = run(capsys, "eval", "--method", "classifier", "--model", str(tiny_tagger_dir), "--data", SEMEVAL_FR)
+    assert code == 2 and "holds a 'tagger' model, not a 'classifier' model" in err
+
+
+def test_invalid_utf8_input_names_file_and_line(tmp_path, capsys, tiny_tagger_dir):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    code, _, err = run(capsys, "predict", "--method", "tagger", "--model", str(tiny_tagger_dir),
+                       "--input", str(bad), "--output", str(tmp_path / "out.jsonl"))
+    assert code == 2
+    assert "bad.jsonl" in err and "line 2" in err
+    assert not (tmp_path / "out.jsonl").exists()  # no half-written output
+
+
+def test_unknown_format(capsys):
+    code, _, err = run(capsys, "eval", "--method", "tagger", "--data", "xml:foo.xml")
+    assert code == 2 and "xml" in err
+
+
+def test_export_conll_and_hf(tmp_path, capsys):
+    code, out, err = run(capsys, "export", "--data", SEMEVAL_FR + "#5", "--to", "conll", "--out", str(tmp_path / "fr.conll"))
+    assert code == 0, err
+    from xsent_core.data.conll import read_conll
+    from xsent_core.recipes import load_data
+
+    original = load_data(SEMEVAL_FR + "#5")
+    back = read_conll(tmp_path / "fr.conll")
+    assert [[(s.start, s.end, s.polarity) for s in e.spans or ()] for e in back] == [
+        [(s.start, s.end, s.polarity) for s in e.spans or ()] for e in original
+    ]
+    code, _, err = run(capsys, "export", "--data", SEMEVAL_FR + "#5", "--to", "hf", "--out", str(tmp_path / "hf"))
+    assert code == 0, err
+    from datasets import load_from_disk
+
+    ds = load_from_disk(str(tmp_path / "hf"))
+    assert len(ds) == 5 and ds[0]["text"] == original[0].text
+
+
+def test_methods_lists_presets(capsys):
+    code, out, _ = run(capsys, "methods")
+    assert code == 0 and "tagger-builtin" in out and "classifier-builtin" in out
+
+
+@pytest.mark.parametrize("preset", ["nope"])
+def test_unknown_preset(tmp_path, capsys, preset):
+    code, _, err = run(capsys, "train", "--method", "tagger", "--preset", preset, "--out", str(tmp_path / "m"))
+    assert code == 2 and "no preset 'nope'" in err

@@ -169,21 +169,28 @@ def fit(
 
     if len(train_items) == 0:
         raise XsentError("no training examples: the training set is empty")
+    from .distributed import average_gradients, barrier, broadcast_params, device_for_rank, init_distributed
+
     rng = seed_everything(train.seed)
     device = resolve_device(train.device)
+    dist = init_distributed(device)
+    device = device_for_rank(device, dist)
     method.to(device)
+    broadcast_params(method, dist)
     groups = method.param_groups(train)
     if not groups:
         raise XsentError(f"{method.name}: nothing to train (every parameter is frozen)")
     optimizer = torch.optim.AdamW(groups, weight_decay=train.weight_decay)
-    batches_per_epoch = math.ceil(len(train_items) / train.batch_size)
+    # under data parallelism each rank sees 1/world of the batches of an epoch
+    batches_per_epoch = math.ceil(len(train_items) / train.batch_size) // dist.world_size
     steps_per_epoch = max(1, batches_per_epoch // train.grad_accum)
     total = steps_per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps) if train.epochs else train.max_steps
     scheduler = _scheduler(optimizer, int(train.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
-    out = Path(out_dir) if out_dir is not None else None
+    # only the main rank writes models and checkpoints
+    out = Path(out_dir) if out_dir is not None and dist.is_main else None
     ckpt = out / "checkpoints" / "last" if out is not None else None
     if resume and ckpt is not None and (ckpt / "trainer_state.json").exists():
         _restore(method, optimizer, scheduler, ckpt, state)
@@ -195,6 +202,9 @@ def fit(
 
     def run_eval() -> None:
         if evaluate is None:
+            return
+        if not dist.is_main:
+            barrier(dist)
             return
         method.eval()
         with torch.inference_mode():
@@ -208,6 +218,7 @@ def fit(
             if out is not None:
                 save_model(method, out, metrics=metrics, training={**metadata, "step": state.step})
         emit("eval", record)
+        barrier(dist)
 
     start = time.time()
     status = "finished"
@@ -215,13 +226,19 @@ def fit(
     bar = tqdm(total=total, initial=state.step, desc=f"train {method.name}", disable=not progress, unit="step")
     method.train()
     try:
-        # skip whole epochs already done when resuming; the partial epoch restarts
+        # when resuming, the interrupted epoch restarts from its beginning
         while state.step < total:
             steps_before = state.step
             epoch_rng = random.Random(rng.random() + state.epoch)
             micro = 0
             optimizer.zero_grad(set_to_none=True)
-            for batch in method.batches(train_items, train.batch_size, True, epoch_rng):
+            for index, batch in enumerate(method.batches(train_items, train.batch_size, True, epoch_rng)):
+                if dist.enabled:
+                    # equal batch counts per rank, or all_reduce would wait forever
+                    if index >= batches_per_epoch * dist.world_size:
+                        break
+                    if index % dist.world_size != dist.rank:
+                        continue
                 if cancel is not None and cancel.is_set():
                     raise TrainingCancelled("training cancelled")
                 batch = _move(batch, device)
@@ -232,6 +249,7 @@ def fit(
                 if micro < train.grad_accum:
                     continue
                 micro = 0
+                average_gradients([p for g in groups for p in g["params"]], dist)
                 if train.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(
                         [p for g in groups for p in g["params"]], train.max_grad_norm

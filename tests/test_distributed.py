@@ -1,0 +1,39 @@
+"""Data-parallel training with 2 CPU processes (gloo) under torchrun matches one process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.app_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "tests" / "scripts" / "dist_train.py"
+
+
+def run(cmd, tmp):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_two_process_torchrun_matches_single_process(tmp_path):
+    run([sys.executable, str(SCRIPT), str(tmp_path / "single.json"), str(tmp_path / "single")], tmp_path)
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+         str(SCRIPT), str(tmp_path / "dist.json"), str(tmp_path / "dist")], tmp_path)
+    single = json.loads((tmp_path / "single.json.rank0").read_text())
+    ranks = [json.loads((tmp_path / f"dist.json.rank{r}").read_text()) for r in (0, 1)]
+    # each rank took half the optimiser steps of one process with the same batch size
+    assert ranks[0]["steps"] == ranks[1]["steps"] == single["steps"] // 2
+    # ranks stay in lockstep: identical weights give identical metrics
+    assert ranks[0]["final"] == ranks[1]["final"]
+    assert single["best"] >= 0.9
+    assert abs(ranks[0]["best"] - single["best"]) <= 0.1
+    # only rank 0 wrote the model folder, and it loads
+    from tests.toy_method import ToyMethod, toy_examples
+    from xsent_core.registry import load_model
+
+    model = load_model(tmp_path / "dist", classes={"toy": ToyMethod})
+    assert model.evaluate(toy_examples(192))["accuracy"] >= 0.85

@@ -43,21 +43,69 @@ def _iter_input(path: str) -> Iterator[Example]:
     return iter_jsonl(path)
 
 
+def shard_of(args: argparse.Namespace) -> tuple[int, int]:
+    """(index, count): from --shard-index/--num-shards, else torchrun's RANK/WORLD_SIZE."""
+    count = args.num_shards or int(os.environ.get("WORLD_SIZE", "1"))
+    index = args.shard_index if args.shard_index is not None else int(os.environ.get("RANK", "0"))
+    if count < 1 or not 0 <= index < count:
+        raise XsentError(f"shard {index} of {count} does not exist")
+    return index, count
+
+
+def shard_path(output: str, index: int, count: int) -> str:
+    return f"{output}.part-{index:05d}-of-{count:05d}"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .data.jsonl import write_jsonl
     from .registry import load_model
 
+    index, count = shard_of(args)
     model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
 
+    def mine() -> Iterator[tuple[int, Example]]:
+        for row_number, ex in enumerate(_iter_input(args.input)):
+            if row_number % count == index:
+                yield row_number, ex
+
     def rows() -> Iterator[dict]:
+        # streams: at most PREDICT_CHUNK input rows are held at once
         done = 0
-        for chunk in _chunks(_iter_input(args.input), PREDICT_CHUNK):
-            for ex, pred in zip(chunk, model.predict(chunk, batch_size=args.batch_size)):
-                yield {**ex.to_dict(), **pred.to_dict(), "method": args.method}
+        for chunk in _chunks(mine(), PREDICT_CHUNK):
+            examples = [ex for _, ex in chunk]
+            for (row_number, ex), pred in zip(chunk, model.predict(examples, batch_size=args.batch_size)):
+                row = {**ex.to_dict(), **pred.to_dict(), "method": args.method}
+                if count > 1:
+                    row["_row"] = row_number  # lets `merge` restore the input order
+                yield row
             done += len(chunk)
             print(f"predicted {done} rows", file=sys.stderr)
 
-    write_jsonl(args.output, rows())
+    write_jsonl(args.output if count == 1 else shard_path(args.output, index, count), rows())
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Stitch shard outputs back into input order (k-way merge; bounded memory)."""
+    import heapq
+
+    from .data.jsonl import write_jsonl
+
+    def stream(path: str) -> Iterator[tuple[int, dict]]:
+        with open(path, encoding="utf-8") as f:
+            for line_number, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                    yield int(row.pop("_row")), row
+                except (ValueError, KeyError, TypeError) as e:
+                    raise XsentError(f"{path}: line {line_number}: not a shard row ({e})") from None
+
+    parts = args.parts
+    if not parts:
+        raise XsentError("no shard files given")
+    merged = (row for _, row in heapq.merge(*(stream(p) for p in parts), key=lambda item: item[0]))
+    n = write_jsonl(args.output, merged)
+    print(f"merged {n} rows from {len(parts)} shards into {args.output}")
     return 0
 
 
@@ -124,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="JSONL; rows gain label/probs or spans")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
+    p.add_argument("--num-shards", type=int, help="split the input across processes (default: $WORLD_SIZE)")
+    p.add_argument("--shard-index", type=int, help="this process's shard (default: $RANK)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("merge", help="merge sharded predict outputs back into input order")
+    p.add_argument("--output", required=True)
+    p.add_argument("parts", nargs="+")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("train", help="train a preset")
     p.add_argument("--method", required=True)

@@ -35,3 +35,28 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over dim 1 of [B, T, H] where mask [B, T] is 1 for real positions."""
     m = mask.unsqueeze(-1).to(x.dtype)
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def gated_fusion(
+    h_ctx: torch.Tensor, h_vec: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """VXLM gate: g = sigmoid(W_g [h_ctx ; h_vec] + b_g), fused = g * h_ctx + (1 - g) * h_vec.
+
+    `weight` is [H, 2H], `bias` [H]; returns (fused, g), both shaped like h_ctx.
+    g = 1 keeps the contextual vector, g = 0 the mapped static one, per dimension.
+    """
+    g = torch.sigmoid(torch.nn.functional.linear(torch.cat([h_ctx, h_vec], dim=-1), weight, bias))
+    return g * h_ctx + (1.0 - g) * h_vec, g
+
+
+class GatedFusion(torch.nn.Module):
+    """`gated_fusion` with its own W_g, b_g; `bias_init` > 0 starts closer to h_ctx."""
+
+    def __init__(self, dim: int, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(2 * dim, dim)
+        torch.nn.init.xavier_uniform_(self.proj.weight, gain=0.1)
+        torch.nn.init.constant_(self.proj.bias, bias_init)
+
+    def forward(self, h_ctx: torch.Tensor, h_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return gated_fusion(h_ctx, h_vec, self.proj.weight, self.proj.bias)

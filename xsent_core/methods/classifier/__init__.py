@@ -15,7 +15,7 @@ PRESETS = {
             "stars 1-2/3-4/5), builtin encoder, top 2 layers + linear head. The shipped default."
         ),
         config={"encoder": "builtin", "train_from_layer": 10},
-        train=TrainConfig(epochs=3, batch_size=16, lr=5e-5, head_lr=1e-3, select_metric="macro_f1"),
+        train=TrainConfig(epochs=2, batch_size=16, lr=5e-5, head_lr=1e-3, select_metric="macro_f1"),
         data={
             "train": [_SEMEVAL.format(data="{data}", lang=l, split="train") for l in _LANGS]
             + ["gklmip:{data}/gklmip_myanmar_sentiment/train.json@train"],

@@ -1,0 +1,278 @@
+"""LFD-RT end to end on tiny slices: training steps, predict/explain, save/load,
+rethinking (happy path, refusals, cancellation, checkpoints), images."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from xsent_core.methods.base import TrainConfig
+from xsent_core.methods.lfdrt import LfdrtConfig, LfdrtMethod, LowerCache, load_parallel, rethink
+from xsent_core.methods.lfdrt.model import head_state
+from xsent_core.types import SENTIMENT_LABELS, CheckpointError, Example, XsentError
+
+TINY = dict(train_from_layer=11, disentangler_rank=8, mlm_negatives=256, head_hidden=32, rethink_epochs=1, rethink_lr=1e-3)
+BURMESE = "ဒီဆိုင်က အစားအစာ အရမ်းကောင်းတယ်"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    # a private copy: training changes the top layer, which the session encoder must not see
+    from xsent_core.encoders.registry import load_text_encoder
+
+    return load_text_encoder("builtin")
+
+
+@pytest.fixture(scope="module")
+def data(shared_data):
+    from xsent_core.recipes import load_data
+
+    sem = "semeval:{data}/semeval16_restaurants/"
+    labelled = [e for e in load_data(sem + "gold-en-train.txt#60") if e.label][:24]
+    pairs, reports = load_parallel(
+        {"fr": [sem + "gold-en-train.txt#40", sem + "smt-fr-train.txt#40"]}, LfdrtConfig(max_pairs_per_lang=12)
+    )
+    french = [Example(f"fr{i}", e.text, "fr") for i, e in enumerate(load_data(sem + "gold-fr-train.txt#12"))]
+    return {"labelled": labelled, "pairs": pairs, "reports": reports, "french": french}
+
+
+@pytest.fixture(scope="module")
+def model(encoder, data):
+    from xsent_core.training import fit
+
+    m = LfdrtMethod(LfdrtConfig(**TINY), encoder)
+    # frozen lower-layer states are shared by every test of this module (they only read them)
+    m.lower_cache = LowerCache()
+    items = m.prepare_pretraining(data["labelled"], data["pairs"])
+    fit(m, items, TrainConfig(epochs=1, max_steps=2, batch_size=12), progress=False)
+    m.items = items
+    return m
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- training -----------------------------------------------------------------------
+def test_prepare_and_losses(model, data):
+    items = model.items
+    assert items.facts["labelled_rows"] == 24 and items.facts["pairs"] == 12
+    assert items.facts["active_families"] == ["indo_european"]
+    assert data["reports"][0]["used"] == 12
+    batch = next(iter(model.batches(items, 8, True, __import__("random").Random(0))))
+    model.train()
+    out = model.forward_loss(batch)
+    model.eval()
+    for key in ("loss", "ce1", "ce2", "mask2", "cla", "mask1", "kl"):
+        assert torch.isfinite(out[key]), key
+    assert float(out["cla"]) > 0 and float(out["mask1"]) > 0 and float(out["kl"]) == 0.0  # one family only
+    out["loss"].backward()
+    assert model.disentanglers.up.grad is not None and model.disentanglers.up.grad[0].abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_kl_between_families(model, data):
+    """With translations from two families, each pushes the other's disentangler to uniform."""
+    from dataclasses import replace
+
+    pairs = data["pairs"][:3] + [(a, replace(b, lang="ta")) for a, b in data["pairs"][3:6]]
+    items = model.prepare_pretraining(data["labelled"][:4], pairs)
+    assert items.facts["active_families"] == ["dravidian", "indo_european"]
+    batch = next(iter(model.batches(items, 8, False, __import__("random").Random(0))))
+    out = model.forward_loss(batch)
+    assert float(out["kl"]) > 0
+    out["loss"].backward()
+    dravidian = model.table.families.index("dravidian")
+    assert model.disentanglers.up.grad[dravidian].abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_ablation_has_no_disentanglers(encoder, data, model):
+    m = LfdrtMethod(LfdrtConfig(**{**TINY, "use_disentanglers": False}), encoder)
+    m.lower_cache = model.lower_cache
+    assert m.disentanglers is None
+    assert not any(k.startswith("disentanglers.") for k in m.trained_state_dict())
+    items = m.prepare_pretraining(data["labelled"][:4], data["pairs"][:4])
+    out = m.forward_loss(next(iter(m.batches(items, 4, False, __import__("random").Random(0)))))
+    assert float(out["mask1"]) == 0.0 and float(out["kl"]) == 0.0 and float(out["cla"]) > 0
+
+
+# -- inference ------------------------------------------------------------------------
+def test_predict_extras_and_decision(model):
+    rows = [Example("a", "The pasta was wonderful .", "en"), Example("b", "Le service était lent .", "fr"),
+            Example("c", BURMESE)]
+    preds = model.predict(rows)
+    for p in preds:
+        assert p.label in SENTIMENT_LABELS
+        assert isinstance(p.extras["heads_agree"], bool)
+        h1, h2 = p.extras["head1_probs"], p.extras["head2_probs"]
+        assert abs(sum(h1.values()) - 1) < 1e-5 and abs(sum(h2.values()) - 1) < 1e-5
+        assert p.label == max(p.probs, key=p.probs.get)
+        if p.extras["heads_agree"]:
+            assert all(abs(p.probs[k] - (h1[k] + h2[k]) / 2) < 1e-6 for k in h1)
+    assert [p.extras["family_source"] for p in preds] == ["anchor", "lang", "script"]
+    assert preds[2].extras["family"] == "sino_tibetan"
+
+
+def test_bad_inputs_warn_not_crash(model):
+    zawgyi = "ဒီဆိုင္က အရမ္းေကာင္းတယ္"
+    rows = [Example("e", ""), Example("l", "very long text " * 7000, "en"), Example("u", "hola", "xx"),
+            Example("z", zawgyi, "my"), Example("i", "nice", "en", image="/nonexistent.png")]
+    preds = model.predict(rows)
+    assert len(preds) == 5 and all(p.label in SENTIMENT_LABELS for p in preds)
+    assert any("empty" in w for w in preds[0].warnings)
+    assert any("sub-tokens" in w for w in preds[1].warnings)
+    assert any("not in the LFD-RT family table" in w for w in preds[2].warnings)
+    assert any("without images" in w for w in preds[4].warnings)
+    assert model.predict([]) == []
+
+
+def test_explain(model):
+    text = "  Le  service était LENT !"
+    out = model.explain(Example("x", text, "fr"))
+    assert set(out) >= {"label", "probs", "heads", "heads_agree", "routing", "family", "attention", "decided_by"}
+    assert set(out["heads"]) == {"head_1", "head_2"}
+    assert abs(sum(out["routing"].values()) - 1.0) < 1e-9 and out["routing"]["indo_european"] == 1.0
+    att = out["attention"]
+    assert len(att["tokens"]) == len(att["offsets"]) == len(att["weights"]) > 0
+    assert abs(sum(att["weights"]) + att["other_weight"] - 1.0) < 1e-4
+    for (s, e), piece in zip(att["offsets"], att["tokens"]):
+        assert 0 <= s < e <= len(text) and text[s:e].strip()
+    assert text[att["offsets"][0][0] : att["offsets"][0][1]] == "Le"
+    en = model.explain(Example("y", "Great food", "en"))
+    assert en["routing"]["shared"] == 1.0 and en["family"]["path"] == "anchor"
+
+
+def test_agreement_api(model, data):
+    rows = data["french"]
+    agree = model.head_agreement(rows)
+    assert len(agree) == len(rows)
+    assert model.disagreement_rate(rows) == pytest.approx(sum(not a for a in agree) / len(rows))
+    order = model.annotation_order(rows)
+    assert sorted(order) == list(range(len(rows)))
+    first_agreeing = next((i for i, k in enumerate(order) if agree[k]), len(order))
+    assert all(agree[k] for k in order[first_agreeing:])
+    assert model.disagreement_rate([]) == 0.0
+
+
+def test_save_load_round_trip(model, tmp_path):
+    from xsent_core.registry import load_model, save_model
+
+    rows = [Example("a", "Terrible service .", "en"), Example("b", BURMESE, "my")]
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m", expected_method="lfdrt")
+    loaded.lower_cache = model.lower_cache  # same cached inputs, so predictions must be identical
+    assert loaded.config == model.config and loaded.config.families == model.table.families
+    for p, q in zip(model.predict(rows), loaded.predict(rows)):
+        assert p.label == q.label and all(abs(p.probs[k] - q.probs[k]) < 1e-6 for k in p.probs)
+    assert "encoder.model.embeddings.word_embeddings.weight" not in model.trained_state_dict()
+    save_model(model, tmp_path / "h", half=True)
+    assert (tmp_path / "h" / "model.safetensors").stat().st_size < 10 * 2**20
+
+
+def test_family_table_mismatch_is_refused(encoder):
+    with pytest.raises(CheckpointError, match="language families"):
+        LfdrtMethod(LfdrtConfig(**TINY, families=("indo_european", "uralic")), encoder)
+
+
+# -- rethinking -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([], "the set is empty"),
+        ([Example("one", "Une seule phrase .", "fr")], "at least 2 rows"),
+        ([Example("a", "x y", "fr"), Example("b", "   ", "fr")], "1 blank rows skipped"),
+        ([Example("a", "hola que tal", "xx"), Example("b", "bien", "xx")], "'xx' (2 rows)"),
+        ([Example("a", "no code", None), Example("b", "none either", None)], "no language code"),
+    ],
+)
+def test_rethink_refuses_and_leaves_model_unchanged(model, rows, message):
+    before = head_state(model)
+    with pytest.raises(XsentError, match="the model was not changed") as err:
+        rethink(model, rows)
+    assert message in str(err.value)
+    assert _same(before, head_state(model))
+
+
+def test_rethink_changes_only_the_heads(model, data, tmp_path):
+    french = data["french"]
+    others = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("head1.", "head2.", "mlm_rethink."))}
+    before = head_state(model)
+    events = []
+    result = model.rethink(
+        french, out_dir=tmp_path / "rt", epochs=2, batch_size=4,
+        callbacks=[lambda event, state, payload: events.append(event)],
+    )
+    assert result.status == "finished" and result.rows == 12 and result.languages == {"fr": 12}
+    assert result.steps == 6 and 0.0 <= result.agreement_after <= 1.0
+    assert events.count("checkpoint") == 2 and "step" in events  # one checkpoint per epoch
+    assert not _same(before, head_state(model))
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in others.items())  # encoder, disentanglers, fusion frozen
+    from xsent_core.registry import load_model
+
+    loaded = load_model(tmp_path / "rt", expected_method="lfdrt")
+    assert _same(head_state(loaded), head_state(model))
+    model.load_state_dict(before, strict=False)
+
+
+def test_rethink_ignores_labels_and_uses_lang_argument(model, data):
+    unlabelled = [Example(f"n{i}", e.text, None) for i, e in enumerate(data["french"][:6])]
+    labelled = [Example(f"l{i}", e.text, None, label="negative") for i, e in enumerate(data["french"][:6])]
+    before = head_state(model)
+    a = rethink(model, unlabelled, lang="fr", epochs=1)
+    after_a = head_state(model)
+    model.load_state_dict(before, strict=False)
+    b = rethink(model, labelled, lang="fr", epochs=1)
+    assert a.languages == {"fr": 6} and _same(after_a, head_state(model))
+    assert a.pseudo_labels_after == b.pseudo_labels_after
+    model.load_state_dict(before, strict=False)
+
+
+def test_rethink_cancel_restores_heads(model, data):
+    before = head_state(model)
+    cancel = threading.Event()
+    cancel.set()
+    result = rethink(model, data["french"], cancel=cancel)
+    assert result.status == "cancelled" and "restored" in result.message
+    assert _same(before, head_state(model))
+
+
+# -- images ------------------------------------------------------------------------------
+class FakeImageEncoder(torch.nn.Module):
+    """Same interface as encoders.image (info, encode) with a tiny deterministic feature."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.scale = torch.nn.Parameter(torch.ones(1), requires_grad=False)
+        self.info = SimpleNamespace(spec="fake", feature_dim=6, grid_dim=6, grid_tokens=1, fingerprint="fake0001")
+
+    def encode(self, images):
+        from types import SimpleNamespace
+
+        feats = torch.stack([torch.tensor([float(v) for v in im.resize((1, 1)).getpixel((0, 0))] * 2) / 255 for im in images])
+        return SimpleNamespace(pooled=feats * self.scale, grid=feats.unsqueeze(1))
+
+
+def test_images_as_queries_and_cross_modal_alignment(encoder, tmp_path):
+    from PIL import Image
+
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (200, 200, 0)]):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (8, 8), colour).save(p)
+        paths.append(str(p))
+    rows = [Example(str(i), t, "en", label=lab, image=paths[i]) for i, (t, lab) in
+            enumerate([("great", "positive"), ("awful", "negative"), ("fine", "neutral"), ("superb", "positive")])]
+    m = LfdrtMethod(LfdrtConfig(**TINY, image_encoder="fake"), encoder, FakeImageEncoder())
+    items = m.prepare_pretraining(rows, [])
+    assert items.facts["images"] == 4
+    out = m.forward_loss(next(iter(m.batches(items, 4, False, __import__("random").Random(0)))))
+    assert float(out["cma"]) > 0
+    preds = m.predict([rows[0], Example("t", "great", "en"), Example("m", "great", "en", image=str(tmp_path / "missing.png"))])
+    assert [p.extras["image_used"] for p in preds] == [True, False, False]
+    assert any("image not used" in w for w in preds[2].warnings)
+    assert m.explain(rows[1])["query"] == "image" and m.explain(Example("t", "x", "en"))["query"] == "text"

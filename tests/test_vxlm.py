@@ -1,0 +1,228 @@
+"""VXLM end to end on a tiny slice: static vectors, mapping, gate, training, save/load, bad inputs."""
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from xsent_core.methods.base import TrainConfig
+from xsent_core.methods.ctam import VxlmConfig, VxlmMethod
+from xsent_core.static_vectors import (
+    StaticAccumulator,
+    build_static_vectors,
+    embed_words_alone,
+    pool_words,
+    word_token_spans,
+)
+from xsent_core.types import Example
+
+ZAWGYI = "ေက်းဇူးတင္ပါတယ္ ပစၥည္းေကာင္းပါတယ္"  # "thank you, the product is good" in Zawgyi
+MIXED = "ပစ္စည်း quality ကောင်းပါတယ် fast delivery"
+EN_SPEC = "semeval:{data}/semeval16_restaurants/gold-en-train.txt#24"
+
+
+def test_word_token_spans_and_pooling_by_hand():
+    # <s> a1 a2 b1 </s>: word a = sub-tokens 1-2, word b = 3 (the last word ends before </s>)
+    assert word_token_spans([1, 3], 2, 5) == [(1, 3), (3, 4)]
+    # a word with no sub-token of its own points at the previous one and keeps one sub-token
+    assert word_token_spans([1, 1], 2, 3) == [(1, 2), (1, 2)]
+    states = torch.tensor([[0.0, 0.0], [1.0, 3.0], [3.0, 5.0], [10.0, 10.0], [0.0, 0.0]])
+    torch.testing.assert_close(pool_words(states, [(1, 3), (3, 4)]), torch.tensor([[2.0, 4.0], [10.0, 10.0]]))
+
+
+def test_static_accumulator_averages_over_occurrences():
+    acc = StaticAccumulator(2, layer=3)
+    acc.add(["Food", "!", "good"], np.array([[1.0, 0.0], [9.0, 9.0], [0.0, 1.0]]))
+    acc.add(["food"], np.array([[3.0, 2.0]]))
+    sv = acc.result()
+    assert sv.words == ("food", "good")  # lower-cased, punctuation dropped, most frequent first
+    np.testing.assert_allclose(sv.vectors, [[2.0, 1.0], [0.0, 1.0]])
+    assert sv.counts == (2, 1) and sv.layer == 3
+    assert acc.result(min_count=2).words == ("food",)
+    np.testing.assert_allclose(sv.get("FOOD"), [2.0, 1.0])
+    assert sv.get("missing") is None
+
+
+@pytest.fixture(scope="module")
+def encoder(builtin_encoder):
+    # training changes the top layer: keep the session encoder untouched
+    return copy.deepcopy(builtin_encoder)
+
+
+def test_build_static_vectors_with_the_encoder(encoder):
+    sv = build_static_vectors(encoder, [["good", "food"], ["food", "ကောင်း"]], layer=4)
+    assert set(sv.words) == {"food", "good", "ကောင်း"} and sv.vectors.shape == (3, 384)
+    alone = embed_words_alone(encoder, ["food", "ကောင်း"], layer=4)
+    assert alone.shape == (2, 384) and np.isfinite(alone).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_rows(shared_data):
+    from xsent_core.recipes import load_data
+
+    rows = load_data("gklmip:{data}/gklmip_myanmar_sentiment/train.json")
+    by_label: dict[str, list[Example]] = {}
+    for ex in rows:
+        by_label.setdefault(ex.label, []).append(ex)
+    rng = random.Random(0)
+    picked = [ex for lab in sorted(by_label) for ex in rng.sample(by_label[lab], 6)]
+    rng.shuffle(picked)
+    return picked
+
+
+@pytest.fixture(scope="module")
+def trained(encoder, tiny_rows, tmp_path_factory):
+    from xsent_core.training import fit
+
+    torch.manual_seed(0)
+    cfg = VxlmConfig(train_from_layer=11, static_layer=11, static_min_count=1, target_corpus=EN_SPEC,
+                     dictionary_holdout=0.3)
+    model = VxlmMethod(cfg, encoder)
+    items = model.prepare(tiny_rows)
+    before = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+    result = fit(model, items, TrainConfig(epochs=1, max_steps=2, batch_size=8, warmup_ratio=0.0), progress=False)
+    return model, items, before, result
+
+
+def test_prepare_builds_table_and_mapping(trained):
+    model, items, _, _ = trained
+    report = model.static_report
+    assert report["source_words"] > 0 and report["target_words"] > 0
+    assert model.config.vocab_size == report["table_rows"] == len(model.static_words)
+    assert report["init"] == "dictionary" and report["seed_pairs"] > 0
+    assert report["evaluation"] is not None  # precision@1 on the held-out 30 %
+    w = model.map_w
+    torch.testing.assert_close(w @ w.T, torch.eye(384), atol=1e-4, rtol=0)
+    norms = model.static_table.norm(dim=-1)
+    torch.testing.assert_close(norms, torch.ones_like(norms), atol=1e-4, rtol=0)
+    burmese = [w for w, s in zip(model.static_words, model.static_source.tolist()) if s]
+    assert burmese and all(any("\u1000" <= c <= "\u109f" for c in w) for w in burmese)
+    assert all(len(it["keys"]) == len(it["raw_static"]) == len(it["spans"]) for it in items)
+
+
+def test_training_steps_change_parameters(trained):
+    model, _, before, result = trained
+    assert result.status == "finished" and result.steps == 2
+    changed = [k for k, v in model.named_parameters() if v.requires_grad and not torch.equal(v, before[k])]
+    assert any(k.startswith("gate.") for k in changed) and any(k.startswith("encoder.") for k in changed)
+    assert "head.weight" in changed and "vec_scale" in changed
+
+
+def test_forward_loss_components(trained):
+    model, items, _, _ = trained
+    model.train()
+    out = model.forward_loss(model.collate(items[:4]))
+    assert set(out) == {"loss", "classification", "gate_mean"}
+    assert torch.isfinite(out["loss"]) and 0 < out["gate_mean"].item() < 1
+    model.eval()
+
+
+def test_oov_word_gets_its_own_mapped_vector(trained):
+    model, _, _, _ = trained
+    raw = torch.randn(2, 384)
+    vec, found = model.static_vectors_for(["zzqx-not-a-word", model.static_words[0]], raw, torch.tensor([False, False]))
+    assert found.tolist() == [False, True]
+    torch.testing.assert_close(vec[1], model.static_table[0])
+    assert vec[0].norm().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_explain_gate_per_token_and_dimension(trained, tiny_rows):
+    from xsent_core.text import normalize
+
+    model, _, _, _ = trained
+    ex = next(r for r in tiny_rows if not normalize(r.text).converted_from_zawgyi)
+    out = model.explain(ex)
+    assert out["label"] in ("negative", "neutral", "positive")
+    assert abs(sum(out["probs"].values()) - 1) < 1e-5
+    words = out["words"]
+    assert words and len(out["gate_per_dimension"]) == len(words)
+    assert all(len(row) == 384 for row in out["gate_per_dimension"])
+    for w, row in zip(words, out["gate_per_dimension"]):
+        assert 0 < w["gate"] < 1 and w["gate"] == pytest.approx(np.mean(row), abs=1e-3)
+        # offsets point into the text as typed (which may hold zero-width spaces)
+        assert normalize(ex.text[w["start"] : w["end"]]).text == w["text"]
+        assert w["static_from"] in ("corpus", "this sentence")
+    assert any(w["nearest_english"] for w in words)
+
+
+def test_bad_inputs_give_warnings_not_crashes(trained):
+    model, _, _, _ = trained
+    long_text = "ကောင်းပါတယ် " * 10000  # 120k characters
+    examples = [
+        Example(id="empty", text=""),
+        Example(id="zg", text=ZAWGYI),
+        Example(id="mixed", text=MIXED),
+        Example(id="long", text=long_text),
+        Example(id="oov", text="qqzzxv ဇဇဇဇ"),
+    ]
+    preds = model.predict(examples)
+    assert len(preds) == 5 and all(p.label for p in preds)
+    assert any("empty text" in w for w in preds[0].warnings)
+    assert any("Zawgyi" in w for w in preds[1].warnings)
+    assert any("mixed Burmese-English" in w for w in preds[2].warnings)
+    assert any("only the first" in w or "truncated" in w.lower() for w in preds[3].warnings)
+    out = model.explain(examples[1])
+    assert out["words"] and any("Zawgyi" in w for w in out["warnings"])
+    assert all(0 <= w["start"] < w["end"] <= len(ZAWGYI) for w in out["words"])
+    oov = model.explain(examples[4])
+    assert any(w["static_from"] == "this sentence" for w in oov["words"])
+    assert model.explain(examples[0])["words"] == []
+
+
+def test_save_load_round_trip_identical_predictions(trained, tiny_rows, tmp_path):
+    from xsent_core.registry import load_model, save_model
+
+    model, _, _, _ = trained
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m", expected_method="vxlm")
+    assert loaded.static_words == model.static_words
+    rows = tiny_rows[:6] + [Example(id="zg", text=ZAWGYI)]
+    a = model.predict(rows)
+    b = loaded.predict(rows)
+    for p, q in zip(a, b):
+        assert p.label == q.label
+        for k in p.probs:
+            assert p.probs[k] == pytest.approx(q.probs[k], abs=1e-5)
+    # fp16 shipping keeps the labels
+    save_model(model, tmp_path / "h", half=True)
+    half = load_model(tmp_path / "h")
+    assert [p.label for p in half.predict(rows)] == [p.label for p in a]
+
+
+def test_evaluate(trained, tiny_rows):
+    model, _, _, _ = trained
+    scores = model.evaluate(tiny_rows[:8])
+    assert set(scores) == {"accuracy", "macro_f1", "n"} and scores["n"] == 8
+
+
+def test_config_checks(encoder):
+    from xsent_core.types import XsentError
+
+    with pytest.raises(XsentError, match="static_layer"):
+        VxlmMethod(VxlmConfig(train_from_layer=8, static_layer=10), encoder)
+    with pytest.raises(XsentError, match="hidden size"):
+        VxlmMethod(VxlmConfig(dim=10), encoder)
+
+
+def test_user_dictionary_refits_the_map_without_changing_the_model(trained, tmp_path):
+    from xsent_core.alignment import PAPER_CONCEPTS, analyse_model
+    from xsent_core.paths import repo_root
+    from xsent_core.types import InputError
+
+    model, _, _, _ = trained
+    stored = model.map_w.clone()
+    result = analyse_model(model, PAPER_CONCEPTS, dictionary=repo_root() / "assets" / "dictionaries" / "my-en.tsv")
+    assert torch.equal(model.map_w, stored)
+    report = result.mapping_report
+    assert report["seed_pairs"] > 0 and report["evaluation"] is not None
+    assert "cosine_distance_after" in result.table and len(result.table) == 5
+    default = analyse_model(model)
+    assert default.mapping_report is None
+    assert (default.table["cosine_distance_before"] == result.table["cosine_distance_before"]).all()
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="no word pairs"):
+        analyse_model(model, dictionary=empty)

@@ -1,0 +1,247 @@
+"""`ctam`: VXLM plus dual-path (English teacher / Burmese student) attention supervision.
+
+Training (seed 002, section 3.2): every labelled Burmese row (student) is paired
+with an English labelled row (teacher): one of its `pair_top_k` nearest English
+rows of the same label, by the cosine of mean-pooled frozen-layer states, drawn
+anew each time the row is batched (the paper's English and Burmese data are not
+translations of each other either). Both paths share the encoder and the VXLM
+gate; each has its own BiGRU over the fused word vectors. Losses (`losses.py`):
+- L_T: cross-entropy of the shared sentiment head on both paths (the English
+  teacher's term weighted by `teacher_ce_weight`); the head reads
+  [mean fused word vector ; mean BiGRU state];
+- L_R: the attention-weighted reconstruction of the teacher's BiGRU states from
+  the student's (teacher side detached by default: knowledge flows English ->
+  Burmese);
+- L_S: a domain discriminator (English = 1) on the pooled fused vectors of both
+  paths, behind a gradient-reversal layer, so the encoder learns language-agnostic
+  sentence features.
+
+Prediction: the student classifies alone. No English translation exists for a
+user's Burmese review, and the label must not depend on a retrieved sentence, so
+the teacher path is not used for labels. `explain()` still shows both attention
+matrices: against the English translation when one is given
+(`example.meta["translation"]` or the `translation` argument), otherwise against
+the nearest English training sentence kept in the model (`bank`), and says which.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...config import replace_config
+from ...nn import masked_mean, reverse_gradient
+from ...types import SENTIMENT_LABELS, Example, XsentError
+from . import losses
+from .config import CtamConfig
+from .model import VxlmMethod, _decode_strings, _encode_strings
+
+
+class CtamMethod(VxlmMethod):
+    name = "ctam"
+    config_cls = CtamConfig
+
+    def __init__(self, config: CtamConfig, encoder: Any) -> None:
+        super().__init__(config, encoder)
+        dim = encoder.info.hidden_size
+        g = config.gru_hidden
+        self.student_gru = torch.nn.GRU(dim, g, batch_first=True, bidirectional=True)
+        self.teacher_gru = torch.nn.GRU(dim, g, batch_first=True, bidirectional=True)
+        self.attn_weight = torch.nn.Parameter(torch.empty(2 * g, 2 * g))
+        torch.nn.init.xavier_uniform_(self.attn_weight, gain=0.1)
+        self.attn_bias = torch.nn.Parameter(torch.zeros(()))
+        self.discriminator = torch.nn.Sequential(
+            torch.nn.Linear(dim, dim // 2), torch.nn.ReLU(), torch.nn.Linear(dim // 2, 1)
+        )
+        self._alloc_bank(config.bank_size, config.bank_bytes)
+
+    def feature_dim(self) -> int:
+        return self.encoder.info.hidden_size + 2 * self.config.gru_hidden
+
+    def _alloc_bank(self, rows: int, nbytes: int) -> None:
+        self.register_buffer("bank_vectors", torch.zeros(rows, self.encoder.info.hidden_size))
+        self.register_buffer("bank_text", torch.zeros(nbytes, dtype=torch.uint8))
+
+    # -- the English bank for explain() ---------------------------------------------
+    @property
+    def bank_sentences(self) -> list[str]:
+        return _decode_strings(self.bank_text)
+
+    def set_bank(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        texts = [" ".join(t.split()) for t in texts]  # newlines separate the stored texts
+        data = _encode_strings(texts)
+        device = self.map_w.device
+        self.config = replace_config(self.config, bank_size=len(texts), bank_bytes=int(data.numel()))
+        self._alloc_bank(len(texts), int(data.numel()))
+        self.bank_vectors = torch.as_tensor(np.asarray(vectors, np.float32)).reshape(len(texts), -1).to(device)
+        self.bank_text = data.to(device)
+
+    @staticmethod
+    def sentence_vector(lower: torch.Tensor) -> torch.Tensor:
+        """Retrieval vector of a row: unit mean of its frozen-layer states (specials included)."""
+        return F.normalize(lower.float().mean(0), dim=-1)
+
+    def nearest_teacher(self, lower: torch.Tensor) -> tuple[str | None, float]:
+        texts = self.bank_sentences
+        if not texts:
+            return None, 0.0
+        sims = F.normalize(self.bank_vectors.float(), dim=-1) @ self.sentence_vector(lower).to(self.bank_vectors.device)
+        best = int(sims.argmax())
+        return texts[best], round(float(sims[best]), 4)
+
+    # -- training -------------------------------------------------------------------
+    def prepare(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
+        rows = [ex for ex in examples if ex.label is not None]
+        if not rows:
+            return []
+        english = [ex for ex in rows if ex.lang == "en"]
+        students = [ex for ex in rows if ex.lang != "en"]
+        if not students:
+            raise XsentError("ctam: no non-English training rows for the student path")
+        teacher_examples = english + [ex for ex in self.load_target_corpus() if ex.label is not None]
+        teacher_examples = teacher_examples[: self.config.max_teacher_rows]
+        if not teacher_examples:
+            raise XsentError(
+                "ctam: the teacher path needs labelled English sentences: add English rows (lang 'en') "
+                "to the training data or set target_corpus"
+            )
+        student_items = self.encode_examples(students)
+        kept = [ex for ex in teacher_examples if self._row_words(ex)[0]]  # encode_examples skips empty rows
+        teacher_items = self.encode_examples(kept)
+        return self.prepare_items(student_items, teacher_items, [ex.text for ex in kept])
+
+    def prepare_items(
+        self,
+        student_items: Sequence[dict[str, Any]],
+        teacher_items: Sequence[dict[str, Any]],
+        teacher_texts: Sequence[str],
+        static_items: Sequence[dict[str, Any]] = (),
+    ) -> list[dict[str, Any]]:
+        """Encoded rows (`encode_examples`) -> training items: static table (if the model
+        has none; built from all rows plus `static_items`), teacher pairs and the bank."""
+        if len(teacher_items) != len(teacher_texts):
+            raise ValueError("one text per teacher item is needed")
+        if any(int(t["label"]) < 0 for t in teacher_items):
+            raise XsentError("ctam: every teacher row needs a sentiment label")
+        if self.config.vocab_size == 0:
+            self.build_static_from_items(list(student_items) + list(teacher_items) + list(static_items))
+        students = [dict(it) for it in student_items]  # pairing adds a key; callers may reuse theirs
+        self.pair(students, teacher_items)
+        self.set_bank(teacher_texts, np.stack([self.sentence_vector(t["lower"]).numpy() for t in teacher_items]))
+        return students
+
+    def pair(self, students: Sequence[dict[str, Any]], teachers: Sequence[dict[str, Any]]) -> None:
+        """Give each student item `teachers`: its k nearest same-label teacher items."""
+        t_vecs = torch.stack([self.sentence_vector(t["lower"]) for t in teachers])
+        t_labels = torch.stack([t["label"] for t in teachers])
+        k = max(1, self.config.pair_top_k)
+        for it in students:
+            sims = t_vecs @ self.sentence_vector(it["lower"])
+            same = t_labels == it["label"]
+            if bool(same.any()):
+                sims = sims.masked_fill(~same, -2.0)
+            top = sims.topk(min(k, int(same.sum()) if bool(same.any()) else len(teachers))).indices.tolist()
+            it["teachers"] = [teachers[j] for j in top]
+
+    def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        student = super().collate(items)
+        if not all("teachers" in it for it in items):
+            return student  # prediction batches: the student alone
+        picks = [it["teachers"][int(torch.randint(len(it["teachers"]), ()))] for it in items]
+        return {"student": student, "teacher": super().collate(picks)}
+
+    def gru_states(self, gru: torch.nn.GRU, fused: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """BiGRU over the real words of each row (packed, so padding never enters)."""
+        lengths = word_mask.sum(1).clamp_min(1).cpu()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(fused, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = gru(packed)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=fused.shape[1])
+        return out * word_mask.unsqueeze(-1).to(out.dtype)
+
+    def path(self, batch: Mapping[str, torch.Tensor], gru: torch.nn.GRU) -> dict[str, torch.Tensor]:
+        feats = self.batch_features(batch)
+        states = self.gru_states(gru, feats["fused"], feats["word_mask"])
+        feats["gru"] = states
+        feats["sentence"] = torch.cat([feats["pooled"], masked_mean(states, feats["word_mask"])], dim=-1)
+        return feats
+
+    def logits(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if "sentence" not in feats:  # student-only prediction batches
+            states = self.gru_states(self.student_gru, feats["fused"], feats["word_mask"])
+            sentence = torch.cat([feats["pooled"], masked_mean(states, feats["word_mask"])], dim=-1)
+        else:
+            sentence = feats["sentence"]
+        return self.head(self.dropout(sentence))
+
+    def forward_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        if "student" not in batch:
+            raise XsentError("ctam: training batches need teacher pairs; build them with prepare()")
+        cfg = self.config
+        s = self.path(batch["student"], self.student_gru)
+        t = self.path(batch["teacher"], self.teacher_gru)
+        l_t = losses.classification_loss(self.logits(s), batch["student"]["label"])
+        l_t = l_t + cfg.teacher_ce_weight * losses.classification_loss(self.logits(t), batch["teacher"]["label"])
+        s_mask, t_mask = s["word_mask"], t["word_mask"]
+        teacher_states = t["gru"].detach() if cfg.detach_teacher else t["gru"]
+        att = losses.dual_attention(s["gru"], s_mask, teacher_states, t_mask, self.attn_weight, self.attn_bias)
+        l_r = losses.reconstruction_loss(att.context, teacher_states, att.pooled_student_to_teacher, t_mask)
+        pooled = torch.cat([s["pooled"], t["pooled"]])
+        domains = torch.cat([torch.zeros(len(s["pooled"])), torch.ones(len(t["pooled"]))]).to(pooled.device)
+        l_s = losses.domain_loss(self.discriminator(reverse_gradient(pooled, cfg.grl_lambda)).squeeze(-1), domains)
+        loss = losses.total_loss(l_t, l_r, l_s, (cfg.lambda_t, cfg.lambda_r, cfg.lambda_s))
+        return {
+            "loss": loss,
+            "classification": l_t.detach(),
+            "reconstruction": l_r.detach(),
+            "domain": l_s.detach(),
+            "gate_mean": s["gate"].detach().mean(),
+        }
+
+    # -- inference --------------------------------------------------------------------
+    def explain(self, example: Example, translation: str | None = None) -> dict[str, Any]:
+        """VXLM's explanation of the student plus the dual-path attention.
+
+        Teacher = `translation`, else example.meta["translation"], else the nearest
+        English training sentence (`teacher["source"]` says which). The label is
+        the student's alone either way.
+        """
+        r = self._run([example])[0]
+        out = self._explain_from(r)
+        given = translation if translation is not None else (example.meta or {}).get("translation")
+        if isinstance(given, str) and given.strip():
+            teacher_text, source, similarity = given, "translation", None
+        else:
+            teacher_text, similarity = self.nearest_teacher(r["item"]["lower"])
+            source = "nearest_training_sentence"
+        if teacher_text is None or not r["words"]:
+            out["teacher"] = None
+            out["attention"] = None
+            if not r["words"]:
+                out["warnings"].append("no words: nothing to attend to")
+            else:
+                out["warnings"].append("no English teacher: the model keeps no English sentences and none was given")
+            return out
+        t = self._run([Example(id="teacher", text=teacher_text, lang="en")])[0]
+        with torch.inference_mode():
+            s_states = self.gru_states(self.student_gru, r["feats"]["fused"], r["feats"]["word_mask"])
+            t_states = self.gru_states(self.teacher_gru, t["feats"]["fused"], t["feats"]["word_mask"])
+            n, m = len(r["words"]), len(t["words"])
+            att = losses.dual_attention(
+                s_states[:, :n], r["feats"]["word_mask"][:, :n], t_states[:, :m], t["feats"]["word_mask"][:, :m],
+                self.attn_weight, self.attn_bias,
+            )
+        out["teacher"] = {"text": teacher_text, "source": source, "similarity": similarity}
+        out["attention"] = {
+            "student_tokens": list(r["words"]),
+            "teacher_tokens": list(t["words"]),
+            "teacher_to_student": _rounded(att.teacher_to_student[0]),  # rows: teacher, columns: student
+            "student_to_teacher": _rounded(att.student_to_teacher[0]),  # rows: student, columns: teacher
+            "pooled_student_to_teacher": _rounded(att.pooled_student_to_teacher[0]),  # over teacher tokens
+        }
+        return out
+
+
+def _rounded(t: torch.Tensor) -> Any:
+    return np.round(t.float().cpu().numpy(), 4).tolist()

@@ -1,0 +1,412 @@
+"""LFD-RT recipes: pre-training on English + verified parallel pairs, and rethinking
+fine-tuning on unlabelled target text. Both stages run through `training.fit`
+(progress callbacks, cancellation, a checkpoint per epoch)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from ...config import config_from_dict, config_to_dict, replace_config
+from ..base import Preset, TrainConfig
+from ...types import Example, XsentError
+from .config import LfdrtConfig
+from .model import LowerCache
+from .pairs import verified_pairs
+
+NOT_CHANGED = "the model was not changed"
+
+
+# -- parallel pairs --------------------------------------------------------------
+def load_parallel(
+    spec: Mapping[str, Sequence[str]], config: LfdrtConfig
+) -> tuple[list[tuple[Example, Example]], list[dict[str, Any]]]:
+    """{lang: [anchor FORMAT:PATH, translation FORMAT:PATH]} -> verified pairs and a report per language."""
+    from ...recipes import load_data
+
+    pairs: list[tuple[Example, Example]] = []
+    reports = []
+    for lang, specs in spec.items():
+        if len(specs) != 2:
+            raise XsentError(f"parallel data for {lang!r}: expected [anchor spec, translation spec], got {specs!r}")
+        source, target = load_data(specs[0]), load_data(specs[1])
+        kept, report = verified_pairs(
+            source, target, lang=lang, min_ratio=config.pair_min_ratio, max_ratio=config.pair_max_ratio
+        )
+        facts = report.to_dict()
+        if config.max_pairs_per_lang is not None and len(kept) > config.max_pairs_per_lang:
+            chosen = sorted(random.Random(config.seed).sample(range(len(kept)), config.max_pairs_per_lang))
+            kept = [kept[i] for i in chosen]
+        facts["used"] = len(kept)
+        reports.append(facts)
+        pairs.extend((a, b if b.lang else dataclasses.replace(b, lang=lang)) for a, b in kept)
+    return pairs, reports
+
+
+# -- rethinking ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RethinkResult:
+    status: str  # "finished" | "cancelled"
+    rows: int
+    skipped_blank: int
+    languages: Mapping[str, int]
+    steps: int
+    seconds: float
+    agreement_before: float
+    agreement_after: float
+    pseudo_labels_before: Mapping[str, int]  # agreed labels on the set, before and after
+    pseudo_labels_after: Mapping[str, int]
+    model_dir: str | None
+    message: str
+    history: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["history"] = list(self.history)
+        return d
+
+
+def check_unlabelled(
+    model_or_config: Any, examples: Sequence[Example], lang: str | None = None
+) -> tuple[list[Example], list[Any], int]:
+    """Rows usable for rethinking and their routes; XsentError (model untouched) otherwise.
+
+    Takes a model or just its LfdrtConfig, so a job can check its data before training.
+    """
+    from .families import load_family_table
+
+    config = getattr(model_or_config, "config", model_or_config)
+    table = getattr(model_or_config, "table", None) or load_family_table(
+        overrides=config.family_overrides, anchor_language=config.anchor_language
+    )
+    minimum = max(2, int(config.rethink_min_rows))
+    if not examples:
+        raise XsentError(f"rethinking needs unlabelled text, but the set is empty; {NOT_CHANGED}")
+    rows = [ex for ex in examples if ex.text and ex.text.strip()]
+    blank = len(examples) - len(rows)
+    if len(rows) < minimum:
+        note = f" ({blank} blank rows skipped)" if blank else ""
+        raise XsentError(
+            f"rethinking needs at least {minimum} rows of unlabelled text, got {len(rows)}{note}; "
+            f"two heads cannot be checked against each other on so little; {NOT_CHANGED}"
+        )
+    routes, unknown, missing = [], {}, []
+    for ex in rows:
+        code = ex.lang or lang
+        route = table.route(code, ex.text)
+        if route.source == "unknown":
+            unknown[str(code)] = unknown.get(str(code), 0) + 1
+        elif route.source == "default":
+            missing.append(ex.id)
+        routes.append(route)
+    if unknown:
+        listed = ", ".join(f"{c!r} ({n} rows)" for c, n in sorted(unknown.items()))
+        raise XsentError(
+            f"rethinking adapts the model to a known language, but these language codes are not in the "
+            f"LFD-RT family table: {listed}; add them with family_overrides {{code: family}} "
+            f"(families: {', '.join(table.families)}); {NOT_CHANGED}"
+        )
+    if missing:
+        raise XsentError(
+            f"{len(missing)} rows have no language code and their script names no language family "
+            f"(first: {missing[0]!r}); give the rows a 'lang' or pass lang=...; {NOT_CHANGED}"
+        )
+    return rows, routes, blank
+
+
+def balanced_weights(counts: Mapping[str, int]) -> torch.Tensor:
+    """Per class: (agreed rows) / (classes present * rows of that class); 1 for absent classes."""
+    from ...types import SENTIMENT_LABELS
+
+    present = [counts.get(lab, 0) for lab in SENTIMENT_LABELS]
+    total, k = sum(present), sum(1 for n in present if n)
+    return torch.tensor([total / (k * n) if n else 1.0 for n in present])
+
+
+def _agreement(model: Any, items: Sequence[Mapping[str, torch.Tensor]]) -> tuple[float, dict[str, int]]:
+    from ...types import SENTIMENT_LABELS
+
+    model.eval()
+    with torch.inference_mode():
+        z = torch.stack([it["z"] for it in items]).to(model.device)
+        l1, l2 = model.head1(z).argmax(-1), model.head2(z).argmax(-1)
+    agree = l1 == l2
+    counts = {lab: int(((l1 == i) & agree).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
+    return float(agree.float().mean()), counts
+
+
+def rethink(
+    model: Any,
+    examples: Sequence[Example],
+    *,
+    lang: str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    max_rows: int | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = False,
+    device: str | None = None,
+    resume: bool = False,
+    prepared: Sequence[Mapping[str, Any]] | None = None,
+) -> RethinkResult:
+    """Rethinking fine-tuning (Section 3.4) of `model` in place on unlabelled rows.
+
+    Only the two heads and the new rethinking MLM projection train (Adam =
+    AdamW without weight decay, `rethink_lr`); the rest of the model is frozen
+    and its fused vectors are computed once. Labels in `examples` are never read.
+    `lang` is used for rows without a code. An empty/one-row set, or rows in a
+    language the family table does not know, raise XsentError before anything
+    changes; a cancelled run restores the heads (checkpoints stay in
+    `out_dir/checkpoints/last` for `resume`). `prepared`: the output of
+    `model.prepare_rethinking` for exactly these rows (after `max_rows`), to
+    reuse the frozen fused vectors across runs from the same pre-trained model.
+    """
+    from ...registry import save_model
+    from ...training import fit
+    from .model import head_state
+
+    c = model.config
+    rows, routes, blank = check_unlabelled(model, examples, lang)
+    cap = max_rows if max_rows is not None else c.rethink_max_rows
+    if cap is not None and len(rows) > cap:
+        keep = sorted(random.Random(c.seed).sample(range(len(rows)), cap))
+        rows, routes = [rows[i] for i in keep], [routes[i] for i in keep]
+    languages: dict[str, int] = {}
+    for r in routes:
+        languages[r.lang or "?"] = languages.get(r.lang or "?", 0) + 1
+    saved = head_state(model)
+    start = time.time()
+    try:
+        if prepared is not None and len(prepared) != len(rows):
+            raise XsentError(f"prepared rethinking data has {len(prepared)} rows, the set has {len(rows)}")
+        base_items = prepared if prepared is not None else model.prepare_rethinking(rows, routes)
+        items = type(base_items)({k: v for k, v in it.items() if k != "class_weights"} for it in base_items)
+        before, labels_before = _agreement(model, items)
+        if c.rethink_class_weights == "balanced":
+            weights = balanced_weights(labels_before)
+            for it in items:
+                it["class_weights"] = weights
+        elif c.rethink_class_weights != "none":
+            raise XsentError(f"rethink_class_weights must be 'none' or 'balanced', got {c.rethink_class_weights!r}")
+        with torch.random.fork_rng(devices=[]):  # "a new linear projection" for the rethinking MLM
+            torch.manual_seed(c.seed + 3)
+            model.mlm_rethink.dense.reset_parameters()
+            model.mlm_rethink.norm.reset_parameters()
+        rate = c.rethink_lr if lr is None else lr
+        train = TrainConfig(
+            epochs=c.rethink_epochs if epochs is None else epochs,
+            batch_size=c.rethink_batch_size if batch_size is None else batch_size,
+            lr=rate,
+            head_lr=rate,
+            weight_decay=0.0,
+            warmup_ratio=0.0,
+            seed=c.seed,
+            device=device or "auto",
+            select_metric="heads_agree",
+        )
+        model.stage = "rethink"
+        try:
+            result = fit(
+                model, items, train, evaluate=None, out_dir=out_dir, callbacks=callbacks, cancel=cancel,
+                progress=progress, resume=resume,
+                model_metadata={"stage": "rethink", "rows": len(rows), "languages": languages},
+            )
+        finally:
+            model.stage = "pretrain"
+    except BaseException:
+        model.load_state_dict(saved, strict=False)
+        raise
+    if result.status != "finished":
+        model.load_state_dict(saved, strict=False)
+        model.eval()
+        return RethinkResult(
+            status=result.status, rows=len(rows), skipped_blank=blank, languages=languages, steps=result.steps,
+            seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=before,
+            pseudo_labels_before=labels_before, pseudo_labels_after=labels_before,
+            model_dir=None, message=f"rethinking {result.status}; the heads were restored", history=result.history,
+        )
+    after, labels_after = _agreement(model, items)
+    message = (
+        f"rethought on {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(languages.items()))}); "
+        f"heads agree on {before:.1%} -> {after:.1%} of them"
+    )
+    if out_dir is not None:
+        shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
+        save_model(model, out_dir, metrics={"rethink_agreement": after},
+                   training={"stage": "rethink", "rows": len(rows), "languages": languages, "steps": result.steps})
+    return RethinkResult(
+        status="finished", rows=len(rows), skipped_blank=blank, languages=languages, steps=result.steps,
+        seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=after,
+        pseudo_labels_before=labels_before, pseudo_labels_after=labels_after,
+        model_dir=str(out_dir) if out_dir is not None else None, message=message, history=result.history,
+    )
+
+
+# -- presets ------------------------------------------------------------------------
+def _resolve_models(spec: str) -> str:
+    from ...paths import shipped_models_dir
+
+    return spec.replace("{models}", str(shipped_models_dir()))
+
+
+def _tests(model: Any, tests: Mapping[str, Any]) -> dict[str, Any]:
+    from ...recipes import load_data
+
+    return {name: model.evaluate(load_data(spec)) for name, spec in tests.items()}
+
+
+def model_card(preset: Preset, report: Mapping[str, Any], command: str) -> str:
+    lines = [
+        f"# lfdrt model: preset `{preset.name}`",
+        "",
+        preset.description,
+        "",
+        "LFD-RT (language-family disentanglement + rethinking transfer, Chen et al.) for sentence polarity "
+        "(negative / neutral / positive). Weights hold only what was trained (top encoder layer(s), "
+        "disentanglers, shared cross-attention, MLM transforms, the two heads); the encoder itself is rebuilt "
+        "from its spec.",
+        "",
+        "## Rebuild",
+        "```",
+        command,
+        "```",
+        "",
+        "## Data",
+        "```json",
+        json.dumps(preset.data, indent=2),
+        "```",
+    ]
+    if report.get("pairs"):
+        lines += ["", "## Parallel pairs (aligned by sentence, verified)", "", "| lang | source | target | aligned | dropped | used |", "|---|---|---|---|---|---|"]
+        for p in report["pairs"]:
+            lines.append(
+                f"| {p['lang']} | {p['source_rows']} | {p['target_rows']} | {p['aligned']} | "
+                f"{json.dumps(p['dropped'])} | {p['used']} |"
+            )
+    for title, key in (("Measured before rethinking", "test_before_rethinking"), ("Measured", "test")):
+        if report.get(key):
+            lines += ["", f"## {title} (test sets; fractions)", "", "| set | accuracy | macro-F1 | heads agree | n |", "|---|---|---|---|---|"]
+            for name, m in report[key].items():
+                lines.append(
+                    f"| {name} | {m.get('accuracy', 0):.4f} | {m.get('macro_f1', 0):.4f} | {m.get('heads_agree', 0):.3f} | {int(m.get('n', 0))} |"
+                )
+    if report.get("rethink"):
+        r = report["rethink"]
+        lines += ["", "## Rethinking", "", r["message"]]
+    lines += ["", f"Trained in {report.get('seconds', 0) / 60:.1f} minutes on {os.cpu_count()} CPU cores.", ""]
+    return "\n".join(lines)
+
+
+def run_preset(
+    cls: type,
+    preset: Preset,
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    train_overrides: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = True,
+    evaluate_tests: bool = True,
+    half: bool = False,
+    unlabelled: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Pre-train (unless the preset starts from a saved model), then rethink on `unlabelled`."""
+    from ...recipes import load_data
+    from ...registry import load_model, save_model
+    from ...training import fit
+
+    out = Path(out_dir)
+    start = time.time()
+    command = f"python -m xsent_core train --method lfdrt --preset {preset.name} --out {out_dir}"
+    if unlabelled:
+        command += f" --unlabelled {unlabelled}"
+    tests = (preset.data.get("test") or {}) if evaluate_tests else {}
+    report: dict[str, Any] = {"preset": preset.name, "status": "finished", "test": {}}
+    cache = LowerCache()
+    init = preset.data.get("init_model")
+    if init:
+        if not unlabelled:
+            raise XsentError(f"preset {preset.name!r} rethinks an existing model: pass --unlabelled FORMAT:PATH")
+        bad = [k for k in (overrides or {}) if not k.startswith("rethink_")]
+        if bad:
+            raise XsentError(f"preset {preset.name!r} only accepts rethink_* overrides, not {bad}")
+        model = load_model(_resolve_models(init), expected_method="lfdrt", device="cpu")
+        model.lower_cache = cache
+        if overrides:
+            model.config = replace_config(model.config, **overrides)
+        report["init_model"] = _resolve_models(init)
+    else:
+        config = config_from_dict(LfdrtConfig, {**preset.config, **(overrides or {})})
+        train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
+        if device:
+            train = dataclasses.replace(train, device=device)
+        labelled = [ex for ex in load_data(preset.data["train"]) if ex.label is not None]
+        dev = [ex for ex in load_data(preset.data["dev"]) if ex.label is not None] if "dev" in preset.data else []
+        if any(ex.image for ex in labelled) and config.image_encoder is None:
+            config = replace_config(config, image_encoder="builtin")
+            report["image_encoder"] = "builtin (the training data has images: cross-modal alignment on)"
+        rows = load_data(unlabelled) if unlabelled else []
+        if unlabelled:
+            check_unlabelled(config, rows)  # fail before hours of pre-training, not after
+        pairs, pair_reports = load_parallel(preset.data.get("parallel") or {}, config)
+        report["pairs"] = pair_reports
+        model = cls.create(config, device="cpu")
+        model.lower_cache = cache  # dev evaluations each epoch then run only the trained layers
+        items = model.prepare_pretraining(labelled, pairs)
+        report["prepared"] = items.facts
+        # beside OUT, not inside: saving OUT replaces the whole folder
+        pre_dir = out.with_name(out.name + "-pretrained") if unlabelled else out
+        report["pretrained_dir"] = str(pre_dir)
+        result = fit(
+            model, items, train,
+            evaluate=(lambda: model.evaluate(dev)) if dev else None,
+            out_dir=pre_dir, callbacks=callbacks, cancel=cancel, progress=progress, resume=resume,
+            model_metadata={"preset": preset.name, "command": command, "stage": "pretrain"},
+        )
+        report.update(status=result.status, steps=result.steps, dev=dict(result.metrics))
+        if result.status != "finished":
+            report["seconds"] = round(time.time() - start, 1)
+            return report
+        shutil.rmtree(pre_dir / "checkpoints", ignore_errors=True)
+        model = load_model(pre_dir, expected_method="lfdrt")
+        model.lower_cache = cache
+        report["test"] = _tests(model, tests)
+        report["seconds"] = round(time.time() - start, 1)
+        save_model(
+            model, pre_dir, metrics={"dev": report["dev"], "test": report["test"]},
+            training={"preset": preset.name, "command": command, "steps": result.steps},
+            half=half and not unlabelled, card_text=model_card(preset, report, command),
+        )
+    if unlabelled:
+        if init:
+            rows = load_data(unlabelled)
+        before = report["test"] or _tests(model, tests)
+        res = rethink(model, rows, out_dir=out, callbacks=callbacks, cancel=cancel, progress=progress, device=device)
+        report["rethink"] = res.to_dict()
+        report["status"] = res.status
+        if res.status != "finished":
+            return report
+        report["test_before_rethinking"] = before
+        report["test"] = _tests(model, tests)
+        report["seconds"] = round(time.time() - start, 1)
+        save_model(
+            model, out, metrics={"test": report["test"], "test_before_rethinking": before, "rethink_agreement": res.agreement_after},
+            training={"preset": preset.name, "command": command, "unlabelled": unlabelled, "rethink_rows": res.rows},
+            half=half, card_text=model_card(preset, report, command),
+        )
+    return report

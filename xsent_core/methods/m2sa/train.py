@@ -1,0 +1,220 @@
+"""M2SA's preset runner: the shared `training.fit` loop plus what M2SA needs
+around it.
+
+- `{m2sa}` in a preset's data specs is the folder of the user's imported M2SA
+  tweets (`$XSENT_M2SA_DATA`, else `xsent_home()/m2sa`; see `importer.py`).
+- Dev evaluation runs on prepared items (cached lower-layer states and image
+  features), so each evaluation costs only the trainable top layers.
+- Early stopping (the paper's patience of 3 evaluations) is a callback that
+  stops the loop through its cancel hook; the best model is kept as usual.
+- The report and model card list every training image that could not be read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ...types import XsentError
+from ..base import Preset, TrainConfig
+
+M2SA_DATA_ENV = "XSENT_M2SA_DATA"
+
+
+def m2sa_data_dir() -> Path:
+    """Where imported M2SA tweets live: $XSENT_M2SA_DATA, else xsent_home()/m2sa."""
+    env = os.environ.get(M2SA_DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    from ...paths import xsent_home
+
+    return xsent_home() / "m2sa"
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("{m2sa}", str(m2sa_data_dir()))
+    if isinstance(value, (list, tuple)):
+        return [_resolve(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _resolve(v) for k, v in value.items()}
+    return value
+
+
+class _AnyEvent:
+    """Set when either event is set (the loop only calls `is_set`)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+class EarlyStopping:
+    """Callback: sets `stop` after `patience` evaluations without a better `metric`."""
+
+    def __init__(self, metric: str, patience: int) -> None:
+        self.metric, self.patience = metric, patience
+        self.best: float | None = None
+        self.bad = 0
+        self.stop = threading.Event()
+        self.stopped_at: int | None = None
+
+    def __call__(self, event: str, state: Any, payload: Mapping[str, Any]) -> None:
+        if event != "eval" or self.patience <= 0:
+            return
+        score = payload.get(self.metric)
+        if score is None:
+            return
+        if self.best is None or score > self.best:
+            self.best, self.bad = float(score), 0
+            return
+        self.bad += 1
+        if self.bad >= self.patience and not self.stop.is_set():
+            self.stopped_at = int(payload.get("step", 0))
+            self.stop.set()
+
+
+def model_card(
+    preset: Preset,
+    report: Mapping[str, Any],
+    command: str,
+) -> str:
+    lines = [
+        f"# m2sa model: preset `{preset.name}`",
+        "",
+        preset.description,
+        "",
+        "## Rebuild",
+        "```",
+        command,
+        "```",
+        "",
+        "## Data",
+        "",
+        "```json",
+        json.dumps(preset.data, indent=2),
+        "```",
+        "",
+        f"Training rows: {report['images']['rows']} (with an image: {report['images']['with_image']}); "
+        f"{report['steps']} steps"
+        + (f" (early stop at step {report['early_stopped_at']})" if report.get("early_stopped_at") else "")
+        + f"; the training loop took {report['seconds'] / 60:.1f} minutes and the whole run (features, "
+        f"training, test evaluation) {report.get('total_seconds', report['seconds']) / 60:.1f} minutes "
+        f"on {os.cpu_count()} CPU cores.",
+        "",
+        "## Measured (fractions in [0, 1])",
+        "",
+        "| set | metrics |",
+        "|---|---|",
+    ]
+    for name, value in {"dev": report["dev"], **report["test"]}.items():
+        shown = ", ".join(
+            f"{k}={int(v)}" if k in ("n", "errors") else f"{k}={v:.4f}"
+            for k, v in value.items()
+            if isinstance(v, (int, float)) and k not in ("step", "epoch")
+        )
+        lines.append(f"| {name} | {shown} |")
+    bad = report["images"]["bad_images"]
+    if bad:
+        lines += ["", f"## Unreadable training images ({len(bad)}, policy `{report['images']['policy']}`)", ""]
+        lines += [f"- `{b['id']}`: {b['error']}" for b in bad[:50]]
+        if len(bad) > 50:
+            lines.append(f"- ... and {len(bad) - 50} more (see the training report)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def run_preset(
+    cls: type,
+    preset: Preset,
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    train_overrides: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = True,
+    evaluate_tests: bool = True,
+    half: bool = False,
+    unlabelled: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train `preset` into `out_dir`; returns {"status", "steps", "seconds", "dev", "test", "images", ...}."""
+    from ...config import config_from_dict, config_to_dict
+    from ...recipes import load_data
+    from ...registry import load_model, save_model
+    from ...training import fit
+
+    if unlabelled:
+        raise XsentError("method 'm2sa' does not train on unlabelled text (--unlabelled)")
+    started = time.time()
+    preset = replace(preset, data=_resolve(dict(preset.data)))
+    config = config_from_dict(cls.config_cls, {**preset.config, **(overrides or {})})
+    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
+    if device:
+        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": device})
+    model = cls.create(config, device="cpu")
+    train_rows = load_data(preset.data["train"])
+    dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []
+    items, image_report = model.prepare_with_report(train_rows)
+    if not items:
+        raise XsentError(f"preset {preset.name}: no usable labelled training rows")
+    dev_items = model.prepare_with_report(dev_rows)[0] if dev_rows else []
+    stopper = EarlyStopping(train.select_metric, config.early_stopping_patience)
+    command = f"python -m xsent_core train --method m2sa --preset {preset.name} --out {out_dir}"
+    result = fit(
+        model,
+        items,
+        train,
+        evaluate=(lambda: model.evaluate_prepared(dev_items)) if dev_items else None,
+        out_dir=out_dir,
+        callbacks=[stopper, *callbacks],
+        cancel=_AnyEvent(cancel, stopper.stop),  # type: ignore[arg-type]
+        progress=progress,
+        resume=resume,
+        model_metadata={"preset": preset.name, "command": command},
+    )
+    user_cancelled = cancel is not None and cancel.is_set()
+    status = "finished" if result.status == "finished" or not user_cancelled else result.status
+    report: dict[str, Any] = {
+        "status": status,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "early_stopped_at": stopper.stopped_at if stopper.stop.is_set() and not user_cancelled else None,
+        "dev": dict(result.metrics),
+        "test": {},
+        "images": image_report,
+    }
+    if status != "finished":
+        return report
+    shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
+    best = load_model(out_dir, expected_method="m2sa")
+    if evaluate_tests:
+        for name, spec in (preset.data.get("test") or {}).items():
+            report["test"][name] = best.evaluate(load_data(spec))
+    report["total_seconds"] = round(time.time() - started, 1)
+    save_model(
+        best,
+        out_dir,
+        metrics={"dev": report["dev"], "test": report["test"]},
+        training={
+            "preset": preset.name,
+            "command": command,
+            "steps": result.steps,
+            "seconds": report["seconds"],
+            "total_seconds": report["total_seconds"],
+            "early_stopped_at": report["early_stopped_at"],
+            "bad_images": len(image_report["bad_images"]),
+        },
+        half=half,
+        card_text=model_card(preset, report, command + (" --half" if half else "")),
+    )
+    return report

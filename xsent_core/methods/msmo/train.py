@@ -1,0 +1,296 @@
+"""MSMO recipes: `stage="msmo"` trains one model on the labelled views with the
+critic and span consistency; `stage="distill"` trains one teacher per view set,
+averages their soft labels on unlabelled target text (gold-X-train, tags
+ignored) and distils them into a student (MSMO-Distill).
+
+Every stage runs through `training.fit`. Dataset specs come from the preset's
+`data`: `views` (view -> spec with `{lang}`), `dev`, `unlabelled`, `test`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ...types import Example, XsentError
+from ..base import Preset, TrainConfig
+from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
+from .model import MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
+from .views import ViewPair, build_pairs
+
+
+def fill(spec: str, lang: str) -> str:
+    return spec.replace("{lang}", lang)
+
+
+def load_views(
+    data: Mapping[str, Any], langs: Sequence[str], views: Sequence[str]
+) -> dict[str, dict[str, list[Example]]]:
+    """{lang: {view: examples}}; a file shared by several languages is read once."""
+    from ...recipes import load_data
+
+    specs = data.get("views") or {}
+    missing = [v for v in views if v not in specs]
+    if missing:
+        raise XsentError(f"msmo: the preset's data names no file for views {missing}")
+    read: dict[str, list[Example]] = {}
+    out: dict[str, dict[str, list[Example]]] = {}
+    for lang in langs:
+        out[lang] = {}
+        for view in views:
+            spec = fill(specs[view], lang)
+            if spec not in read:
+                read[spec] = load_data(spec)
+            out[lang][view] = read[spec]
+    return out
+
+
+def training_pairs(
+    views_by_lang: Mapping[str, Mapping[str, Sequence[Example]]],
+    views: Sequence[str],
+    *,
+    max_pairs: int | None = None,
+    seed: int = 0,
+) -> tuple[list[ViewPair], dict[str, Any]]:
+    """ViewPairs over every language for the chosen views, plus alignment counts."""
+    pairs: list[ViewPair] = []
+    report: dict[str, Any] = {}
+    for lang, by_view in views_by_lang.items():
+        chosen = {v: by_view[v] for v in views if v in by_view}
+        found, counts = build_pairs(chosen, lang, max_pairs=max_pairs, seed=seed)
+        pairs += found
+        report[lang] = {"items": len(found), "alignment": counts}
+    return pairs, report
+
+
+def config_for_views(config: MsmoConfig, views: Sequence[str]) -> MsmoConfig:
+    """The critic needs sentences of both domains; without them it is switched off."""
+    both = bool(SOURCE_VIEWS & set(views)) and bool(TARGET_VIEWS & set(views))
+    return config if both or not config.adversarial else replace(config, adversarial=False)
+
+
+def train_msmo(
+    config: MsmoConfig,
+    train: TrainConfig,
+    pairs: Sequence[ViewPair | Example],
+    dev: Sequence[Example] = (),
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    device: Any = "cpu",
+    cache: dict[Any, Any] | None = None,
+) -> tuple[MsmoMethod, Any]:
+    """Build an MsmoMethod, train it with `fit`; keeps the best dev step when saving.
+
+    `cache` shares frozen lower-layer states between models on the same encoder
+    and `train_from_layer` (e.g. the teachers of one distillation run).
+    """
+    from ...training import fit
+
+    model = MsmoMethod.create(config, device=device)
+    items = model.prepare(pairs, cache=cache)
+    evaluate = None
+    if dev:
+        dev_items = model.encode_sentences(
+            dev, labelled=False, max_length=model.encoder.info.max_length, cache=cache
+        )
+        evaluate = lambda: evaluate_cached(model, dev_items, dev)  # noqa: E731
+    result = fit(
+        model, items, train, evaluate=evaluate, out_dir=out_dir,
+        callbacks=[*callbacks, ScheduleCallback(model)], cancel=cancel, progress=progress,
+        resume=resume, model_metadata=dict(metadata or {}),
+    )
+    if out_dir is not None and result.status == "finished":
+        load_best_(model, out_dir)
+    return model, result
+
+
+def unlabelled_examples(
+    data: Mapping[str, Any], langs: Sequence[str], limit: int | None, extra: str | None = None
+) -> list[Example]:
+    """Target-language text with labels removed (gold-X-train: its tags are ignored)."""
+    from ...recipes import load_data
+
+    rows: list[Example] = []
+    for lang in langs:
+        if "unlabelled" not in data:
+            break
+        found = load_data(fill(data["unlabelled"], lang))
+        rows += found[:limit] if limit is not None else found
+    if extra:
+        rows += load_data(extra)
+    return [replace(ex, spans=None, label=None) for ex in rows]
+
+
+def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command: str) -> str:
+    lines = [
+        f"# msmo model: preset `{preset.name}`",
+        "",
+        preset.description,
+        "",
+        "## Rebuild",
+        "```",
+        command,
+        "```",
+        "",
+        "## Recipe",
+        "```json",
+        json.dumps({"recipe": report.get("recipe"), "train": report.get("train")}, indent=2),
+        "```",
+        "",
+        "## Data",
+        "```json",
+        json.dumps(dict(preset.data), indent=2),
+        "```",
+        "Aspect alignment between sentences and their code-switched counterparts "
+        "(pairs kept for the consistency loss):",
+        "```json",
+        json.dumps(report.get("alignment"), indent=2),
+        "```",
+        "",
+        "## Measured (span micro-F1 etc. as fractions; dev = gold-en-dev, best step)",
+        "",
+        "| set | precision | recall | f1 |",
+        "|---|---|---|---|",
+    ]
+    sets = {"dev": report.get("dev", {}), **report.get("test", {})}
+    for name, m in sets.items():
+        if isinstance(m, Mapping) and "f1" in m:
+            cells = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "-" for k in ("precision", "recall", "f1")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report.get("teachers"):
+        lines += ["", "Teachers (dev f1): " + ", ".join(f"{t['views']}: {t['dev_f1']}" for t in report["teachers"])]
+    load = os.getloadavg()[1] if hasattr(os, "getloadavg") else None
+    shared = f" (wall clock; 5-minute load average at the end {load:.1f}: other jobs shared the cores)" if load else ""
+    lines += ["", f"Training took {report.get('seconds', 0) / 60:.1f} minutes on {os.cpu_count()} CPU cores{shared}.", ""]
+    return "\n".join(lines)
+
+
+def run_preset(
+    preset: Preset,
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    train_overrides: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+    cancel: threading.Event | None = None,
+    progress: bool = True,
+    evaluate_tests: bool = True,
+    half: bool = False,
+    unlabelled: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train an msmo preset into `out_dir`; returns the report (also in the model card)."""
+    from ...config import config_from_dict, config_to_dict
+    from ...recipes import load_data
+    from ...registry import load_model, save_model
+    from .distill import as_student, distillation_items, student_from_teacher, teacher_probs, train_student
+
+    started = time.time()
+    model_kw, recipe_kw = split_settings({**preset.config, **(overrides or {})})
+    config = config_from_dict(MsmoConfig, model_kw)
+    recipe = config_from_dict(MsmoRecipe, recipe_kw)
+    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
+    if device:
+        train = replace(train, device=device)
+    if recipe.eval_every is not None:
+        train = replace(train, eval_every=recipe.eval_every)
+    if unlabelled and recipe.stage != "distill":
+        raise XsentError("msmo: --unlabelled text is used by the distillation presets (msmo-distill-*) only")
+    out = Path(out_dir)
+    dev = load_data(preset.data["dev"]) if "dev" in preset.data else []
+    needed = sorted(set(recipe.views) | {v for t in recipe.teachers for v in t.split("+")}) if recipe.stage == "distill" else list(recipe.views)
+    views_by_lang = load_views(preset.data, recipe.langs, needed)
+    command = f"python -m xsent_core train --method msmo --preset {preset.name} --out {out_dir}" + (" --half" if half else "")
+    report: dict[str, Any] = {
+        "preset": preset.name,
+        "recipe": config_to_dict(recipe),
+        "train": config_to_dict(train),
+        "alignment": {},
+        "test": {},
+    }
+    if recipe.stage == "msmo":
+        pairs, align = training_pairs(views_by_lang, recipe.views, max_pairs=recipe.max_pairs, seed=0)
+        report["alignment"] = align
+        model, result = train_msmo(
+            config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=callbacks,
+            cancel=cancel, progress=progress, resume=resume, device="cpu",
+            metadata={"preset": preset.name, "command": command},
+        )
+        del model
+    else:
+        seeds = recipe.teacher_seeds or tuple(train.seed + k for k in range(len(recipe.teachers)))
+        rows = unlabelled_examples(preset.data, recipe.langs, recipe.max_unlabelled, unlabelled)
+        report["unlabelled_rows"] = len(rows)
+        report["teachers"] = []
+        per_teacher = []
+        student = None
+        items: list[Any] = []
+        cache: dict[Any, Any] = {}  # every teacher shares the encoder's frozen layers
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.teachers-", dir=out.parent) as tmp:
+            for k, spec in enumerate(recipe.teachers):
+                views = spec.split("+")
+                pairs, align = training_pairs(views_by_lang, views, max_pairs=recipe.max_pairs, seed=0)
+                report["alignment"][spec] = align
+                teacher, result = train_msmo(
+                    config_for_views(config, views), replace(train, seed=seeds[k]), pairs, dev,
+                    out_dir=Path(tmp) / f"teacher{k}", callbacks=callbacks, cancel=cancel, progress=progress,
+                    device="cpu", metadata={"preset": preset.name, "teacher": spec}, cache=cache,
+                )
+                if result.status != "finished":
+                    return {**report, "status": result.status, "steps": result.steps}
+                report["teachers"].append(
+                    {"views": spec, "seed": seeds[k], "steps": result.steps, "dev_f1": round(result.best_metric or 0.0, 4)}
+                )
+                if student is None:  # the student shares teacher 0's encoder setup (and weights)
+                    student = as_student(
+                        student_from_teacher(teacher) if recipe.student_init == "teacher"
+                        else MsmoMethod.create(replace(config, adversarial=False))
+                    )
+                    items = student.encode_sentences(rows, labelled=False, cache=cache)
+                per_teacher.append(teacher_probs(teacher, student, rows, items))
+                del teacher
+        assert student is not None
+        prepared = distillation_items(items, [False] * len(items), per_teacher, recipe.teacher_weights)
+        dtrain = replace(
+            train, epochs=0, max_steps=recipe.distill_steps or train.max_steps, lr=recipe.distill_lr or train.lr
+        )
+        result = train_student(
+            student, prepared, dtrain, dev=dev, out_dir=out, callbacks=callbacks, cancel=cancel,
+            progress=progress, metadata={"preset": preset.name, "command": command},
+        )
+        report["distill_train"] = config_to_dict(dtrain)
+        del student
+    report.update(status=result.status, steps=result.steps, dev=dict(result.metrics))
+    if result.status != "finished":
+        return report
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    best = load_model(out, expected_method="msmo")
+    if evaluate_tests:
+        for name, spec in (preset.data.get("test") or {}).items():
+            if name in recipe.langs or name == "en":
+                report["test"][name] = best.evaluate(load_data(spec))
+        f1s = [report["test"][lang]["f1"] for lang in recipe.langs if lang in report["test"]]
+        if f1s:
+            report["test"]["average"] = {"f1": sum(f1s) / len(f1s)}
+    report["seconds"] = round(time.time() - started, 1)
+    save_model(
+        best, out,
+        metrics={"dev": report["dev"], "test": report["test"]},
+        training={"preset": preset.name, "command": command, "steps": result.steps, "seconds": report["seconds"],
+                  "alignment": report["alignment"], "teachers": report.get("teachers")},
+        half=half, card_text=_card(preset, recipe, report, command),
+    )
+    return report

@@ -13,6 +13,11 @@ TABS = ("predict", "inspect", "alignment", "annotate", "train", "models")
 CSS = """
 #predict-spans { min-height: 80px; }
 footer { display: none !important; }
+body, .gradio-container { font-family: system-ui, "Noto Sans Myanmar", "Padauk", "Myanmar Text", sans-serif; }
+.xs-progress { position: relative; height: 28px; border-radius: 14px; background: var(--background-fill-secondary);
+  border: 1px solid var(--border-color-primary); overflow: hidden; }
+.xs-progress .xs-fill { position: absolute; left: 0; top: 0; bottom: 0; transition: width .4s; }
+.xs-progress span { position: relative; display: block; text-align: center; line-height: 28px; font-weight: 600; }
 """
 
 

@@ -123,12 +123,29 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: AppSettings) -> "Services":
+    def create(cls, settings: AppSettings, *, start_jobs: bool = True) -> "Services":
+        """Open the store, register shipped models and start the job worker (unless told not to)."""
         from db.store import Store
+
+        from .jobs import JobRunner
 
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         settings.models_dir.mkdir(parents=True, exist_ok=True)
         store = Store.open(settings.db_path)
         models = ModelProvider(store, settings)
         models.register_shipped()
-        return cls(settings=settings, store=store, models=models)
+        jobs = JobRunner(store, settings)
+        if start_jobs:
+            jobs.start()
+        return cls(settings=settings, store=store, models=models, jobs=jobs)
+
+    def exports_dir(self) -> Path:
+        """The one folder exports are written to (inside work_dir, which the app serves)."""
+        folder = (self.settings.work_dir / "exports").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def uploads_dir(self) -> Path:
+        folder = (self.settings.work_dir / "uploads").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder

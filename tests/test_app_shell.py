@@ -1,0 +1,67 @@
+"""App start-up rules and the pure rendering helpers of the Predict tab."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import app
+from views.render import highlight_segments, summary_markdown
+from xsent_core.types import AspectSpan, Prediction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_share_without_auth_refuses_to_start(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--share", "--db", str(tmp_path / "x.sqlite3")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "--share makes the app reachable from the internet, so it needs a login" in proc.stderr
+    assert not (tmp_path / "x.sqlite3").exists()  # refused before touching anything
+
+
+def test_public_host_without_auth_warns():
+    args = app.parse_args(["--host", "0.0.0.0"])
+    warnings = app.check_exposure(args, ())
+    assert warnings and "without --auth" in warnings[0]
+
+
+def test_loopback_and_authenticated_hosts_do_not_warn():
+    assert app.check_exposure(app.parse_args([]), ()) == []
+    assert app.check_exposure(app.parse_args(["--host", "::1"]), ()) == []
+    assert app.check_exposure(app.parse_args(["--host", "0.0.0.0", "--share"]), (("a", "b"),)) == []
+
+
+def test_auth_entries_and_file(tmp_path):
+    f = tmp_path / "users.txt"
+    f.write_text("# team\nbob:pw2\n", encoding="utf-8")
+    users = app.read_users(app.parse_args(["--auth", "alice:pw1", "--auth-file", str(f)]))
+    assert users == (("alice", "pw1"), ("bob", "pw2"))
+    with pytest.raises(SystemExit, match="USER:PASS"):
+        app.read_users(app.parse_args(["--auth", "nopassword"]))
+
+
+def test_highlight_segments_cover_text_once():
+    text = "The fish was great"
+    spans = [AspectSpan(4, 8, "fish", "positive")]
+    segs = highlight_segments(text, spans)
+    assert segs == [("The ", None), ("fish", "positive"), (" was great", None)]
+    assert "".join(s for s, _ in segs) == text
+
+
+def test_highlight_ignores_overlaps_and_out_of_range():
+    text = "abcdef"
+    spans = [AspectSpan(0, 3, "abc", "negative"), AspectSpan(2, 4, "cd", "positive"), AspectSpan(5, 9, "f", "neutral")]
+    segs = highlight_segments(text, spans)
+    assert "".join(s for s, _ in segs) == text
+    assert segs[0] == ("abc", "negative")
+
+
+def test_summary_mentions_warnings_and_spans():
+    pred = Prediction(spans=(AspectSpan(0, 4, "food", "positive", 0.9),), warnings=("text truncated",))
+    md = summary_markdown("tagger", "tagger-default", pred)
+    assert "`food` → positive (90%)" in md and "text truncated" in md

@@ -1,0 +1,281 @@
+"""Drive every tab of the app once in headless Chromium, logged in (--auth), as people would.
+
+One app process for the module (two users: alice, bob), with a store seeded
+before start. Screenshots of each tab go to benchmarks/results/screenshots/.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+
+SHOTS = ROOT / "benchmarks" / "results" / "screenshots"
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+DOCS = [
+    "The fish was fresh but the service was painfully slow.",
+    "Great wine list, terrible desserts.",
+    "ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်",
+]
+
+pytestmark = pytest.mark.browser
+
+SELECT_JS = """
+(needle) => {
+  // select `needle` in the document view, across span marks, as a mouse would
+  const root = document.querySelector('#annotate-doc .ann-text');
+  const at = root.textContent.indexOf(needle);
+  if (at < 0) return false;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const r = document.createRange();
+  let pos = 0, node, started = false;
+  while ((node = walker.nextNode())) {
+    const end = pos + node.data.length;
+    if (!started && at < end) { r.setStart(node, at - pos); started = true; }
+    if (started && at + needle.length <= end) { r.setEnd(node, at + needle.length - pos); break; }
+    pos = end;
+  }
+  const s = window.getSelection(); s.removeAllRanges(); s.addRange(r);
+  root.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+  return true;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`.ci/run` does)")
+    from db.store import Store
+    from xsent_core.types import Example
+
+    tmp = tmp_path_factory.mktemp("app")
+    with Store.open(tmp / "store.sqlite3") as store:
+        ids = store.add_documents([Example(id=f"d{i}", text=t) for i, t in enumerate(DOCS)], source="test-seed")
+    auth = [a for user, pw in USERS.items() for a in ("--auth", f"{user}:{pw}")]
+    with running_app(tmp, *auth) as url:
+        yield {"url": url, "db": tmp / "store.sqlite3", "ids": ids, "work": tmp / "work"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def login(browser, url: str, user: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(USERS[user])
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("tab", name="Predict").wait_for(timeout=60_000)
+    return context, page
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def open_document(page, doc_id: int) -> None:
+    open_tab(page, "Annotate")
+    page.locator("#annotate-doc .ann-text").wait_for(timeout=30_000)
+    box = page.locator("#annotate-doc-id input")
+    box.fill(str(doc_id))
+    page.locator("#annotate-open").click()
+    page.locator("#annotate-header").get_by_text(f"Document {doc_id}").wait_for(timeout=30_000)
+
+
+def mark(page, needle: str, key: str) -> None:
+    assert page.evaluate(SELECT_JS, needle), f"{needle!r} not found in the document view"
+    page.keyboard.press(key)
+    page.locator("#annotate-doc mark.xs-span", has_text=needle).wait_for(timeout=30_000)
+
+
+def test_annotate_correct_save_reload_shows_version(app, browser):
+    context, page = login(browser, app["url"], "alice")
+    doc_id = app["ids"][0]
+    open_document(page, doc_id)
+    mark(page, "fish", "3")  # 3 = positive
+    mark(page, "service", "1")  # 1 = negative
+    # an overlapping span is refused with a message, nothing changes
+    assert page.evaluate(SELECT_JS, "fish was")
+    page.keyboard.press("2")
+    page.locator("#annotate-message").get_by_text("overlaps").wait_for(timeout=30_000)
+    page.locator("#annotate-label").get_by_label("negative").check()
+    page.keyboard.press("s")  # save shortcut (works with the focus on the label radio)
+    page.locator("#annotate-message").get_by_text("Saved v1").wait_for(timeout=30_000)
+    assert "alice" in page.locator("#annotate-message").inner_text()
+    page.reload()
+    page.get_by_role("tab", name="Annotate").wait_for(timeout=60_000)
+    open_document(page, doc_id)
+    header = page.locator("#annotate-header")
+    header.get_by_text("v1").wait_for(timeout=30_000)
+    assert "alice" in header.inner_text()
+    marks = page.locator("#annotate-doc mark.xs-span")
+    assert sorted(marks.all_inner_texts()) == ["fish", "service"]
+    assert page.locator("#annotate-doc mark.pol-positive").inner_text() == "fish"
+    assert "v1 (current)" in page.locator("#annotate-history").inner_text()
+    page.screenshot(path=str(SHOTS / "annotate.png"), full_page=True)
+    # accept & next with the keyboard on the Burmese document: saved, and the next one opens
+    open_document(page, app["ids"][2])
+    mark(page, "အစားအသောက်", "3")
+    page.keyboard.press("a")
+    expect(page.locator("#annotate-message")).to_contain_text("Saved v1", timeout=30_000)
+    expect(page.locator("#annotate-header")).to_contain_text(f"Document {app['ids'][1]}", timeout=30_000)
+    context.close()
+
+    from db.store import Store
+
+    with Store.open(app["db"]) as store:
+        current = store.current_annotation(doc_id)
+    assert current.version == 1 and current.annotator == "alice" and current.label == "negative"
+    assert {(s.text, s.polarity) for s in current.spans} == {("fish", "positive"), ("service", "negative")}
+
+
+def test_two_annotators_same_document_both_versions_kept(app, browser):
+    doc_id = app["ids"][1]
+    ctx_a, alice = login(browser, app["url"], "alice")
+    ctx_b, bob = login(browser, app["url"], "bob")
+    open_document(alice, doc_id)
+    open_document(bob, doc_id)  # both start from "not annotated yet"
+    mark(alice, "wine list", "3")
+    alice.locator("#annotate-save").click()
+    alice.locator("#annotate-message").get_by_text("Saved v1").wait_for(timeout=30_000)
+    mark(bob, "desserts", "1")
+    bob.locator("#annotate-save").click()
+    msg = bob.locator("#annotate-message")
+    msg.get_by_text("Saved v2").wait_for(timeout=30_000)
+    assert "alice saved v1" in msg.inner_text()  # bob is told someone saved meanwhile
+    history = bob.locator("#annotate-history").inner_text()
+    assert "v2 (current)" in history and "alice" in history and "bob" in history
+    # alice reopens: bob's later version is current, hers is still in the history
+    open_document(alice, doc_id)
+    alice.locator("#annotate-header").get_by_text("v2").wait_for(timeout=30_000)
+    assert "bob" in alice.locator("#annotate-header").inner_text()
+    ctx_a.close()
+    ctx_b.close()
+
+    from db.store import Store
+
+    with Store.open(app["db"]) as store:
+        hist = store.annotation_history(doc_id)
+    assert [(a.version, a.annotator, a.parent_version) for a in hist] == [(1, "alice", None), (2, "bob", None)]
+    assert [s.text for s in hist[0].spans] == ["wine list"] and [s.text for s in hist[1].spans] == ["desserts"]
+
+
+def test_train_tiny_job_reaches_100_and_model_listed(app, browser):
+    context, page = login(browser, app["url"], "alice")
+    open_tab(page, "Train")
+    page.locator("#train-kind").get_by_label("Preset training (any method)").check()
+    page.locator("#train-method input").wait_for()
+    time.sleep(1)
+    page.locator("#train-steps textarea, #train-steps input").first.fill("3")
+    page.locator("#train-name textarea, #train-name input").first.fill("browser-tiny")
+    page.locator("#train-start").click()
+    page.locator("#train-start-status").get_by_text("Queued job").wait_for(timeout=30_000)
+    page.locator("#train-progress-bar[data-status='succeeded']").wait_for(timeout=300_000)
+    assert page.locator("#train-progress-bar").get_attribute("data-progress") == "100"
+    assert "100 %" in page.locator("#train-progress").inner_text()
+    page.locator("#train-summary").get_by_text("browser-tiny").wait_for(timeout=30_000)
+    expect(page.locator("#train-compare")).to_contain_text("f1", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+    # reload: the finished job is still shown (state lives in the jobs table)
+    page.reload()
+    open_tab(page, "Train")
+    page.locator("#train-progress-bar[data-progress='100']").wait_for(timeout=30_000)
+    open_tab(page, "Models")
+    expect(page.locator("#models-table")).to_contain_text("browser-tiny", timeout=30_000)
+    # make it the tagger default (Inspect uses it below when no shipped tagger exists)
+    page.locator("#models-choice input").fill("browser-tiny")
+    page.get_by_role("option", name="browser-tiny").click()
+    page.locator("#models-default").click()
+    expect(page.locator("#models-status")).to_contain_text("now the default", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "models.png"), full_page=True)
+    context.close()
+
+
+def test_inspect_attention_or_clear_message(app, browser):
+    from db.store import Store
+
+    with Store.open(app["db"]) as store:
+        ctam = store.default_model("ctam")
+    context, page = login(browser, app["url"], "alice")
+    open_tab(page, "Inspect")
+    page.locator("#inspect-button").click()
+    if ctam is not None:
+        page.locator("#inspect-t2s .js-plotly-plot").wait_for(timeout=120_000)
+        page.locator("#inspect-s2t .js-plotly-plot").wait_for(timeout=30_000)
+    else:
+        page.locator("#inspect-message").get_by_text("ctam").wait_for(timeout=60_000)
+        assert "no trained 'ctam' model" in page.locator("#inspect-message").inner_text()
+        # the span tagger's per-word tag probabilities instead
+        page.locator("#inspect-method input").fill("tagger")
+        page.get_by_role("option", name="tagger").click()
+        page.locator("#inspect-text textarea").fill("The fish was fresh but the service was painfully slow.")
+        page.locator("#inspect-button").click()
+        page.locator("#inspect-tags .js-plotly-plot").wait_for(timeout=120_000)
+    page.screenshot(path=str(SHOTS / "inspect.png"), full_page=True)
+    context.close()
+
+
+def test_alignment_draws_umap_for_the_example_concepts(app, browser):
+    context, page = login(browser, app["url"], "alice")
+    open_tab(page, "Alignment")
+    page.locator("#alignment-button").click()
+    page.locator("#alignment-plot .js-plotly-plot").wait_for(timeout=180_000)
+    expect(page.locator("#alignment-table")).to_contain_text("democracy", timeout=30_000)
+    page.locator("#alignment-export-csv").click()
+    expect(page.locator("#alignment-export-status")).to_contain_text(".csv", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "alignment.png"), full_page=True)
+    context.close()
+
+
+def test_gradio_client_exports_annotations_and_predicts(app):
+    """The README's gradio_client examples, against the same (logged-in) app."""
+    import json
+
+    from gradio_client import Client
+
+    client = Client(app["url"], auth=("alice", USERS["alice"]), verbose=False)
+    message, path = client.predict("jsonl", api_name="/export_annotations")
+    assert "Exported" in message, message
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    fish = next(r for r in rows if r["text"] == DOCS[0])
+    assert {(s["text"], s["polarity"]) for s in fish["spans"]} == {("fish", "positive"), ("service", "negative")}
+    with pytest.raises(Exception, match="not in the list of choices"):  # Gradio refuses it before our code
+        client.predict("../../../etc/passwd", api_name="/export_annotations")
+
+
+def test_gradio_client_imports_a_file_with_gold_labels(app, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from db.store import Store
+
+    rows = tmp_path / "reviews.jsonl"
+    rows.write_text(
+        '{"id": "r1", "text": "Lovely terrace.", "label": "positive", "spans": [{"start": 7, "end": 14, "polarity": "positive"}]}\n'
+        '{"id": "r2", "text": "Cold soup."}\n',
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "x", "text": "\xff\xfe"}\n')
+    client = Client(app["url"], auth=("alice", USERS["alice"]), verbose=False)
+    message, _ = client.predict(handle_file(str(rows)), "auto", True, "newest", False, api_name="/annotate_import")[:2]
+    assert "Imported 2 documents" in message, message
+    message = client.predict(handle_file(str(bad)), "auto", False, "newest", False, api_name="/annotate_import")[0]
+    assert message.startswith("✗") and "bad.jsonl" in message, message
+    with Store.open(app["db"]) as store:
+        docs = {d.text: d for d in store.list_documents(source="import:reviews.jsonl")}
+        gold = store.current_annotation(docs["Lovely terrace."].id)
+    assert set(docs) == {"Lovely terrace.", "Cold soup."}
+    assert gold.annotator == "import:reviews.jsonl" and gold.label == "positive" and gold.spans[0].text == "terrace"

@@ -1,0 +1,220 @@
+"""Pure helpers behind the tabs: span editing rules, rendering, agreement, exports, figures."""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from views import annotation_logic as logic
+from views.figures import explain_figures
+from views.models import metrics_summary, model_rows
+from views.train import job_rows, job_summary, loss_frame, params_from_form, progress_html
+from xsent_core.types import AspectSpan, InputError
+
+TEXT = "The fish was fresh but the service was slow."
+
+
+# --------------------------------------------------------------- span editing
+
+
+def test_add_span_trims_sorts_and_changes_polarity_of_same_range():
+    spans = logic.add_span(TEXT, [], 26, 35, "negative")  # " service " caught with spaces
+    assert spans == [{"start": 27, "end": 34, "text": "service", "polarity": "negative"}]
+    spans = logic.add_span(TEXT, spans, 4, 8, "positive")
+    assert [d["text"] for d in spans] == ["fish", "service"]
+    spans = logic.add_span(TEXT, spans, 27, 34, "neutral")
+    assert [d["polarity"] for d in spans] == ["positive", "neutral"]
+
+
+@pytest.mark.parametrize(
+    "start,end,pol,message",
+    [
+        (4, 4, "positive", "empty span"),
+        (12, 13, "positive", "empty span"),  # a single space
+        (2, 6, "positive", "overlaps"),
+        (0, 99, "positive", "outside the text"),
+        (None, 3, "positive", "select some text"),
+        (0, 3, "great", "choose a polarity"),
+    ],
+)
+def test_bad_spans_are_refused_with_a_reason(start, end, pol, message):
+    existing = [{"start": 4, "end": 8, "text": "fish", "polarity": "positive"}]
+    with pytest.raises(InputError, match=message):
+        logic.add_span(TEXT, existing, start, end, pol)
+
+
+def test_validate_all_and_remove():
+    bad = [{"start": 4, "end": 12, "polarity": "positive"}, {"start": 9, "end": 18, "polarity": "neutral"}, {"start": 30, "end": 30, "polarity": "x"}]
+    problems = logic.validate_all(TEXT, bad)
+    assert any("overlap" in p for p in problems) and any("empty" in p for p in problems) and any("polarity" in p for p in problems)
+    assert logic.remove_span(bad, 4, 12) == bad[1:]
+
+
+def test_annotator_html_offsets_survive_escaping_and_burmese():
+    text = "<b>ဒီဆိုင်က</b> & good"
+    spans = [{"start": 3, "end": 11, "polarity": "positive"}]
+    page = logic.annotator_html(text, spans, "Document 1")
+    inner = re.search(r"<div class='ann-text'[^>]*>(.*?)</div>", page, re.S).group(1)
+    plain = re.sub(r"<[^>]+>", "", inner)
+    import html as h
+
+    assert h.unescape(plain) == text  # what the browser counts offsets over
+    assert "data-start='3' data-end='11'" in page
+    assert "No document open" in logic.annotator_html(None, [])
+
+
+def test_same_annotation_compares_label_and_spans():
+    current = SimpleNamespace(label="positive", spans=(AspectSpan(4, 8, "fish", "positive"),))
+    spans = [{"start": 4, "end": 8, "text": "fish", "polarity": "positive"}]
+    assert logic.same_annotation("positive", spans, current)
+    assert not logic.same_annotation("negative", spans, current)
+    assert not logic.same_annotation("positive", [], current)
+    assert not logic.same_annotation("positive", spans, None)
+
+
+def _ann(version, annotator, parent, label=None, spans=()):
+    return SimpleNamespace(
+        version=version, annotator=annotator, parent_version=parent, label=label, spans=tuple(spans),
+        created="2026-01-01T00:00:00.000000+00:00", note="",
+        stale_parent=(parent or 0) != version - 1, missed_versions=tuple(range((parent or 0) + 1, version)),
+    )
+
+
+def test_history_rows_and_conflict_notice():
+    history = [_ann(1, "alice", None, "positive"), _ann(2, "bob", None, "negative")]
+    rows = logic.history_rows(history)
+    assert rows[0][0] == "v2 (current)" and rows[1][0] == "v1"
+    notice = logic.conflict_notice(history[1], history)
+    assert "alice saved v1" in notice and "both versions are kept" in notice
+    assert logic.conflict_notice(_ann(3, "bob", 2), history) == ""
+
+
+def test_agreement_rows_kappa_and_span_f1():
+    span = AspectSpan(4, 8, "fish", "positive")
+    groups = [
+        SimpleNamespace(by_annotator={"alice": _ann(1, "alice", None, "positive", [span]), "bob": _ann(2, "bob", 1, "positive", [span])}),
+        SimpleNamespace(by_annotator={"alice": _ann(1, "alice", None, "negative"), "bob": _ann(2, "bob", 1, "negative")}),
+    ]
+    (row,) = logic.agreement_rows(groups)
+    assert row[:4] == ["alice", "bob", 2, 2]
+    assert row[4] == 1.0 and row[5] == 1 and row[6] == 1.0
+
+
+# --------------------------------------------------------------- files
+
+
+def test_export_target_is_confined(tmp_path):
+    out = logic.export_target(tmp_path, "jsonl", "../../etc/passwd")
+    assert out.parent == tmp_path.resolve() and out.name == "etc-passwd.jsonl"
+    assert logic.export_target(tmp_path, "hf", None, now=0).name == "annotations-19700101-000000"
+    with pytest.raises(InputError, match="unknown export format"):
+        logic.export_target(tmp_path, "exe")
+
+
+def test_upload_checks(tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * (1024 * 1024 + 1))
+    with pytest.raises(InputError, match="upload limit"):
+        logic.check_upload(big, 1)
+    empty = tmp_path / "e.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        logic.check_upload(empty, 1)
+    assert logic.guess_format("a.JSONL", "auto") == "jsonl"
+    assert logic.guess_format("x.bin", "csv") == "csv"
+    with pytest.raises(InputError, match="cannot tell the format"):
+        logic.guess_format("x.bin", "auto")
+
+
+# --------------------------------------------------------------- train / models
+
+
+def _job(**kw):
+    base = dict(id=3, kind="train_preset", status="running", params={"method": "tagger", "preset": "tagger-tiny"}, progress=0.5,
+                message="step 2/4", metrics={}, loss_history=((1, 2.0), (2, 1.5)), created="2026-01-01T00:00:00", updated="x")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_train_rendering():
+    assert "data-progress='50'" in progress_html(_job())
+    assert "no job yet" in progress_html(None)
+    frame = loss_frame(_job())
+    assert list(frame["step"]) == [1, 2] and list(frame["loss"]) == [2.0, 1.5]
+    assert job_rows([_job()])[0][3] == "50 %"
+    done = _job(status="succeeded", progress=1.0, metrics={"model": "m1", "heldout": {"data": "d", "rows": 5}})
+    text = job_summary(done)
+    assert "`m1`" in text and "5 rows" in text
+    assert params_from_form("distill", "tagger", "tagger-tiny", "", "corrected", " 20 ", "", "x")["steps"] == "20"
+    assert params_from_form("train_preset", "tagger", "tagger-tiny", "", "corrected", "", "", "")["preset"] == "tagger-tiny"
+
+
+def test_models_rendering():
+    metrics = {"dev": {"f1": 0.5}, "test": {"fr": {"f1": 0.25}}, "after": {"f1": 0.7}, "heldout": {"rows": 3}}
+    text = metrics_summary(metrics)
+    assert "dev f1=0.500" in text and "fr f1=0.250" in text and "after f1=0.700" in text
+    rec = SimpleNamespace(name="a", method="tagger", is_default=True, shipped=True, encoder="e" * 40, data="d", metrics=metrics, created="2026-01-01T00:00:00Z")
+    row = model_rows([rec])[0]
+    assert row[:4] == ["a", "tagger", "★", "yes"] and len(row[4]) == 24
+
+
+# --------------------------------------------------------------- inspect figures
+
+
+def test_explain_figures_for_each_method_shape():
+    ctam = {
+        "words": [{"text": "ဒီ", "gate": 0.3}, {"text": "ဆိုင်", "gate": 0.8}],
+        "gate_per_dimension": [[0.1, 0.5], [0.9, 0.7]],
+        "attention": {"student_tokens": ["ဒီ", "ဆိုင်"], "teacher_tokens": ["the", "shop", "the"],
+                      "teacher_to_student": [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]],
+                      "student_to_teacher": [[0.3, 0.3, 0.4], [0.1, 0.8, 0.1]]},
+    }
+    figs = explain_figures("ctam", ctam)
+    assert set(figs) == {"tokens", "hist", "t2s", "s2t"}
+    t2s = figs["t2s"]
+    assert list(t2s.layout.yaxis.ticktext) == ["the", "shop", "the"]  # repeated words stay separate rows
+    assert list(t2s.layout.xaxis.ticktext) == ["ဒီ", "ဆိုင်"]
+    tagger = {"tokens": ["fish", "was"], "tags": ["O", "S-POS"], "tag_probs": [[0.1, 0.9], [0.8, 0.2]]}
+    assert set(explain_figures("tagger", tagger)) == {"tags"}
+    lfdrt = {"heads": {"head_1": {"negative": 0.2, "neutral": 0.1, "positive": 0.7}, "head_2": {"negative": 0.5, "neutral": 0.1, "positive": 0.4}},
+             "heads_agree": False, "attention": {"tokens": ["▁good"], "weights": [0.4], "offsets": [[0, 4]]}}
+    assert set(explain_figures("lfdrt", lfdrt)) == {"heads", "tokens"}
+    no_teacher = {**ctam, "attention": None}
+    assert "t2s" not in explain_figures("ctam", no_teacher)
+
+
+# --------------------------------------------------------------- alignment exports
+
+
+def test_alignment_exports_stay_in_the_exports_folder(tmp_path):
+    import importlib.util
+
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from views.alignment import concept_text, export_plot, export_table
+
+    services = SimpleNamespace(exports_dir=lambda: tmp_path)
+    table = pd.DataFrame({"english": ["democracy"], "burmese": ["ဒီမိုကရေစီ"], "cosine_distance_before": [0.12]})
+    csv = export_table(services, table)
+    assert csv.parent == tmp_path and "ဒီမိုကရေစီ" in csv.read_text(encoding="utf-8")
+    html_file = export_plot(services, go.Figure(go.Scatter(x=[0], y=[1])), "html")
+    assert html_file.parent == tmp_path and "plotly" in html_file.read_text(encoding="utf-8")[:100_000].lower()
+    if importlib.util.find_spec("kaleido") is None:
+        with pytest.raises(InputError, match="kaleido"):
+            export_plot(services, go.Figure(), "png")
+    with pytest.raises(InputError, match="draw the alignment first"):
+        export_table(services, None)
+    assert concept_text().splitlines()[0] == "democracy\tဒီမိုကရေစီ"
+
+
+def test_job_heldout_sample_is_stratified():
+    from views.jobs import sample_rows
+    from xsent_core.types import Example
+
+    rows = [Example(id=str(i), text="t", label="positive") for i in range(90)] + [Example(id=f"n{i}", text="t", label="negative") for i in range(30)]
+    picked = sample_rows(rows, 40)
+    assert len(picked) == 40
+    assert {r.label for r in picked} == {"positive", "negative"}
+    assert sample_rows(rows[:5], 40) == rows[:5]

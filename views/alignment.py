@@ -1,0 +1,168 @@
+"""Alignment tab: English/Burmese pairs (or a TSV word list) embedded by an encoder or a
+trained VXLM/CTAM model, projected to 2-D, with the cosine-distance table before and
+after the model's VecMap mapping. The CTAM paper's five concepts are preloaded.
+All computing is `xsent_core.alignment`; this module only wires it and exports."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from xsent_core.types import InputError, XsentError
+
+from .annotation_logic import check_upload
+from .services import Services
+
+BUILTIN = "builtin encoder (no mapping)"
+MAPPED_METHODS = ("vxlm", "ctam")
+LAYER_AUTO = "model's static layer (encoder: top)"
+
+
+def concept_text() -> str:
+    from xsent_core.alignment import PAPER_CONCEPTS
+
+    return "\n".join(f"{c.english}\t{c.burmese}" for c in PAPER_CONCEPTS)
+
+
+def source_choices(services: Services) -> list[str]:
+    names = [m.name for m in services.store.list_models() if m.method in MAPPED_METHODS]
+    return names + [BUILTIN]
+
+
+def builtin_encoder(services: Services) -> Any:
+    """The builtin text encoder, loaded once per app (kept on `services.extras`)."""
+    lock = services.extras.setdefault("encoder_lock", threading.Lock())
+    with lock:
+        enc = services.extras.get("builtin_encoder")
+        if enc is None:
+            from xsent_core.encoders.registry import load_text_encoder
+
+            enc = load_text_encoder("builtin", device=services.models.device())
+            services.extras["builtin_encoder"] = enc
+    return enc
+
+
+def run_analysis(services: Services, pairs_text: str, source: str, layer: str, projection: str) -> Any:
+    from xsent_core.alignment import PAPER_CONCEPTS, analyse_pairs, parse_pairs
+
+    known = {(c.english, c.burmese): c for c in PAPER_CONCEPTS}
+    # the paper's concepts keep their transliteration, category and reported distance
+    pairs = [known.get((p.english, p.burmese), p) for p in parse_pairs(pairs_text or "", source="pairs")]
+    if len(pairs) > 2000:
+        raise InputError(f"{len(pairs)} pairs: the app draws at most 2000; use xsent_core.alignment from Python for more")
+    chosen = None if layer in (None, "", LAYER_AUTO) else int(layer)
+    if not source or source == BUILTIN:
+        encoder = builtin_encoder(services)
+        return analyse_pairs(pairs, encoder, None, chosen, projection=projection)
+    record = services.store.get_model(source)
+    _, model = services.models.get(record.method, record.name)
+    layer_used = chosen if chosen is not None else model.config.static_layer
+    result = analyse_pairs(pairs, model.encoder, model.mapping(), layer_used, projection=projection, vocabulary=model.static_words)
+    if layer_used != model.config.static_layer:
+        from dataclasses import replace
+
+        note = f"the mapping was fitted at layer {model.config.static_layer}; layer {layer_used} vectors are mapped with it anyway"
+        result = replace(result, warnings=(*result.warnings, note))
+    return result
+
+
+def export_table(services: Services, table: Any) -> Path:
+    if table is None:
+        raise InputError("draw the alignment first")
+    out = services.exports_dir() / f"alignment-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    table.to_csv(out, index=False)
+    return out
+
+
+def export_plot(services: Services, figure: Any, kind: str) -> Path:
+    if figure is None:
+        raise InputError("draw the alignment first")
+    stem = services.exports_dir() / f"alignment-{time.strftime('%Y%m%d-%H%M%S')}"
+    if kind == "png":
+        import importlib.util
+
+        if importlib.util.find_spec("kaleido") is None:
+            raise InputError(
+                "PNG export needs the `kaleido` package, which is not installed here: export HTML instead "
+                "(open it in a browser; its camera button saves a PNG), or use the camera icon on the plot above."
+            )
+        out = stem.with_suffix(".png")
+        figure.write_image(str(out), scale=2)
+        return out
+    out = stem.with_suffix(".html")
+    figure.write_html(str(out), include_plotlyjs=True, full_html=True)  # self-contained: works offline
+    return out
+
+
+def build(services: Services) -> None:
+    with gr.Tab("Alignment", id="alignment"):
+        gr.Markdown(
+            "How close are English and Burmese words/sentences in the model's space? One pair per line "
+            "(`English<TAB>Burmese`, or `,` / `|`), or upload a TSV word list. Distances are cosine distances "
+            "(1 − cos); *after* uses the trained model's VecMap mapping (Burmese → English space). "
+            "Preloaded: the CTAM paper's five concepts (its reported distances in the last column)."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                pairs = gr.Textbox(value=concept_text, label="Pairs", lines=7, elem_id="alignment-pairs")
+                upload = gr.File(label="…or a TSV file (English<TAB>Burmese per line)", file_types=[".tsv", ".txt", ".csv"], type="filepath", elem_id="alignment-file")
+            with gr.Column(scale=2):
+                source = gr.Dropdown(source_choices(services), value=source_choices(services)[0], label="Encoder / trained model", elem_id="alignment-source")
+                layer = gr.Dropdown([LAYER_AUTO] + [str(i) for i in range(1, 13)], value=LAYER_AUTO, label="Layer", elem_id="alignment-layer")
+                projection = gr.Radio([("auto (UMAP from 15 points, PCA below)", "auto"), ("UMAP", "umap"), ("PCA", "pca")], value="auto", label="2-D projection", elem_id="alignment-projection")
+                go_btn = gr.Button("Draw", variant="primary", elem_id="alignment-button")
+        message = gr.Markdown(elem_id="alignment-message")
+        with gr.Row():
+            plot_before = gr.Plot(label="Before mapping", elem_id="alignment-plot")
+            plot_after = gr.Plot(label="After VecMap mapping", visible=False, elem_id="alignment-plot-after")
+        table = gr.Dataframe(interactive=False, label="Cosine distance per pair", wrap=True, elem_id="alignment-table")
+        with gr.Row():
+            csv_btn = gr.Button("Export table (CSV)", size="sm", elem_id="alignment-export-csv")
+            html_btn = gr.Button("Export plot (HTML)", size="sm", elem_id="alignment-export-html")
+            png_btn = gr.Button("Export plot (PNG)", size="sm", elem_id="alignment-export-png")
+        export_md = gr.Markdown(elem_id="alignment-export-status")
+        export_file = gr.File(label="Download", interactive=False, height=90, elem_id="alignment-export-file")
+        last = gr.State(None)  # {"table": DataFrame, "figure": Figure}
+
+        def on_upload(path: str | None):
+            if not path:
+                return gr.skip(), ""
+            try:
+                p = check_upload(path, services.settings.max_upload_mb)
+                text = p.read_bytes().decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                return gr.skip(), f"✗ {Path(path).name} is not UTF-8 text (byte {e.start})"
+            except XsentError as e:
+                return gr.skip(), f"✗ {e}"
+            return text, f"Loaded {Path(path).name}; press **Draw**."
+
+        def on_draw(text: str, src: str | None, lay: str, proj: str):
+            try:
+                result = run_analysis(services, text, src or BUILTIN, lay, proj)
+            except (XsentError, ValueError) as e:
+                return f"✗ {e}", None, gr.update(visible=False, value=None), None, None
+            warnings = "".join(f"  \n⚠ {w}" for w in result.warnings)
+            took = sum(result.seconds.values())
+            msg = f"{len(result.table)} pairs · projection **{result.projection.upper()}** · {took:.1f} s{warnings}"
+            after = result.figures.get("after")
+            state = {"table": result.table, "figure": result.figure}
+            return msg, result.figures["before"], gr.update(visible=after is not None, value=after), result.table, state
+
+        def on_export(state: dict | None, kind: str):
+            try:
+                if kind == "csv":
+                    out = export_table(services, (state or {}).get("table"))
+                else:
+                    out = export_plot(services, (state or {}).get("figure"), kind)
+            except XsentError as e:
+                return f"✗ {e}", None
+            return f"✓ Saved `{out.name}`.", str(out)
+
+        upload.change(on_upload, upload, [pairs, message], api_name="alignment_upload")
+        go_btn.click(on_draw, [pairs, source, layer, projection], [message, plot_before, plot_after, table, last], api_name="alignment")
+        csv_btn.click(lambda st: on_export(st, "csv"), last, [export_md, export_file], api_name="alignment_export_csv")
+        html_btn.click(lambda st: on_export(st, "html"), last, [export_md, export_file], api_name="alignment_export_html")
+        png_btn.click(lambda st: on_export(st, "png"), last, [export_md, export_file], api_name="alignment_export_png")

@@ -1,0 +1,379 @@
+"""CTAM benchmark (seed 002, Table 1): classifier baseline vs VXLM vs CTAM on GKLMIP.
+
+Protocol: train on 80 % of GKLMIP train (stratified, seed 0: the `@train` split),
+select the best epoch on the other 20 % (`@select`), report macro-F1 and accuracy
+on GKLMIP dev (358 rows; the test split is not distributed). Labels: stars 1-2
+negative, 3-4 neutral, 5 positive; Zawgyi rows are converted by xsent_core.text
+before any model sees them. All three methods use the builtin encoder (e5-small,
+XLM-R vocabulary) with the same trainable layers (from `--train-from`), epochs,
+batch size and learning rates: the `classifier` baseline (mean-pooled top layer +
+linear head), `vxlm` (gate with static vectors mapped by the seed lexicon plus
+CSLS self-learning) and `ctam` (VXLM + English SemEval teachers, L = 1.0 L_T +
+0.4 L_R + 0.1 L_S). VXLM and CTAM share the cached frozen-layer states and the
+static table, so they differ only in the dual-path training.
+
+Epoch selection runs the trainable top layers on cached states of the select
+slice (what `fit` would get from `evaluate()`, at a fraction of the cost); the dev
+numbers come from each method's own `evaluate()` (full `predict` path).
+
+Writes benchmarks/results/ctam.json and benchmarks/results/ctam.md; with
+`--ship`, the VXLM and CTAM models go to assets/models/{vxlm,ctam} (fp16).
+
+    python benchmarks/ctam.py                 # full budget
+    python benchmarks/ctam.py --epochs 2      # reduced budget (recorded in the JSON)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GKLMIP = "gklmip:{data}/gklmip_myanmar_sentiment/"
+ENGLISH = "semeval:{data}/semeval16_restaurants/gold-en-train.txt"
+PAPER = {"classifier": 82.56, "vxlm": 82.63, "ctam": 83.14}  # Table 1, F1 (XLM-R Base / VXLM / CTAM)
+PAPER_NAMES = {"classifier": "XLM-R Base (fine-tuned classifier)", "vxlm": "VXLM", "ctam": "CTAM"}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def machine(threads: int) -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": threads,
+        "load_average_start": list(os.getloadavg()),
+    }
+
+
+def select_scores(model: Any, items: Sequence[Any], predict_logits: Callable[[Any], Any], batch: int = 32) -> dict[str, float]:
+    """macro-F1/accuracy on prepared items (cached lower states): the epoch-selection signal."""
+    import torch
+
+    from xsent_core.metrics import accuracy, macro_f1
+    from xsent_core.types import SENTIMENT_LABELS
+
+    gold, pred = [], []
+    model.eval()
+    with torch.inference_mode():
+        for s in range(0, len(items), batch):
+            chunk = items[s : s + batch]
+            logits = predict_logits(model.collate(chunk))
+            pred += [SENTIMENT_LABELS[int(i)] for i in logits.argmax(-1)]
+            gold += [SENTIMENT_LABELS[int(it["label"])] for it in chunk]
+    return {"macro_f1": macro_f1(gold, pred), "accuracy": accuracy(gold, pred), "n": float(len(gold))}
+
+
+def dev_scores(model: Any, rows: Sequence[Any]) -> dict[str, Any]:
+    from xsent_core.metrics import sentence_scores
+
+    t = time.time()
+    preds = [p.label for p in model.predict(rows)]
+    out = sentence_scores([r.label for r in rows], preds)
+    out["seconds"] = round(time.time() - t, 1)
+    return out
+
+
+def train_one(
+    name: str,
+    model: Any,
+    items: Sequence[Any],
+    select_items: Sequence[Any],
+    logits_fn: Callable[[Any], Any],
+    train: Any,
+    out_dir: Path,
+) -> dict[str, Any]:
+    from xsent_core.training import fit
+
+    t = time.time()
+    result = fit(
+        model,
+        items,
+        train,
+        evaluate=lambda: select_scores(model, select_items, logits_fn),
+        out_dir=out_dir,
+        progress=False,
+        callbacks=[lambda ev, st, payload: log(f"{name} {ev} {dict(payload)}") if ev == "eval" else None],
+    )
+    return {
+        "status": result.status,
+        "steps": result.steps,
+        "train_seconds": round(time.time() - t, 1),
+        "best_step": result.best_step,
+        "select": dict(result.metrics),
+        "history": [dict(h) for h in result.history],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--train-from", type=int, default=10, help="first trainable encoder layer (all methods)")
+    ap.add_argument("--static-layer", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--holdout", type=float, default=0.3, help="share of the MY-EN lexicon held out for precision@1")
+    ap.add_argument("--methods", nargs="+", default=["classifier", "vxlm", "ctam"])
+    ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
+    ap.add_argument("--ship", action="store_true", help="save the VXLM/CTAM models to assets/models (fp16)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ctam.json"))
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from xsent_core.encoders.registry import load_text_encoder
+    from xsent_core.methods.base import TrainConfig
+    from xsent_core.methods.classifier import ClassifierConfig, ClassifierMethod
+    from xsent_core.methods.ctam import CtamConfig, CtamMethod, VxlmConfig, VxlmMethod
+    from xsent_core.methods.common import upper_states
+    from xsent_core.recipes import load_data
+    from xsent_core.registry import load_model, save_model
+    from xsent_core.text import normalize
+
+    started = time.time()
+    command = "python benchmarks/ctam.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report: dict[str, Any] = {"command": command.strip(), "machine": machine(args.threads)}
+    train_rows = load_data(GKLMIP + "train.json@train")
+    select_rows = load_data(GKLMIP + "train.json@select")
+    dev_rows = load_data(GKLMIP + "dev.json")
+    english = load_data(ENGLISH)
+    if args.limit:
+        from xsent_core.data.splits import stratified_split
+
+        cut = lambda rows: stratified_split(rows, min(1.0, args.limit / len(rows)), seed=0)[0]  # noqa: E731
+        train_rows, select_rows, dev_rows = cut(train_rows), cut(select_rows), cut(dev_rows)
+        english = english[: args.limit]
+    english_labelled = [ex for ex in english if ex.label is not None]
+    zawgyi = {
+        name: sum(normalize(ex.text).converted_from_zawgyi for ex in rows)
+        for name, rows in (("train", train_rows), ("select", select_rows), ("dev", dev_rows))
+    }
+    from collections import Counter
+
+    report["data"] = {
+        "train": {"n": len(train_rows), "labels": dict(Counter(r.label for r in train_rows))},
+        "select": {"n": len(select_rows), "labels": dict(Counter(r.label for r in select_rows))},
+        "dev": {"n": len(dev_rows), "labels": dict(Counter(r.label for r in dev_rows))},
+        "english_teachers": {"n": len(english_labelled), "labels": dict(Counter(r.label for r in english_labelled))},
+        "english_static_corpus_rows": len(english),
+        "zawgyi_rows_converted": zawgyi,
+    }
+    train = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=5e-5, head_lr=1e-3, seed=args.seed,
+        select_metric="macro_f1", warmup_ratio=0.1,
+    )
+    report["budget"] = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": 5e-5, "head_lr": 1e-3,
+        "train_from_layer": args.train_from, "static_layer": args.static_layer, "seed": args.seed,
+        "lexicon_holdout": args.holdout, "limit": args.limit,
+        "seeds": 1, "note": "one seed (the paper averages three)",
+    }
+    results: dict[str, Any] = {}
+    report["results"] = results
+    tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
+
+    def save_report() -> None:
+        report["total_seconds"] = round(time.time() - started, 1)
+        report["machine"]["load_average_end"] = list(os.getloadavg())
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+
+    # -- baseline ----------------------------------------------------------------
+    if "classifier" in args.methods:
+        log("classifier: prepare")
+        t = time.time()
+        clf = ClassifierMethod(ClassifierConfig(train_from_layer=args.train_from), load_text_encoder("builtin"))
+        items, sel = clf.prepare(train_rows), clf.prepare(select_rows)
+        prep = round(time.time() - t, 1)
+
+        def clf_logits(batch: Any) -> Any:
+            hidden = upper_states(clf.encoder, batch["lower"], batch["attention_mask"], clf.config.train_from_layer)
+            return clf.logits_from_hidden(hidden, batch["attention_mask"])
+
+        r = train_one("classifier", clf, items, sel, clf_logits, train, tmp / "classifier")
+        best = load_model(tmp / "classifier", expected_method="classifier")
+        r["prepare_seconds"] = prep
+        r["dev"] = dev_scores(best, dev_rows)
+        results["classifier"] = r
+        log(f"classifier dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
+        del clf, best, items, sel
+        save_report()
+
+    # -- VXLM and CTAM share encoded rows and the static table --------------------
+    if {"vxlm", "ctam"} & set(args.methods):
+        log("vxlm/ctam: encode rows")
+        t = time.time()
+        common = {"train_from_layer": args.train_from, "static_layer": args.static_layer, "dictionary_holdout": args.holdout}
+        vxlm = VxlmMethod(VxlmConfig(**common), load_text_encoder("builtin"))
+        train_items = vxlm.encode_examples(train_rows)
+        select_items = vxlm.encode_examples(select_rows)
+        labelled_ids = {ex.id for ex in english_labelled}
+        en_kept = [ex for ex in english if vxlm._row_words(ex)[0]]
+        en_items = vxlm.encode_examples(en_kept)
+        vxlm.build_static_from_items(list(train_items) + list(en_items))
+        encode_seconds = round(time.time() - t, 1)
+        report["static_vectors"] = vxlm.static_report
+        log(f"static table: {vxlm.static_report.get('table_rows')} rows, evaluation {vxlm.static_report.get('evaluation')}")
+        table = (vxlm.static_words, vxlm.static_table.numpy().copy(), vxlm.static_source.bool().tolist(), vxlm.mapping())
+
+        def vx_logits(model: Any) -> Callable[[Any], Any]:
+            return lambda batch: model.logits(model.batch_features(batch))
+
+        if "vxlm" in args.methods:
+            r = train_one("vxlm", vxlm, train_items, select_items, vx_logits(vxlm), train, tmp / "vxlm")
+            best = load_model(tmp / "vxlm", expected_method="vxlm")
+            r["prepare_seconds"] = encode_seconds
+            r["dev"] = dev_scores(best, dev_rows)
+            r["dev"]["gate_mean"] = _gate_mean(best, dev_rows[:64])
+            results["vxlm"] = r
+            log(f"vxlm dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
+            if args.ship:
+                ship(best, "vxlm", report, r)
+            del best
+            save_report()
+        del vxlm
+
+        if "ctam" in args.methods:
+            t = time.time()
+            ctam = CtamMethod(CtamConfig(**common), load_text_encoder("builtin"))
+            ctam.set_static(*table)
+            ctam.static_report = report["static_vectors"]
+            teacher_items = [it for it, ex in zip(en_items, en_kept) if ex.id in labelled_ids]
+            teacher_texts = [ex.text for ex in en_kept if ex.id in labelled_ids]
+            items = ctam.prepare_items(train_items, teacher_items, teacher_texts)
+            r = train_one("ctam", ctam, items, select_items, vx_logits(ctam), train, tmp / "ctam")
+            best = load_model(tmp / "ctam", expected_method="ctam")
+            r["prepare_seconds"] = round(encode_seconds + time.time() - t - r["train_seconds"], 1)
+            r["dev"] = dev_scores(best, dev_rows)
+            r["dev"]["gate_mean"] = _gate_mean(best, dev_rows[:64])
+            results["ctam"] = r
+            log(f"ctam dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
+            if args.ship:
+                ship(best, "ctam", report, r)
+            save_report()
+
+    report["finding"] = finding(results)
+    save_report()
+    log(f"done in {report['total_seconds'] / 60:.1f} min -> {args.out}")
+
+
+def _gate_mean(model: Any, rows: Sequence[Any]) -> float:
+    vals = [p.extras.get("gate_mean") for p in model.predict(rows)]
+    vals = [v for v in vals if v is not None]
+    return round(sum(vals) / max(1, len(vals)), 4)
+
+
+def finding(results: dict[str, Any]) -> str:
+    f1 = {k: v["dev"]["macro_f1"] for k, v in results.items() if "dev" in v}
+    n_dev = int(next(iter(results.values()))["dev"]["n"]) if results else 0
+    if len(f1) < 3:
+        return "incomplete run"
+    order = sorted(f1, key=f1.get, reverse=True)
+    target = f1["ctam"] >= f1["vxlm"] >= f1["classifier"]
+    spread = max(f1.values()) - min(f1.values())
+    text = f"dev macro-F1 order: {' > '.join(order)}; paper's CTAM >= VXLM >= baseline {'holds' if target else 'does not hold'}"
+    text += f"; spread {spread * 100:.1f} points on {n_dev} dev rows, one seed"
+    if spread < 0.03:
+        text += ": within single-seed noise (differences under ~3 points are not evidence either way)"
+    return text
+
+
+def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> None:
+    from xsent_core.registry import save_model
+
+    folder = ROOT / "assets" / "models" / name
+    metrics = {"select": r["select"], "dev": {k: r["dev"][k] for k in ("macro_f1", "accuracy", "per_class_f1", "n")}}
+    save_model(
+        model, folder, half=True, metrics=metrics,
+        training={"command": report["command"], "budget": report["budget"], "steps": r["steps"]},
+        card_text=model_card(name, report, r),
+    )
+
+
+def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
+    b = report["budget"]
+    sv = report.get("static_vectors", {})
+    ev = sv.get("evaluation") or {}
+    lines = [
+        f"# `{name}` default weights (builtin encoder)",
+        "",
+        "English-to-Burmese sentence sentiment after Zhou & Zhao (2025), seed 002: "
+        + ("contextual word states gated with VecMap-mapped static word vectors (VXLM)."
+           if name == "vxlm" else
+           "VXLM plus dual-path English-teacher / Burmese-student attention supervision (CTAM)."),
+        "",
+        "## Rebuild",
+        "```",
+        report["command"] if "--ship" in report["command"] else report["command"] + " --ship",
+        "```",
+        f"(or `python -m xsent_core train --method {name} --preset {name}-builtin`, the same data and settings).",
+        "",
+        "## Data",
+        "- train: GKLMIP Myanmar product reviews, `train.json`, stratified 80 % (seed 0), "
+        f"{report['data']['train']['n']} rows; stars 1-2 negative, 3-4 neutral, 5 positive; Zawgyi rows converted.",
+        f"- epoch selection: the other 20 % ({report['data']['select']['n']} rows).",
+        f"- reported: GKLMIP `dev.json` ({report['data']['dev']['n']} rows).",
+        f"- English: SemEval-2016 restaurant train sentences (static vectors; CTAM teachers: {report['data']['english_teachers']['n']} labelled sentences).",
+        "- seed lexicon: `assets/dictionaries/my-en.tsv` "
+        f"({int(round((1 - b['lexicon_holdout']) * 100))} % used for the mapping, the rest held out).",
+        "",
+        "## Settings",
+        f"encoder layers >= {b['train_from_layer']} trained, static vectors from layer {b['static_layer']}, "
+        f"{b['epochs']} epochs, batch {b['batch_size']}, lr {b['lr']} (encoder) / {b['head_lr']} (new layers), seed {b['seed']}; "
+        "weights stored in fp16 (trained tensors, static table and map only; the encoder is rebuilt from `builtin`).",
+        "",
+        "## Measured (fractions)",
+        f"- dev macro-F1 {r['dev']['macro_f1']:.4f}, accuracy {r['dev']['accuracy']:.4f}, "
+        f"per class {json.dumps({k: round(v, 4) for k, v in r['dev']['per_class_f1'].items()})}",
+        f"- select-slice macro-F1 at the kept step: {r['select'].get('macro_f1', float('nan')):.4f}",
+        f"- static table: {sv.get('table_rows')} words; mapping precision@1 on the held-out lexicon: "
+        f"{ev.get('precision_at_1')} (unmapped: {ev.get('precision_at_1_unmapped')}, n={ev.get('n')})",
+        f"- the paper reports F1 {PAPER[name]} (XLM-R, 50k Yelp reviews as English source; not comparable one to one)",
+        "",
+        "See benchmarks/results/ctam.json for the full run.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    res = report.get("results", {})
+    lines = [
+        "| model | paper F1 | our dev macro-F1 | our dev accuracy | select macro-F1 | train min |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in ("classifier", "vxlm", "ctam"):
+        r = res.get(key)
+        if not r or "dev" not in r:
+            lines.append(f"| {PAPER_NAMES[key]} | {PAPER[key]:.2f} | not run | | | |")
+            continue
+        lines.append(
+            f"| {PAPER_NAMES[key]} | {PAPER[key]:.2f} | {100 * r['dev']['macro_f1']:.2f} | {100 * r['dev']['accuracy']:.2f} "
+            f"| {100 * r['select'].get('macro_f1', 0):.2f} | {r['train_seconds'] / 60:.1f} |"
+        )
+    if report.get("finding"):
+        lines += ["", report["finding"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -37,7 +37,7 @@ def test_predict_in_browser_highlights_spans(app_url):
         page.locator("#predict-text textarea").fill(SENTENCE)
         page.locator("#predict-button").click()
         summary = page.locator("#predict-summary")
-        summary.get_by_text("model `tagger-default`").wait_for(timeout=120_000)
+        summary.get_by_text("tagger-default").wait_for(timeout=120_000)
         spans = page.locator("#predict-spans")
         # at least one aspect term is highlighted with a polarity label
         highlighted = spans.locator(".textspan.hl, span.hl, [class*='hl']")

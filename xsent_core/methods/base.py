@@ -160,6 +160,9 @@ class Method(torch.nn.Module):
 
 
 def _length(item: Any) -> int:
+    """Sort key for bucketing: token count of a prepared item (dicts carry it in "ids")."""
+    if isinstance(item, dict):
+        item = item.get("ids", item.get("input_ids", ()))
     try:
         return len(item)
     except TypeError:

@@ -61,13 +61,19 @@ def frozen_states(
     device = next(encoder.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: list[torch.Tensor | None] = [None] * len(ids)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch_ids = pad_stack([ids[i] for i in chunk], value=encoder.tokenizer.pad_token_id).to(device)
-        mask = pad_stack([torch.ones_like(ids[i]) for i in chunk]).to(device)
-        hidden = encoder.run_layers(encoder.embed_tokens(batch_ids), mask, 0, stop_layer)
-        for row, i in enumerate(chunk):
-            out[i] = hidden[row, : len(ids[i])].to("cpu", dtype).clone()
+    # cached states must not carry one epoch's dropout mask forever
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch_ids = pad_stack([ids[i] for i in chunk], value=encoder.tokenizer.pad_token_id).to(device)
+            mask = pad_stack([torch.ones_like(ids[i]) for i in chunk]).to(device)
+            hidden = encoder.run_layers(encoder.embed_tokens(batch_ids), mask, 0, stop_layer)
+            for row, i in enumerate(chunk):
+                out[i] = hidden[row, : len(ids[i])].to("cpu", dtype).clone()
+    finally:
+        encoder.train(was_training)
     return [t for t in out if t is not None]
 
 

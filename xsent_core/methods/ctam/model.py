@@ -15,9 +15,8 @@ training sentences (source side, e.g. Burmese) and `config.target_corpus` (Engli
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -415,25 +414,6 @@ class VxlmMethod(Method):
             extra = self.encode_examples(self.load_target_corpus())
             self.build_static_from_items(list(items) + extra)
         return items
-
-    def batches(
-        self, prepared: Sequence[Any], batch_size: int, shuffle: bool, generator: random.Random
-    ) -> Iterator[Any]:
-        """Length-bucketed batches by sub-token count (the base class cannot see it in a dict)."""
-        order = list(range(len(prepared)))
-        if shuffle:
-            generator.shuffle(order)
-            window = batch_size * 50
-            order = [
-                i
-                for w in range(0, len(order), window)
-                for i in sorted(order[w : w + window], key=lambda j: len(prepared[j]["ids"]))
-            ]
-        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        if shuffle:
-            generator.shuffle(chunks)
-        for chunk in chunks:
-            yield self.collate([prepared[i] for i in chunk])
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         lengths = [len(it["ids"]) for it in items]

@@ -1,6 +1,7 @@
 """`python -m xsent_core` end to end on tiny real models, and its bad-input messages."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -141,3 +142,31 @@ def test_sharded_predict_merges_in_input_order(tmp_path, capsys, tiny_classifier
     one = [json.loads(l) for l in (tmp_path / "one.jsonl").read_text(encoding="utf-8").splitlines()]
     for a, b in zip(one, out):  # batch padding may move probabilities by rounding only
         assert a["id"] == b["id"] and all(abs(a["probs"][k] - b["probs"][k]) < 1e-4 for k in a["probs"])
+
+
+def test_train_on_own_data_file(tmp_path, capsys, shared_data):
+    from xsent_core.data import load_examples
+
+    rows = load_examples(f"semeval:{shared_data}/semeval16_restaurants/gold-fr-train.txt")[:40]
+    mine = tmp_path / "mine.jsonl"
+    write_rows(mine, [{"id": r.id, "text": r.text, "spans": [dataclasses.asdict(s) for s in r.spans]} for r in rows])
+    out = tmp_path / "m"
+    data = json.dumps({"train": f"jsonl:{mine}", "dev": f"jsonl:{mine}"})
+    code, stdout, err = run(capsys, "train", "--method", "tagger", "--preset", "tagger-tiny", "--out", str(out), "--data", data)
+    assert code == 0, err
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert str(mine) in card  # the card records the data actually used
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", "--data: not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"validation": "jsonl:x.jsonl"}', "has no data entry 'validation'"),
+        ('{"train": 3}', "expected FORMAT:PATH strings"),
+    ],
+)
+def test_bad_data_override_is_one_clear_line(tmp_path, capsys, data, message):
+    code, _, err = run(capsys, "train", "--method", "tagger", "--preset", "tagger-tiny", "--out", str(tmp_path / "m"), "--data", data)
+    assert code == 2 and message in err, err

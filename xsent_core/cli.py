@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from .types import Example, XsentError
 
@@ -109,11 +109,23 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_object(text: str | None, flag: str) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise XsentError(f"{flag}: not valid JSON ({e})") from e
+    if not isinstance(value, dict):
+        raise XsentError(f"{flag}: expected a JSON object {{...}}, got {type(value).__name__}")
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .recipes import print_json, run_preset
 
-    overrides = json.loads(args.config) if args.config else None
-    train_overrides = json.loads(args.train_config) if args.train_config else None
+    overrides = _json_object(args.config, "--config")
+    train_overrides = _json_object(args.train_config, "--train-config")
     report = run_preset(
         args.method,
         args.preset,
@@ -124,6 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         half=args.half,
         unlabelled=args.unlabelled,
         resume=args.resume,
+        data=_json_object(args.data, "--data"),
     )
     print_json(report)
     return 0 if report.get("status") == "finished" else 1
@@ -187,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--config", help="JSON object overriding the method config")
     p.add_argument("--train-config", help="JSON object overriding the training settings")
+    p.add_argument(
+        "--data",
+        help='JSON object replacing the preset\'s data, e.g. \'{"train": "jsonl:mine.jsonl", "test": {}}\'',
+    )
     p.add_argument("--unlabelled", help="FORMAT:PATH of unlabelled target text (methods that use it)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last")
     p.add_argument("--half", action="store_true", help="store the trained weights in fp16")

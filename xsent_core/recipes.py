@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -48,6 +49,25 @@ def load_data(spec: str | Sequence[str]) -> list[Example]:
         select, train = stratified_split(examples, SELECT_FRACTION, seed=0)
         examples = train if part == "train" else select
     return examples[:limit] if limit is not None else examples
+
+
+def with_data(preset: Preset, data: Mapping[str, Any] | None) -> Preset:
+    """`preset` with some data entries replaced; unknown keys and bad values refused."""
+    if not data:
+        return preset
+    if not isinstance(data, Mapping):
+        raise XsentError("--data must be a JSON object such as {\"train\": \"jsonl:mine.jsonl\"}")
+    unknown = sorted(set(data) - set(preset.data))
+    if unknown:
+        raise XsentError(
+            f"preset {preset.name!r} has no data entry {', '.join(map(repr, unknown))}; "
+            f"it has: {', '.join(preset.data)}"
+        )
+    for key, value in data.items():
+        values = list(value.values()) if isinstance(value, Mapping) else value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) and ":" in v for v in values):
+            raise XsentError(f"--data {key!r}: expected FORMAT:PATH strings, got {value!r}")
+    return replace(preset, data={**preset.data, **data})
 
 
 def get_preset(method: str, name: str) -> Preset:
@@ -103,13 +123,18 @@ def run_preset(
     half: bool = False,
     unlabelled: str | None = None,
     resume: bool = False,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a preset into `out_dir`; returns {"train": ..., "test": {...}}."""
+    """Train a preset into `out_dir`; returns {"train": ..., "test": {...}}.
+
+    `data` replaces entries of the preset's data (e.g. {"train": "jsonl:mine.jsonl"}).
+    """
     from .config import config_from_dict, config_to_dict
+    from .distributed import dist_info
     from .registry import load_model, method_class, save_model
     from .training import fit
 
-    preset = get_preset(method, preset_name)
+    preset = with_data(get_preset(method, preset_name), data)
     cls = method_class(method)
     if hasattr(cls, "run_preset"):  # methods with multi-stage recipes (MSMO, LFD-RT...)
         return cls.run_preset(
@@ -147,8 +172,8 @@ def run_preset(
         "dev": dict(result.metrics),
         "test": {},
     }
-    if result.status != "finished":
-        return report
+    if result.status != "finished" or not dist_info().is_main:
+        return report  # under torchrun, rank 0 alone tests and writes the final model
     # a finished model needs no resumable optimiser state; keep folders small
     shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
     best = load_model(out_dir, expected_method=method)

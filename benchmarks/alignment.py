@@ -243,7 +243,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
     p1 = report.get("precision_at_1")
     if p1:
-        lines += ["", f"| lexicon | n | no mapping | Procrustes (seed) | seed + self-learning | unsupervised |", "|---|---|---|---|---|---|"]
+        lines += ["", "| lexicon | n | no mapping | Procrustes (seed) | seed + self-learning | unsupervised |", "|---|---|---|---|---|---|"]
         for lang in ("fr", "es", "my"):
             r = p1.get(lang)
             if r:

@@ -144,7 +144,7 @@ def main() -> None:
     from xsent_core.methods.ctam import CtamConfig, CtamMethod, VxlmConfig, VxlmMethod
     from xsent_core.methods.common import upper_states
     from xsent_core.recipes import load_data
-    from xsent_core.registry import load_model, save_model
+    from xsent_core.registry import load_model
     from xsent_core.text import normalize
 
     started = time.time()

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .methods.base import Preset, TrainConfig
+from .methods.base import Preset, RunOptions, TrainConfig
 from .types import Example, XsentError
 
 SELECT_FRACTION = 0.2
@@ -137,11 +137,12 @@ def run_preset(
     preset = with_data(get_preset(method, preset_name), data)
     cls = method_class(method)
     if hasattr(cls, "run_preset"):  # methods with multi-stage recipes (MSMO, LFD-RT...)
-        return cls.run_preset(
-            preset, out_dir, device=device, overrides=overrides, train_overrides=train_overrides,
-            callbacks=callbacks, cancel=cancel, progress=progress, evaluate_tests=evaluate_tests, half=half,
+        options = RunOptions(
+            device=device, overrides=overrides, train_overrides=train_overrides, callbacks=tuple(callbacks),
+            cancel=cancel, progress=progress, evaluate_tests=evaluate_tests, half=half,
             unlabelled=unlabelled, resume=resume,
         )
+        return cls.run_preset(preset, out_dir, options)
     if unlabelled:
         raise XsentError(f"method {method!r} does not train on unlabelled text (--unlabelled)")
     config = config_from_dict(cls.config_cls, {**preset.config, **(overrides or {})})

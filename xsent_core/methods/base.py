@@ -54,6 +54,22 @@ class Preset:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How `recipes.run_preset` runs a preset; methods with multi-stage recipes get it whole."""
+
+    device: str | None = None
+    overrides: Mapping[str, Any] | None = None  # method config entries
+    train_overrides: Mapping[str, Any] | None = None  # TrainConfig entries
+    callbacks: Sequence[Any] = ()
+    cancel: Any = None  # threading.Event
+    progress: bool = True
+    evaluate_tests: bool = True
+    half: bool = False
+    unlabelled: str | None = None  # FORMAT:PATH of unlabelled target text
+    resume: bool = False
+
+
 class Method(torch.nn.Module):
     """Base class; subclasses set `name`, `config_cls`, `task` and implement the hooks."""
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ...config import replace_config
 from ...nn import masked_mean, reverse_gradient
-from ...types import SENTIMENT_LABELS, Example, XsentError
+from ...types import Example, XsentError
 from . import losses
 from .config import CtamConfig
 from .model import VxlmMethod, _decode_strings, _encode_strings

@@ -155,10 +155,10 @@ class LfdrtMethod(Method):
         return fp
 
     @classmethod
-    def run_preset(cls, preset: Any, out_dir: Any, **kwargs: Any) -> dict[str, Any]:
+    def run_preset(cls, preset: Any, out_dir: Any, options: Any) -> dict[str, Any]:
         from .train import run_preset
 
-        return run_preset(cls, preset, out_dir, **kwargs)
+        return run_preset(cls, preset, out_dir, options)
 
     # -- routing ----------------------------------------------------------------
     def route(self, lang: str | None, text: str = "") -> Route:

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from ...config import config_from_dict, config_to_dict, replace_config
-from ..base import Preset, TrainConfig
+from ..base import Preset, RunOptions, TrainConfig
 from ...types import Example, XsentError
 from .config import LfdrtConfig
 from .model import LowerCache
@@ -313,19 +313,9 @@ def run_preset(
     cls: type,
     preset: Preset,
     out_dir: str | os.PathLike[str],
-    *,
-    device: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    train_overrides: Mapping[str, Any] | None = None,
-    callbacks: Sequence[Any] = (),
-    cancel: threading.Event | None = None,
-    progress: bool = True,
-    evaluate_tests: bool = True,
-    half: bool = False,
-    unlabelled: str | None = None,
-    resume: bool = False,
+    options: RunOptions,
 ) -> dict[str, Any]:
-    """Pre-train (unless the preset starts from a saved model), then rethink on `unlabelled`."""
+    """Pre-train (unless the preset starts from a saved model), then rethink on `options.unlabelled`."""
     from ...recipes import load_data
     from ...registry import load_model, save_model
     from ...training import fit
@@ -333,35 +323,35 @@ def run_preset(
     out = Path(out_dir)
     start = time.time()
     command = f"python -m xsent_core train --method lfdrt --preset {preset.name} --out {out_dir}"
-    if unlabelled:
-        command += f" --unlabelled {unlabelled}"
-    tests = (preset.data.get("test") or {}) if evaluate_tests else {}
+    if options.unlabelled:
+        command += f" --unlabelled {options.unlabelled}"
+    tests = (preset.data.get("test") or {}) if options.evaluate_tests else {}
     report: dict[str, Any] = {"preset": preset.name, "status": "finished", "test": {}}
     cache = LowerCache()
     init = preset.data.get("init_model")
     if init:
-        if not unlabelled:
+        if not options.unlabelled:
             raise XsentError(f"preset {preset.name!r} rethinks an existing model: pass --unlabelled FORMAT:PATH")
-        bad = [k for k in (overrides or {}) if not k.startswith("rethink_")]
+        bad = [k for k in (options.overrides or {}) if not k.startswith("rethink_")]
         if bad:
             raise XsentError(f"preset {preset.name!r} only accepts rethink_* overrides, not {bad}")
         model = load_model(_resolve_models(init), expected_method="lfdrt", device="cpu")
         model.lower_cache = cache
-        if overrides:
-            model.config = replace_config(model.config, **overrides)
+        if options.overrides:
+            model.config = replace_config(model.config, **options.overrides)
         report["init_model"] = _resolve_models(init)
     else:
-        config = config_from_dict(LfdrtConfig, {**preset.config, **(overrides or {})})
-        train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
-        if device:
-            train = dataclasses.replace(train, device=device)
+        config = config_from_dict(LfdrtConfig, {**preset.config, **(options.overrides or {})})
+        train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
+        if options.device:
+            train = dataclasses.replace(train, device=options.device)
         labelled = [ex for ex in load_data(preset.data["train"]) if ex.label is not None]
         dev = [ex for ex in load_data(preset.data["dev"]) if ex.label is not None] if "dev" in preset.data else []
         if any(ex.image for ex in labelled) and config.image_encoder is None:
             config = replace_config(config, image_encoder="builtin")
             report["image_encoder"] = "builtin (the training data has images: cross-modal alignment on)"
-        rows = load_data(unlabelled) if unlabelled else []
-        if unlabelled:
+        rows = load_data(options.unlabelled) if options.unlabelled else []
+        if options.unlabelled:
             check_unlabelled(config, rows)  # fail before hours of pre-training, not after
         pairs, pair_reports = load_parallel(preset.data.get("parallel") or {}, config)
         report["pairs"] = pair_reports
@@ -370,12 +360,12 @@ def run_preset(
         items = model.prepare_pretraining(labelled, pairs)
         report["prepared"] = items.facts
         # beside OUT, not inside: saving OUT replaces the whole folder
-        pre_dir = out.with_name(out.name + "-pretrained") if unlabelled else out
+        pre_dir = out.with_name(out.name + "-pretrained") if options.unlabelled else out
         report["pretrained_dir"] = str(pre_dir)
         result = fit(
             model, items, train,
             evaluate=(lambda: model.evaluate(dev)) if dev else None,
-            out_dir=pre_dir, callbacks=callbacks, cancel=cancel, progress=progress, resume=resume,
+            out_dir=pre_dir, callbacks=options.callbacks, cancel=options.cancel, progress=options.progress, resume=options.resume,
             model_metadata={"preset": preset.name, "command": command, "stage": "pretrain"},
         )
         report.update(status=result.status, steps=result.steps, dev=dict(result.metrics))
@@ -390,13 +380,13 @@ def run_preset(
         save_model(
             model, pre_dir, metrics={"dev": report["dev"], "test": report["test"]},
             training={"preset": preset.name, "command": command, "steps": result.steps},
-            half=half and not unlabelled, card_text=model_card(preset, report, command),
+            half=options.half and not options.unlabelled, card_text=model_card(preset, report, command),
         )
-    if unlabelled:
+    if options.unlabelled:
         if init:
-            rows = load_data(unlabelled)
+            rows = load_data(options.unlabelled)
         before = report["test"] or _tests(model, tests)
-        res = rethink(model, rows, out_dir=out, callbacks=callbacks, cancel=cancel, progress=progress, device=device)
+        res = rethink(model, rows, out_dir=out, callbacks=options.callbacks, cancel=options.cancel, progress=options.progress, device=options.device)
         report["rethink"] = res.to_dict()
         report["status"] = res.status
         if res.status != "finished":
@@ -406,7 +396,7 @@ def run_preset(
         report["seconds"] = round(time.time() - start, 1)
         save_model(
             model, out, metrics={"test": report["test"], "test_before_rethinking": before, "rethink_agreement": res.agreement_after},
-            training={"preset": preset.name, "command": command, "unlabelled": unlabelled, "rethink_rows": res.rows},
-            half=half, card_text=model_card(preset, report, command),
+            training={"preset": preset.name, "command": command, "unlabelled": options.unlabelled, "rethink_rows": res.rows},
+            half=options.half, card_text=model_card(preset, report, command),
         )
     return report

@@ -123,11 +123,11 @@ class M2saMethod(Method):
         return cls(config, encoder, image_encoder).to(device)
 
     @classmethod
-    def run_preset(cls, preset: Any, out_dir: Any, **kwargs: Any) -> dict[str, Any]:
+    def run_preset(cls, preset: Any, out_dir: Any, options: Any) -> dict[str, Any]:
         """`recipes.run_preset` hands M2SA presets here: see `train.py`."""
         from .train import run_preset
 
-        return run_preset(cls, preset, out_dir, **kwargs)
+        return run_preset(cls, preset, out_dir, options)
 
     def encoder_fingerprint(self) -> str:
         text = self.encoder.info.fingerprint if self.encoder is not None else "-"

@@ -18,10 +18,10 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from ...types import XsentError
-from ..base import Preset, TrainConfig
+from ..base import Preset, RunOptions, TrainConfig
 
 M2SA_DATA_ENV = "XSENT_M2SA_DATA"
 
@@ -135,17 +135,7 @@ def run_preset(
     cls: type,
     preset: Preset,
     out_dir: str | os.PathLike[str],
-    *,
-    device: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    train_overrides: Mapping[str, Any] | None = None,
-    callbacks: Sequence[Any] = (),
-    cancel: threading.Event | None = None,
-    progress: bool = True,
-    evaluate_tests: bool = True,
-    half: bool = False,
-    unlabelled: str | None = None,
-    resume: bool = False,
+    options: RunOptions,
 ) -> dict[str, Any]:
     """Train `preset` into `out_dir`; returns {"status", "steps", "seconds", "dev", "test", "images", ...}."""
     from ...config import config_from_dict, config_to_dict
@@ -153,14 +143,14 @@ def run_preset(
     from ...registry import load_model, save_model
     from ...training import fit
 
-    if unlabelled:
+    if options.unlabelled:
         raise XsentError("method 'm2sa' does not train on unlabelled text (--unlabelled)")
     started = time.time()
     preset = replace(preset, data=_resolve(dict(preset.data)))
-    config = config_from_dict(cls.config_cls, {**preset.config, **(overrides or {})})
-    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
-    if device:
-        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": device})
+    config = config_from_dict(cls.config_cls, {**preset.config, **(options.overrides or {})})
+    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
+    if options.device:
+        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": options.device})
     model = cls.create(config, device="cpu")
     train_rows = load_data(preset.data["train"])
     dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []
@@ -176,13 +166,13 @@ def run_preset(
         train,
         evaluate=(lambda: model.evaluate_prepared(dev_items)) if dev_items else None,
         out_dir=out_dir,
-        callbacks=[stopper, *callbacks],
-        cancel=_AnyEvent(cancel, stopper.stop),  # type: ignore[arg-type]
-        progress=progress,
-        resume=resume,
+        callbacks=[stopper, *options.callbacks],
+        cancel=_AnyEvent(options.cancel, stopper.stop),  # type: ignore[arg-type]
+        progress=options.progress,
+        resume=options.resume,
         model_metadata={"preset": preset.name, "command": command},
     )
-    user_cancelled = cancel is not None and cancel.is_set()
+    user_cancelled = options.cancel is not None and options.cancel.is_set()
     status = "finished" if result.status == "finished" or not user_cancelled else result.status
     report: dict[str, Any] = {
         "status": status,
@@ -197,7 +187,7 @@ def run_preset(
         return report
     shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
     best = load_model(out_dir, expected_method="m2sa")
-    if evaluate_tests:
+    if options.evaluate_tests:
         for name, spec in (preset.data.get("test") or {}).items():
             report["test"][name] = best.evaluate(load_data(spec))
     report["total_seconds"] = round(time.time() - started, 1)
@@ -214,7 +204,7 @@ def run_preset(
             "early_stopped_at": report["early_stopped_at"],
             "bad_images": len(image_report["bad_images"]),
         },
-        half=half,
-        card_text=model_card(preset, report, command + (" --half" if half else "")),
+        half=options.half,
+        card_text=model_card(preset, report, command + (" --half" if options.half else "")),
     )
     return report

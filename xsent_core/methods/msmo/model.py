@@ -136,11 +136,11 @@ class MsmoMethod(TaggerMethod):
         return cls(config, load_text_encoder(config.encoder, device=device)).to(device)
 
     @classmethod
-    def run_preset(cls, preset: Any, out_dir: Any, **kwargs: Any) -> dict[str, Any]:
+    def run_preset(cls, preset: Any, out_dir: Any, options: Any) -> dict[str, Any]:
         """Multi-stage recipes (MSMO, MSMO-Distill): see `train.run_preset`."""
         from .train import run_preset
 
-        return run_preset(preset, out_dir, **kwargs)
+        return run_preset(preset, out_dir, options)
 
     # -- schedule ---------------------------------------------------------------
     def _in_stage1(self) -> bool:

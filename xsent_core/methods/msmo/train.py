@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ...types import Example, XsentError
-from ..base import Preset, TrainConfig
+from ..base import Preset, RunOptions, TrainConfig
 from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
 from .model import MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
 from .views import ViewPair, build_pairs
@@ -179,17 +179,7 @@ def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command
 def run_preset(
     preset: Preset,
     out_dir: str | os.PathLike[str],
-    *,
-    device: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    train_overrides: Mapping[str, Any] | None = None,
-    callbacks: Sequence[Any] = (),
-    cancel: threading.Event | None = None,
-    progress: bool = True,
-    evaluate_tests: bool = True,
-    half: bool = False,
-    unlabelled: str | None = None,
-    resume: bool = False,
+    options: RunOptions,
 ) -> dict[str, Any]:
     """Train an msmo preset into `out_dir`; returns the report (also in the model card)."""
     from ...config import config_from_dict, config_to_dict
@@ -198,21 +188,21 @@ def run_preset(
     from .distill import as_student, distillation_items, student_from_teacher, teacher_probs, train_student
 
     started = time.time()
-    model_kw, recipe_kw = split_settings({**preset.config, **(overrides or {})})
+    model_kw, recipe_kw = split_settings({**preset.config, **(options.overrides or {})})
     config = config_from_dict(MsmoConfig, model_kw)
     recipe = config_from_dict(MsmoRecipe, recipe_kw)
-    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
-    if device:
-        train = replace(train, device=device)
+    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
+    if options.device:
+        train = replace(train, device=options.device)
     if recipe.eval_every is not None:
         train = replace(train, eval_every=recipe.eval_every)
-    if unlabelled and recipe.stage != "distill":
+    if options.unlabelled and recipe.stage != "distill":
         raise XsentError("msmo: --unlabelled text is used by the distillation presets (msmo-distill-*) only")
     out = Path(out_dir)
     dev = load_data(preset.data["dev"]) if "dev" in preset.data else []
     needed = sorted(set(recipe.views) | {v for t in recipe.teachers for v in t.split("+")}) if recipe.stage == "distill" else list(recipe.views)
     views_by_lang = load_views(preset.data, recipe.langs, needed)
-    command = f"python -m xsent_core train --method msmo --preset {preset.name} --out {out_dir}" + (" --half" if half else "")
+    command = f"python -m xsent_core train --method msmo --preset {preset.name} --out {out_dir}" + (" --half" if options.half else "")
     report: dict[str, Any] = {
         "preset": preset.name,
         "recipe": config_to_dict(recipe),
@@ -224,14 +214,14 @@ def run_preset(
         pairs, align = training_pairs(views_by_lang, recipe.views, max_pairs=recipe.max_pairs, seed=0)
         report["alignment"] = align
         model, result = train_msmo(
-            config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=callbacks,
-            cancel=cancel, progress=progress, resume=resume, device="cpu",
+            config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=options.callbacks,
+            cancel=options.cancel, progress=options.progress, resume=options.resume, device="cpu",
             metadata={"preset": preset.name, "command": command},
         )
         del model
     else:
         seeds = recipe.teacher_seeds or tuple(train.seed + k for k in range(len(recipe.teachers)))
-        rows = unlabelled_examples(preset.data, recipe.langs, recipe.max_unlabelled, unlabelled)
+        rows = unlabelled_examples(preset.data, recipe.langs, recipe.max_unlabelled, options.unlabelled)
         report["unlabelled_rows"] = len(rows)
         report["teachers"] = []
         per_teacher = []
@@ -246,7 +236,7 @@ def run_preset(
                 report["alignment"][spec] = align
                 teacher, result = train_msmo(
                     config_for_views(config, views), replace(train, seed=seeds[k]), pairs, dev,
-                    out_dir=Path(tmp) / f"teacher{k}", callbacks=callbacks, cancel=cancel, progress=progress,
+                    out_dir=Path(tmp) / f"teacher{k}", callbacks=options.callbacks, cancel=options.cancel, progress=options.progress,
                     device="cpu", metadata={"preset": preset.name, "teacher": spec}, cache=cache,
                 )
                 if result.status != "finished":
@@ -268,8 +258,8 @@ def run_preset(
             train, epochs=0, max_steps=recipe.distill_steps or train.max_steps, lr=recipe.distill_lr or train.lr
         )
         result = train_student(
-            student, prepared, dtrain, dev=dev, out_dir=out, callbacks=callbacks, cancel=cancel,
-            progress=progress, metadata={"preset": preset.name, "command": command},
+            student, prepared, dtrain, dev=dev, out_dir=out, callbacks=options.callbacks, cancel=options.cancel,
+            progress=options.progress, metadata={"preset": preset.name, "command": command},
         )
         report["distill_train"] = config_to_dict(dtrain)
         del student
@@ -278,7 +268,7 @@ def run_preset(
         return report
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     best = load_model(out, expected_method="msmo")
-    if evaluate_tests:
+    if options.evaluate_tests:
         for name, spec in (preset.data.get("test") or {}).items():
             if name in recipe.langs or name == "en":
                 report["test"][name] = best.evaluate(load_data(spec))
@@ -291,6 +281,6 @@ def run_preset(
         metrics={"dev": report["dev"], "test": report["test"]},
         training={"preset": preset.name, "command": command, "steps": result.steps, "seconds": report["seconds"],
                   "alignment": report["alignment"], "teachers": report.get("teachers")},
-        half=half, card_text=_card(preset, recipe, report, command),
+        half=options.half, card_text=_card(preset, recipe, report, command),
     )
     return report

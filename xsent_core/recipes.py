@@ -79,22 +79,17 @@ def get_preset(method: str, name: str) -> Preset:
     return table[name]
 
 
+def card_head(preset: Preset, command: str, *, intro: str = "") -> list[str]:
+    """The opening every model card shares: title, description, rebuild command, data."""
+    lines = [f"# {preset.method} model: preset `{preset.name}`", "", preset.description, ""]
+    if intro:
+        lines += [intro, ""]
+    lines += ["## Rebuild", "```", command, "```", "", "## Data", "", "```json", json.dumps(dict(preset.data), indent=2), "```"]
+    return lines
+
+
 def _card(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float) -> str:
-    lines = [
-        f"# {preset.method} model: preset `{preset.name}`",
-        "",
-        preset.description,
-        "",
-        "## Rebuild",
-        "```",
-        command,
-        "```",
-        "",
-        "## Data",
-        "",
-        "```json",
-        json.dumps(preset.data, indent=2),
-        "```",
+    lines = card_head(preset, command) + [
         "",
         "## Measured (test sets; fractions in [0, 1])",
         "",

@@ -18,6 +18,7 @@ import torch
 
 from ...config import config_from_dict, config_to_dict, replace_config
 from ..base import Preset, RunOptions, TrainConfig
+from ...recipes import card_head
 from ...types import Example, XsentError
 from .config import LfdrtConfig
 from .model import LowerCache
@@ -268,26 +269,13 @@ def _tests(model: Any, tests: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def model_card(preset: Preset, report: Mapping[str, Any], command: str) -> str:
-    lines = [
-        f"# lfdrt model: preset `{preset.name}`",
-        "",
-        preset.description,
-        "",
+    intro = (
         "LFD-RT (language-family disentanglement + rethinking transfer, Chen et al.) for sentence polarity "
         "(negative / neutral / positive). Weights hold only what was trained (top encoder layer(s), "
         "disentanglers, shared cross-attention, MLM transforms, the two heads); the encoder itself is rebuilt "
-        "from its spec.",
-        "",
-        "## Rebuild",
-        "```",
-        command,
-        "```",
-        "",
-        "## Data",
-        "```json",
-        json.dumps(preset.data, indent=2),
-        "```",
-    ]
+        "from its spec."
+    )
+    lines = card_head(preset, command, intro=intro)
     if report.get("pairs"):
         lines += ["", "## Parallel pairs (aligned by sentence, verified)", "", "| lang | source | target | aligned | dropped | used |", "|---|---|---|---|---|---|"]
         for p in report["pairs"]:

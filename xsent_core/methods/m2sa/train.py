@@ -11,7 +11,6 @@ around it.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -20,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from ...recipes import card_head
 from ...types import XsentError
 from ..base import Preset, RunOptions, TrainConfig
 
@@ -86,21 +86,7 @@ def model_card(
     report: Mapping[str, Any],
     command: str,
 ) -> str:
-    lines = [
-        f"# m2sa model: preset `{preset.name}`",
-        "",
-        preset.description,
-        "",
-        "## Rebuild",
-        "```",
-        command,
-        "```",
-        "",
-        "## Data",
-        "",
-        "```json",
-        json.dumps(preset.data, indent=2),
-        "```",
+    lines = card_head(preset, command) + [
         "",
         f"Training rows: {report['images']['rows']} (with an image: {report['images']['with_image']}); "
         f"{report['steps']} steps"

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ...recipes import card_head
 from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
 from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
@@ -133,25 +134,13 @@ def unlabelled_examples(
 
 
 def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command: str) -> str:
-    lines = [
-        f"# msmo model: preset `{preset.name}`",
-        "",
-        preset.description,
-        "",
-        "## Rebuild",
-        "```",
-        command,
-        "```",
+    lines = card_head(preset, command) + [
         "",
         "## Recipe",
         "```json",
         json.dumps({"recipe": report.get("recipe"), "train": report.get("train")}, indent=2),
         "```",
         "",
-        "## Data",
-        "```json",
-        json.dumps(dict(preset.data), indent=2),
-        "```",
         "Aspect alignment between sentences and their code-switched counterparts "
         "(pairs kept for the consistency loss):",
         "```json",

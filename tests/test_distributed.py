@@ -37,3 +37,23 @@ def test_two_process_torchrun_matches_single_process(tmp_path):
 
     model = load_model(tmp_path / "dist", classes={"toy": ToyMethod})
     assert model.evaluate(toy_examples(192))["accuracy"] >= 0.85
+
+
+def test_stop_on_rank_zero_stops_every_rank_and_resume_restores_every_rank(tmp_path):
+    """Early stopping and cancel are seen by rank 0 alone; resume must read one checkpoint on every rank."""
+    script = ROOT / "tests" / "scripts" / "dist_stop_resume.py"
+    model_dir = tmp_path / "model"
+    for phase in ("stop", "unshared", "resume"):
+        run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+             str(script), str(tmp_path / f"{phase}.json"), str(model_dir), phase], tmp_path)
+    stop = [json.loads((tmp_path / f"stop.json.rank{r}").read_text()) for r in (0, 1)]
+    # rank 1 never saw the stop itself; it stopped at the same step instead of waiting in all_reduce
+    assert [s["status"] for s in stop] == ["cancelled", "cancelled"]
+    assert stop[0]["steps"] == stop[1]["steps"] == 15
+    # a rank that cannot read the checkpoint stops every rank with a clear error
+    unshared = [json.loads((tmp_path / f"unshared.json.rank{r}").read_text()) for r in (0, 1)]
+    assert all("shared filesystem" in u.get("error", "") for u in unshared), unshared
+    resumed = [json.loads((tmp_path / f"resume.json.rank{r}").read_text()) for r in (0, 1)]
+    assert [r["started"] for r in resumed] == [12, 12]  # both ranks read the epoch-1 checkpoint
+    assert [r["status"] for r in resumed] == ["finished", "finished"] and resumed[0]["steps"] == 48
+    assert resumed[0]["checksum"] == resumed[1]["checksum"]  # still in lockstep

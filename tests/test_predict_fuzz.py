@@ -65,3 +65,22 @@ def test_zawgyi_input_is_converted_with_a_warning(classifier, tagger):
     spans = tagger.predict([Example(id="z", text=zawgyi)])[0].spans
     for s in spans:
         assert zawgyi[s.start : s.end] == s.text
+
+
+def test_words_mapping_to_overlapping_characters_give_disjoint_spans():
+    """NFC reorders combining marks across a word boundary, so two words' source ranges overlap
+    (found by benchmarks/reliability.py); the decoded spans must still be disjoint."""
+    import torch
+
+    from xsent_core.data.bies import TAGS
+    from xsent_core.methods.tagger.model import spans_from_probs
+    from xsent_core.text import tokenize_for_model
+
+    text = "\u0339\u0321\U00039842\u05bf\u103a\u06e2\u0618\u0673"
+    _, word_spans, _ = tokenize_for_model(text)
+    assert word_spans[1][1] > word_spans[2][0]  # the overlap this test is about
+    probs = torch.zeros(len(word_spans), len(TAGS))
+    probs[:, TAGS.index("S-POS")] = 1.0  # every word its own aspect term
+    spans = spans_from_probs(text, word_spans, probs)
+    assert spans and all(a.end <= b.start for a, b in zip(spans, spans[1:]))
+    assert all(s.start < s.end and text[s.start : s.end] == s.text for s in spans)

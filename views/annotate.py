@@ -9,6 +9,7 @@ the span list (per-session gr.State) and validates every change.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,6 +18,14 @@ from xsent_core.types import Example, InputError, XsentError
 
 from . import annotation_logic as logic
 from .services import SPAN_METHODS, Services
+
+
+def upload_roots(services: Services) -> tuple[Path, ...]:
+    """Folders an imported file may come from: Gradio's upload cache and our uploads folder."""
+    from gradio.utils import get_upload_folder
+
+    return (Path(get_upload_folder()), services.uploads_dir())
+
 
 QUEUE_ORDERS = [("Newest first", "newest"), ("Lowest model confidence", "lowest_confidence"), ("LFD-RT head disagreement", "disagreement")]
 QUEUE_HEADERS = ["id", "text", "conf", "split", "ver"]
@@ -388,14 +397,12 @@ def build(services: Services) -> None:
             return f"{len(groups)} documents annotated by two or more people (each annotator's latest version).", logic.agreement_rows(groups)
 
         def on_import(path, fmt, gold, order_v, only_new):
-            from pathlib import Path
-
             from xsent_core.data import load_examples
 
             try:
                 if not path:
                     raise InputError("choose a file to import")
-                p = logic.check_upload(path, settings.max_upload_mb)
+                p = logic.check_upload(path, settings.max_upload_mb, roots=upload_roots(services))
                 kind = logic.guess_format(p.name, fmt)
                 examples = load_examples(f"{kind}:{p}")
                 if len(examples) > settings.max_batch_rows:

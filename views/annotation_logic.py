@@ -212,7 +212,36 @@ def guess_format(filename: str, chosen: str) -> str:
     return fmt
 
 
-def check_upload(path: str | Path, max_mb: int) -> Path:
+def inside(path: str | Path, folder: Path) -> Path | None:
+    """`path` (relative to `folder`, or absolute) resolved, if it lies inside `folder`; else None.
+
+    Resolving follows symlinks and `..`, so one check catches a `../` climb, an
+    absolute path elsewhere and a link pointing out of the folder alike.
+    """
+    base = Path(folder).resolve()
+    target = (base / path).resolve()
+    return target if target == base or base in target.parents else None
+
+
+def confined(path: str | Path, folder: Path, what: str) -> Path:
+    """`inside(path, folder)`, or InputError saying the path was refused."""
+    target = inside(path, folder)
+    if target is None:
+        raise InputError(f"refused: {what} {str(path)!r} leads outside the {Path(folder).resolve().name} folder")
+    return target
+
+
+def check_upload(path: str | Path, max_mb: int, roots: Sequence[Path] = ()) -> Path:
+    """The uploaded file, checked for size; with `roots`, it must lie inside one of them.
+
+    Gradio already refuses files a user did not upload; `roots` repeats that
+    check here, so a Gradio change cannot open the server's own files to import.
+    """
+    if roots:
+        found = next((t for t in (inside(path, root) for root in roots) if t is not None), None)
+        if found is None:
+            raise InputError(f"refused: {Path(path).name} was not uploaded (it lies outside the upload folders)")
+        path = found
     p = Path(path)
     if not p.is_file():
         raise InputError("the upload did not arrive; try again")
@@ -230,11 +259,8 @@ def export_target(exports: Path, fmt: str, name: str | None = None, now: float |
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
     stem = _SAFE.sub("-", (name or "").strip()).strip(".-_")[:60] or f"annotations-{stamp}"
-    base = exports.resolve()
-    target = (base / f"{stem}{EXPORT_FORMATS[fmt]}").resolve()
-    if target.parent != base:
-        raise InputError("export name must be a plain file name")
-    return target
+    # the name is sanitised to one plain file name; only a planted symlink could still lead out
+    return confined(f"{stem}{EXPORT_FORMATS[fmt]}", exports, "export")
 
 
 def label_choices() -> list[tuple[str, str]]:

@@ -58,10 +58,14 @@ def shard_path(output: str, index: int, count: int) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .data.jsonl import write_jsonl
+    from .device import resolve_device
+    from .distributed import device_for_rank, dist_info
     from .registry import load_model
 
     index, count = shard_of(args)
-    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
+    # under torchrun / accelerate launch each process takes its own GPU (cuda -> cuda:LOCAL_RANK)
+    device = device_for_rank(resolve_device(args.device), dist_info())
+    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=device)
 
     def mine() -> Iterator[tuple[int, Example]]:
         for row_number, ex in enumerate(_iter_input(args.input)):

@@ -9,6 +9,7 @@ any Method without wrapping its forward.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -77,3 +78,26 @@ def broadcast_params(module: torch.nn.Module, info: DistInfo) -> None:
     for p in module.parameters():
         if p.requires_grad:
             torch.distributed.broadcast(p.data, src=0)
+
+
+def same_on_every_rank(value: int, info: DistInfo, device: torch.device) -> bool:
+    """Whether every rank holds this `value` (e.g. the step it resumed at); True alone."""
+    if not info.enabled:
+        return True
+    both = torch.tensor([value, -value], dtype=torch.long, device=device)  # nccl needs it on the GPU
+    torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+    return int(both[0]) == value == -int(both[1])
+
+
+def any_rank_set(event: threading.Event | None, info: DistInfo, device: torch.device) -> bool:
+    """Whether `event` (cancel, early stop) is set on any rank; every rank calls this at the same step.
+
+    A stop that one rank alone acted on would leave the others waiting in
+    all_reduce forever (only rank 0 evaluates, so only it sees early stopping).
+    """
+    here = event is not None and event.is_set()
+    if not info.enabled:
+        return here
+    flag = torch.tensor([int(here)], device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())

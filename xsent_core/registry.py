@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .config import config_from_dict, config_to_dict, read_json
 from .types import CheckpointError
@@ -131,14 +131,21 @@ def save_model(
     training: Mapping[str, Any] | None = None,
     half: bool = False,
     card_text: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Path:
-    """Write the model folder atomically (temp folder, then rename over the old one)."""
+    """Write the model folder atomically (temp folder, then rename over the old one).
+
+    `keep`: entries of the old folder moved into the new one (the training
+    loop keeps `checkpoints/`, which a best-model save must not delete).
+    """
     from safetensors.torch import save_file
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        # mkdtemp makes the folder private; a model folder is meant to be shared like any other
+        os.chmod(tmp, 0o755)
         state = method.trained_state_dict()
         if half:
             state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
@@ -164,6 +171,9 @@ def save_model(
             os.replace(target, old)
         os.replace(tmp, target)
         if old is not None:
+            for name in keep:
+                if (old / name).exists():
+                    os.replace(old / name, target / name)
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -26,6 +26,10 @@ from .methods.base import Method, TrainConfig
 from .types import XsentError
 
 
+# a best-model save replaces the model folder; the resumable checkpoint inside it stays
+KEEP = ("checkpoints",)
+
+
 class TrainingCancelled(XsentError):
     """Raised inside the loop when the cancel event is set; caught by fit()."""
 
@@ -122,6 +126,9 @@ def save_checkpoint(
         os.replace(folder, old)
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
+    # leftovers of a killed process (other pids) would otherwise compete in find_checkpoint
+    for stale in [*folder.parent.glob(f".{folder.name}.old-*"), *folder.parent.glob(f".{folder.name}.tmp-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
     return folder
 
 
@@ -141,6 +148,33 @@ def _restore(method: Method, optimizer: Any, scheduler: Any, folder: Path, state
     state.best_step = saved.get("best_step")
     state.losses = [tuple(x) for x in saved.get("losses", [])]  # type: ignore[misc]
     state.evals = list(saved.get("evals", []))
+
+
+def _saved_step(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def find_checkpoint(out_dir: Path) -> Path | None:
+    """The newest complete checkpoint of the run in `out_dir`, or None.
+
+    Normally `checkpoints/last`. A process killed between the two renames of a
+    save leaves the previous checkpoint under a hidden `.old-` name instead:
+    `save_checkpoint`'s own, or `registry.save_model`'s while it swapped the
+    model folder that holds `checkpoints/`.
+    """
+    checkpoints = out_dir / "checkpoints"
+    candidates = [
+        checkpoints / "last",
+        *sorted(checkpoints.glob(".last.old-*")),
+        *sorted(out_dir.parent.glob(f".{out_dir.name}.old-*/checkpoints/last")),
+    ]
+    needed = ("trainer_state.json", "optimizer.pt", "model/model.safetensors")
+    complete = [c for c in candidates if all((c / name).is_file() for name in needed)]
+    # max() keeps the first of equals: `last` wins a tie
+    return max(complete, key=_saved_step) if complete else None
 
 
 def fit(
@@ -169,7 +203,10 @@ def fit(
 
     if len(train_items) == 0:
         raise XsentError("no training examples: the training set is empty")
-    from .distributed import average_gradients, barrier, broadcast_params, device_for_rank, init_distributed
+    from .distributed import (
+        any_rank_set, average_gradients, barrier, broadcast_params, device_for_rank, init_distributed,
+        same_on_every_rank,
+    )
 
     rng = seed_everything(train.seed)
     device = resolve_device(train.device)
@@ -192,8 +229,17 @@ def fit(
     # only the main rank writes models and checkpoints
     out = Path(out_dir) if out_dir is not None and dist.is_main else None
     ckpt = out / "checkpoints" / "last" if out is not None else None
-    if resume and ckpt is not None and (ckpt / "trainer_state.json").exists():
-        _restore(method, optimizer, scheduler, ckpt, state)
+    if resume and out_dir is not None:
+        # every rank reads the checkpoint: ranks must resume with equal weights,
+        # optimiser state and step, or their collectives fall out of step
+        found = find_checkpoint(Path(out_dir))
+        if found is not None:
+            _restore(method, optimizer, scheduler, found, state)
+        if not same_on_every_rank(state.step, dist, device):
+            raise XsentError(
+                f"rank {dist.rank} resumed at step {state.step} but another rank did not: every node must "
+                f"read the same {Path(out_dir) / 'checkpoints'} (put --out on a shared filesystem)"
+            )
     metadata = dict(model_metadata or {})
 
     def emit(event: str, payload: Mapping[str, Any]) -> None:
@@ -216,7 +262,7 @@ def fit(
         if score is not None and (state.best_metric is None or score > state.best_metric):
             state.best_metric, state.best_step = float(score), state.step
             if out is not None:
-                save_model(method, out, metrics=metrics, training={**metadata, "step": state.step})
+                save_model(method, out, metrics=metrics, training={**metadata, "step": state.step}, keep=KEEP)
         emit("eval", record)
         barrier(dist)
 
@@ -239,7 +285,7 @@ def fit(
                         break
                     if index % dist.world_size != dist.rank:
                         continue
-                if cancel is not None and cancel.is_set():
+                if any_rank_set(cancel, dist, device):
                     raise TrainingCancelled("training cancelled")
                 batch = _move(batch, device)
                 extra = method.before_optimizer_step(batch, state.step) if micro == 0 else {}
@@ -269,7 +315,8 @@ def fit(
                 if state.step >= total:
                     break
             state.epoch += 1
-            if not train.eval_every or state.step >= total:
+            already_evaluated = bool(state.evals) and state.evals[-1]["step"] == state.step
+            if (not train.eval_every or state.step >= total) and not already_evaluated:
                 run_eval()
             if ckpt is not None:
                 save_checkpoint(method, optimizer, scheduler, state, ckpt)
@@ -277,7 +324,8 @@ def fit(
             if state.step == steps_before:
                 raise XsentError(
                     f"training set of {len(train_items)} items is smaller than one optimiser step "
-                    f"(batch {train.batch_size} x accumulation {train.grad_accum})"
+                    f"(batch {train.batch_size} x accumulation {train.grad_accum}"
+                    + (f" x {dist.world_size} processes)" if dist.enabled else ")")
                 )
     except TrainingCancelled:
         status = "cancelled"
@@ -285,7 +333,8 @@ def fit(
         bar.close()
     method.eval()
     if out is not None and (evaluate is None or state.best_metric is None) and status == "finished":
-        save_model(method, out, metrics=state.evals[-1] if state.evals else {}, training={**metadata, "step": state.step})
+        save_model(method, out, metrics=state.evals[-1] if state.evals else {}, training={**metadata, "step": state.step}, keep=KEEP)
+    barrier(dist)  # no rank reads or deletes OUT (recipes do) while rank 0 still writes it
     best = next((e for e in state.evals if e["step"] == state.best_step), state.evals[-1] if state.evals else {})
     result = TrainResult(
         status=status,

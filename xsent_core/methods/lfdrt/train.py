@@ -174,6 +174,7 @@ def rethink(
     `model.prepare_rethinking` for exactly these rows (after `max_rows`), to
     reuse the frozen fused vectors across runs from the same pre-trained model.
     """
+    from ...distributed import dist_info
     from ...registry import save_model
     from ...training import fit
     from .model import head_state
@@ -243,7 +244,7 @@ def rethink(
         f"rethought on {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(languages.items()))}); "
         f"heads agree on {before:.1%} -> {after:.1%} of them"
     )
-    if out_dir is not None:
+    if out_dir is not None and dist_info().is_main:  # under torchrun, rank 0 alone writes
         shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
         save_model(model, out_dir, metrics={"rethink_agreement": after},
                    training={"stage": "rethink", "rows": len(rows), "languages": languages, "steps": result.steps})
@@ -304,6 +305,7 @@ def run_preset(
     options: RunOptions,
 ) -> dict[str, Any]:
     """Pre-train (unless the preset starts from a saved model), then rethink on `options.unlabelled`."""
+    from ...distributed import barrier, dist_info
     from ...recipes import load_data
     from ...registry import load_model, save_model
     from ...training import fit
@@ -360,24 +362,30 @@ def run_preset(
         if result.status != "finished":
             report["seconds"] = round(time.time() - start, 1)
             return report
+        dist = dist_info()
+        if not dist.is_main and not options.unlabelled:
+            return report  # under torchrun, rank 0 alone tests and writes the model
         shutil.rmtree(pre_dir / "checkpoints", ignore_errors=True)
-        model = load_model(pre_dir, expected_method="lfdrt")
+        model = load_model(pre_dir, expected_method="lfdrt")  # every rank rethinks from the best weights
         model.lower_cache = cache
-        report["test"] = _tests(model, tests)
-        report["seconds"] = round(time.time() - start, 1)
-        save_model(
-            model, pre_dir, metrics={"dev": report["dev"], "test": report["test"]},
-            training={"preset": preset.name, "command": command, "steps": result.steps},
-            half=options.half and not options.unlabelled, card_text=model_card(preset, report, command),
-        )
+        if options.unlabelled:  # the others rethink too: they have read it before rank 0 rewrites it
+            barrier(dist)
+        if dist.is_main:
+            report["test"] = _tests(model, tests)
+            report["seconds"] = round(time.time() - start, 1)
+            save_model(
+                model, pre_dir, metrics={"dev": report["dev"], "test": report["test"]},
+                training={"preset": preset.name, "command": command, "steps": result.steps},
+                half=options.half and not options.unlabelled, card_text=model_card(preset, report, command),
+            )
     if options.unlabelled:
         if init:
             rows = load_data(options.unlabelled)
-        before = report["test"] or _tests(model, tests)
+        before = (report["test"] or _tests(model, tests)) if dist_info().is_main else {}
         res = rethink(model, rows, out_dir=out, callbacks=options.callbacks, cancel=options.cancel, progress=options.progress, device=options.device)
         report["rethink"] = res.to_dict()
         report["status"] = res.status
-        if res.status != "finished":
+        if res.status != "finished" or not dist_info().is_main:
             return report
         report["test_before_rethinking"] = before
         report["test"] = _tests(model, tests)

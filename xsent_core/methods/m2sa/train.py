@@ -125,6 +125,7 @@ def run_preset(
 ) -> dict[str, Any]:
     """Train `preset` into `out_dir`; returns {"status", "steps", "seconds", "dev", "test", "images", ...}."""
     from ...config import config_from_dict, config_to_dict
+    from ...distributed import dist_info
     from ...recipes import load_data
     from ...registry import load_model, save_model
     from ...training import fit
@@ -169,8 +170,8 @@ def run_preset(
         "test": {},
         "images": image_report,
     }
-    if status != "finished":
-        return report
+    if status != "finished" or not dist_info().is_main:
+        return report  # under torchrun, rank 0 alone tests and writes the final model
     shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
     best = load_model(out_dir, expected_method="m2sa")
     if options.evaluate_tests:

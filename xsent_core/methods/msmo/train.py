@@ -172,6 +172,7 @@ def run_preset(
 ) -> dict[str, Any]:
     """Train an msmo preset into `out_dir`; returns the report (also in the model card)."""
     from ...config import config_from_dict, config_to_dict
+    from ...distributed import dist_info
     from ...recipes import load_data
     from ...registry import load_model, save_model
     from .distill import as_student, distillation_items, student_from_teacher, teacher_probs, train_student
@@ -253,8 +254,8 @@ def run_preset(
         report["distill_train"] = config_to_dict(dtrain)
         del student
     report.update(status=result.status, steps=result.steps, dev=dict(result.metrics))
-    if result.status != "finished":
-        return report
+    if result.status != "finished" or not dist_info().is_main:
+        return report  # under torchrun, rank 0 alone tests and writes the final model
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     best = load_model(out, expected_method="msmo")
     if options.evaluate_tests:

@@ -155,8 +155,12 @@ def spans_from_probs(
     """Decode tag probabilities (BIES repair rule in `bies.decode_probs`) to character spans."""
     if probs.shape[0] == 0:
         return ()
-    out = []
+    out: list[AspectSpan] = []
     for start, end, polarity, score in bies.decode_probs(probs.numpy()):
         cs, ce = word_spans[start][0], word_spans[end - 1][1]
-        out.append(AspectSpan(start=cs, end=ce, text=text[cs:ce], polarity=polarity, score=float(score)))
+        # normalisation may reorder combining marks across a word boundary, so neighbouring
+        # words can map back to overlapping characters: spans must still not overlap
+        cs = max(cs, out[-1].end) if out else cs
+        if cs < ce:
+            out.append(AspectSpan(start=cs, end=ce, text=text[cs:ce], polarity=polarity, score=float(score)))
     return tuple(out)

@@ -10,10 +10,11 @@ PRESETS = {
         name="tagger-builtin",
         method="tagger",
         description=(
-            "English SemEval-2016 restaurants, builtin e5-small encoder; layers 0-9 frozen "
-            "(cached), top 2 layers + linear head trained; 10 epochs. The shipped default."
+            "English SemEval-2016 restaurants, builtin e5-small encoder; embeddings and layers 0-5 frozen "
+            "(cached), top 6 layers + linear head trained; 10 epochs (about 8 minutes on 2 CPU cores). "
+            "The shipped default: training only the top 2 layers gave EN/FR test F1 46.4/37.7 against 61.4/42.9."
         ),
-        config={"encoder": "builtin", "train_from_layer": 10},
+        config={"encoder": "builtin", "train_from_layer": 6},
         train=TrainConfig(epochs=10, batch_size=16, lr=5e-5, head_lr=1e-3, select_metric="f1"),
         data={
             "train": _SEMEVAL.format(data="{data}", lang="en", split="train"),

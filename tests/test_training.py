@@ -110,3 +110,12 @@ def test_seed_everything_is_deterministic():
     a = seed_everything(5).random(), torch.rand(1).item()
     b = seed_everything(5).random(), torch.rand(1).item()
     assert a == b
+
+
+def test_run_options_train_config_applies_overrides_then_device():
+    from xsent_core.methods.base import Preset, RunOptions, TrainConfig
+
+    preset = Preset(name="p", method="tagger", description="", config={}, train=TrainConfig(epochs=3, lr=1e-4), data={})
+    assert RunOptions().train_config(preset) == preset.train
+    train = RunOptions(train_overrides={"epochs": 1, "device": "cuda"}, device="cpu").train_config(preset)
+    assert (train.epochs, train.lr, train.device) == (1, 1e-4, "cpu")

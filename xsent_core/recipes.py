@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .methods.base import Preset, RunOptions, TrainConfig
+from .methods.base import Preset, RunOptions
 from .types import Example, XsentError
 
 SELECT_FRACTION = 0.2
@@ -124,26 +124,24 @@ def run_preset(
 
     `data` replaces entries of the preset's data (e.g. {"train": "jsonl:mine.jsonl"}).
     """
-    from .config import config_from_dict, config_to_dict
+    from .config import config_from_dict
     from .distributed import dist_info
     from .registry import load_model, method_class, save_model
     from .training import fit
 
     preset = with_data(get_preset(method, preset_name), data)
     cls = method_class(method)
+    options = RunOptions(
+        device=device, overrides=overrides, train_overrides=train_overrides, callbacks=tuple(callbacks),
+        cancel=cancel, progress=progress, evaluate_tests=evaluate_tests, half=half,
+        unlabelled=unlabelled, resume=resume,
+    )
     if hasattr(cls, "run_preset"):  # methods with multi-stage recipes (MSMO, LFD-RT...)
-        options = RunOptions(
-            device=device, overrides=overrides, train_overrides=train_overrides, callbacks=tuple(callbacks),
-            cancel=cancel, progress=progress, evaluate_tests=evaluate_tests, half=half,
-            unlabelled=unlabelled, resume=resume,
-        )
         return cls.run_preset(preset, out_dir, options)
     if unlabelled:
         raise XsentError(f"method {method!r} does not train on unlabelled text (--unlabelled)")
     config = config_from_dict(cls.config_cls, {**preset.config, **(overrides or {})})
-    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(train_overrides or {})})
-    if device:
-        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": device})
+    train = options.train_config(preset)
     model = cls.create(config, device="cpu")
     train_rows = load_data(preset.data["train"])
     dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []

@@ -69,6 +69,15 @@ class RunOptions:
     unlabelled: str | None = None  # FORMAT:PATH of unlabelled target text
     resume: bool = False
 
+    def train_config(self, preset: Preset) -> TrainConfig:
+        """The preset's TrainConfig with this run's overrides and device applied."""
+        from ..config import config_from_dict, config_to_dict
+
+        return config_from_dict(
+            TrainConfig,
+            {**config_to_dict(preset.train), **(self.train_overrides or {}), **({"device": self.device} if self.device else {})},
+        )
+
 
 class Method(torch.nn.Module):
     """Base class; subclasses set `name`, `config_cls`, `task` and implement the hooks."""

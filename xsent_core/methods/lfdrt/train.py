@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from ...config import config_from_dict, config_to_dict, replace_config
+from ...config import config_from_dict, replace_config
 from ..base import Preset, RunOptions, TrainConfig
 from ...recipes import card_head
 from ...types import Example, XsentError
@@ -332,9 +332,7 @@ def run_preset(
         report["init_model"] = _resolve_models(init)
     else:
         config = config_from_dict(LfdrtConfig, {**preset.config, **(options.overrides or {})})
-        train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
-        if options.device:
-            train = dataclasses.replace(train, device=options.device)
+        train = options.train_config(preset)
         labelled = [ex for ex in load_data(preset.data["train"]) if ex.label is not None]
         dev = [ex for ex in load_data(preset.data["dev"]) if ex.label is not None] if "dev" in preset.data else []
         if any(ex.image for ex in labelled) and config.image_encoder is None:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from ...recipes import card_head
 from ...types import XsentError
-from ..base import Preset, RunOptions, TrainConfig
+from ..base import Preset, RunOptions
 
 M2SA_DATA_ENV = "XSENT_M2SA_DATA"
 
@@ -124,7 +124,7 @@ def run_preset(
     options: RunOptions,
 ) -> dict[str, Any]:
     """Train `preset` into `out_dir`; returns {"status", "steps", "seconds", "dev", "test", "images", ...}."""
-    from ...config import config_from_dict, config_to_dict
+    from ...config import config_from_dict
     from ...distributed import dist_info
     from ...recipes import load_data
     from ...registry import load_model, save_model
@@ -135,9 +135,7 @@ def run_preset(
     started = time.time()
     preset = replace(preset, data=_resolve(dict(preset.data)))
     config = config_from_dict(cls.config_cls, {**preset.config, **(options.overrides or {})})
-    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
-    if options.device:
-        train = config_from_dict(TrainConfig, {**config_to_dict(train), "device": options.device})
+    train = options.train_config(preset)
     model = cls.create(config, device="cpu")
     train_rows = load_data(preset.data["train"])
     dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []

@@ -181,9 +181,7 @@ def run_preset(
     model_kw, recipe_kw = split_settings({**preset.config, **(options.overrides or {})})
     config = config_from_dict(MsmoConfig, model_kw)
     recipe = config_from_dict(MsmoRecipe, recipe_kw)
-    train = config_from_dict(TrainConfig, {**config_to_dict(preset.train), **(options.train_overrides or {})})
-    if options.device:
-        train = replace(train, device=options.device)
+    train = options.train_config(preset)
     if recipe.eval_every is not None:
         train = replace(train, eval_every=recipe.eval_every)
     if options.unlabelled and recipe.stage != "distill":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -48,17 +47,11 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def machine(threads: int) -> dict[str, Any]:
-    import torch
+def machine() -> dict[str, Any]:
+    """`machine_facts()` (torch threads already set) plus the load at the start: the cores are shared."""
+    from benchmarks.machine import machine_facts
 
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": threads,
-        "load_average_start": list(os.getloadavg()),
-    }
+    return {**machine_facts(), "load_average_start": list(os.getloadavg())}
 
 
 def select_scores(model: Any, items: Sequence[Any], predict_logits: Callable[[Any], Any], batch: int = 32) -> dict[str, float]:
@@ -149,7 +142,7 @@ def main() -> None:
 
     started = time.time()
     command = "python benchmarks/ctam.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    report: dict[str, Any] = {"command": command.strip(), "machine": machine(args.threads)}
+    report: dict[str, Any] = {"command": command.strip(), "machine": machine()}
     train_rows = load_data(GKLMIP + "train.json@train")
     select_rows = load_data(GKLMIP + "train.json@select")
     dev_rows = load_data(GKLMIP + "dev.json")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shlex
 import statistics
@@ -37,17 +36,11 @@ LANGS = ("en", "es", "fr", "nl", "ru")
 TEST = "semeval:{data}/semeval16_restaurants/gold-%s-test.txt"
 
 
-def machine(threads: int) -> dict[str, Any]:
-    import torch
+def machine() -> dict[str, Any]:
+    """`machine_facts()` (torch threads already set) plus the load at the start: the cores are shared."""
+    from benchmarks.machine import machine_facts
 
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": threads,
-        "load_average_start": list(os.getloadavg()),
-    }
+    return {**machine_facts(), "load_average_start": list(os.getloadavg())}
 
 
 def evaluate_langs(model: Any) -> dict[str, dict[str, float]]:
@@ -200,7 +193,7 @@ def main() -> int:
     started = time.time()
     result: dict[str, Any] = {
         "command": "python benchmarks/m2sa.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "machine": machine(args.threads),
+        "machine": machine(),
         "seeds": args.seeds,
     }
     m2sa_runs, clf_runs, m2sa_train, clf_train = [], [], [], []

@@ -124,6 +124,22 @@ def heldout_split(examples: Sequence[Example], fraction: float = HELDOUT_FRACTIO
     return train, held
 
 
+def hold_out(
+    rows: Sequence[Example], labelled: Sequence[Example], kind: str, what: str
+) -> tuple[list[Example], list[Example], str]:
+    """(rows to train on, held-out rows, where they came from) for a store job.
+
+    Enough `labelled` store rows: a slice of them is held out and removed from
+    `rows`; otherwise the job's fallback set (FALLBACK_HELDOUT[kind]) is used.
+    """
+    if len(labelled) >= MIN_STORE_HELDOUT:
+        _, heldout = heldout_split(labelled)
+        held_ids = {r.id for r in heldout}
+        return [r for r in rows if r.id not in held_ids], heldout, f"store: {len(heldout)} {what} documents"
+    spec = FALLBACK_HELDOUT[kind]
+    return list(rows), load_heldout(spec), spec
+
+
 def sample_rows(rows: Sequence[Example], n: int = HELDOUT_ROWS) -> list[Example]:
     """At most `n` rows, stratified by label (a file's first rows are often one class)."""
     rows = list(rows)
@@ -446,15 +462,7 @@ class JobRunner:
             raise XsentError(f"MSMO distillation is not available in this version of xsent ({e})") from None
         teacher = self._teacher(params.get("teacher"))
         rows = self._store_rows(params["data"])
-        labelled = [r for r in rows if r.spans]
-        if len(labelled) >= MIN_STORE_HELDOUT:
-            train_labelled, heldout = heldout_split(labelled)
-            held_ids = {r.id for r in heldout}
-            rows = [r for r in rows if r.id not in held_ids]
-            heldout_spec = f"store: {len(heldout)} corrected documents"
-        else:
-            heldout_spec = FALLBACK_HELDOUT["distill"]
-            heldout = load_heldout(heldout_spec)
+        rows, heldout, heldout_spec = hold_out(rows, [r for r in rows if r.spans], "distill", "corrected")
         if not rows:
             raise InputError(
                 "no store sentences to distil on: annotate or import documents first "
@@ -499,14 +507,7 @@ class JobRunner:
             raise XsentError("rethinking needs a trained lfdrt model: train one (preset) or register one first")
         rows = self._store_rows(params["data"])
         labelled = [r for r in self.store.corrected_examples(only_annotated=True) if r.label]
-        if len(labelled) >= MIN_STORE_HELDOUT:
-            _, heldout = heldout_split(labelled)
-            held_ids = {r.id for r in heldout}
-            rows = [r for r in rows if r.id not in held_ids]
-            heldout_spec = f"store: {len(heldout)} labelled documents"
-        else:
-            heldout_spec = FALLBACK_HELDOUT["rethink"]
-            heldout = load_heldout(heldout_spec)
+        rows, heldout, heldout_spec = hold_out(rows, labelled, "rethink", "labelled")
         # rethinking learns from the heads' own pseudo-labels: labels are not used
         rows = [Example(id=r.id, text=r.text, lang=r.lang, image=r.image) for r in rows]
         if not rows:

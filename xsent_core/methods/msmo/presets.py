@@ -75,15 +75,9 @@ def _distill(lang: str) -> Preset:
             "of teacher 0 trained 600 steps with MSE; builtin encoder, top 6 layers."
         ),
         config={**_BUILTIN, **_DISTILL, "langs": (lang,), "max_pairs": 1000},
-        train=replace_steps(_BUILTIN_TRAIN, 500),
+        train=_BUILTIN_TRAIN,
         data=_data((lang,)),
     )
-
-
-def replace_steps(train: TrainConfig, steps: int) -> TrainConfig:
-    from dataclasses import replace
-
-    return replace(train, max_steps=steps)
 
 
 def _paper(name: str, encoder: str, beta: dict, lr: float, batch: int, steps: int) -> Preset:
@@ -118,10 +112,10 @@ PRESETS["msmo-distill-builtin-multi"] = Preset(
         "One multilingual MSMO-Distill student for FR, ES, NL and RU (the app's default): teachers as in "
         "msmo-distill-builtin-X over all four languages (400 sentence pairs per view pair and language), "
         "soft labels on 400 gold-X-train sentences per language; builtin encoder, top 6 layers; teachers "
-        "500 steps, student 400 steps."
+        "800 steps, student 400 steps."
     ),
     config={**_BUILTIN, **_DISTILL, "langs": LANGS, "max_pairs": 400, "max_unlabelled": 400, "distill_steps": 400},
-    train=replace_steps(_BUILTIN_TRAIN, 500),
+    train=_BUILTIN_TRAIN,
     data=_data(LANGS),
 )
 PRESETS["msmo-paper-mbert"] = _paper(

@@ -301,7 +301,8 @@ def test_presets_parse_and_are_sized():
         recipe = config_from_dict(MsmoRecipe, recipe_kw)
         assert preset.method == "msmo" and preset.name == name
         if "-builtin-" in name:
-            assert config.encoder == "builtin" and config.train_from_layer >= 10
+            # the budget measured under 30 min on 2 cores (msmo-distill-builtin-multi: 27.2 min)
+            assert config.encoder == "builtin" and config.train_from_layer >= 6
             assert preset.train.max_steps <= 800
         if name.startswith("msmo-paper-"):
             assert config.train_from_layer == 0 and set(recipe.langs) == {"fr", "es", "nl", "ru"}

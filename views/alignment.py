@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from xsent_core.data._io import decode_utf8
 from xsent_core.types import InputError, XsentError
 
 from .annotation_logic import check_upload
@@ -132,9 +133,7 @@ def build(services: Services) -> None:
                 return gr.skip(), ""
             try:
                 p = check_upload(path, services.settings.max_upload_mb)
-                text = p.read_bytes().decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                return gr.skip(), f"✗ {Path(path).name} is not UTF-8 text (byte {e.start})"
+                text = decode_utf8(p.read_bytes(), Path(path).name)
             except XsentError as e:
                 return gr.skip(), f"✗ {e}"
             return text, f"Loaded {Path(path).name}; press **Draw**."

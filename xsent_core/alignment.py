@@ -96,14 +96,10 @@ def parse_pairs(text: str, source: str = "pairs") -> list[ConceptPair]:
 
 
 def read_pairs(path: str | Path) -> list[ConceptPair]:
+    from .data._io import decode_utf8, read_bytes
+
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise InputError(f"{p}: file not found" if not p.exists() else f"{p}: not a file")
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{p}: not UTF-8 text (byte {e.start})") from None
-    return parse_pairs(text, source=str(p))
+    return parse_pairs(decode_utf8(read_bytes(p), p), source=str(p))
 
 
 def _check_pair(i: int, pair: ConceptPair) -> list[str]:

@@ -107,14 +107,10 @@ def read_dictionary(path: str | Path) -> list[tuple[str, str]]:
     Blank lines and lines starting with '#' are skipped. InputError names the
     file and line for a malformed row, and refuses a file with no pairs.
     """
+    from .data._io import decode_utf8, read_bytes
+
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise InputError(f"dictionary {p}: file not found" if not p.exists() else f"dictionary {p}: not a file")
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"dictionary {p}: not UTF-8 text (byte {e.start})") from None
-    return parse_dictionary(text, source=str(p))
+    return parse_dictionary(decode_utf8(read_bytes(p), p), source=str(p))
 
 
 def parse_dictionary(text: str, source: str = "dictionary") -> list[tuple[str, str]]:

@@ -231,18 +231,21 @@ def main() -> None:
         def vx_logits(model: Any) -> Callable[[Any], Any]:
             return lambda batch: model.logits(model.batch_features(batch))
 
-        if "vxlm" in args.methods:
-            r = train_one("vxlm", vxlm, train_items, select_items, vx_logits(vxlm), train, tmp / "vxlm")
-            best = load_model(tmp / "vxlm", expected_method="vxlm")
-            r["prepare_seconds"] = encode_seconds
+        def record(name: str, r: dict[str, Any]) -> None:
+            """Dev scores of the best saved `name` model (gated methods), shipped with --ship."""
+            best = load_model(tmp / name, expected_method=name)
             r["dev"] = dev_scores(best, dev_rows)
             r["dev"]["gate_mean"] = _gate_mean(best, dev_rows[:64])
-            results["vxlm"] = r
-            log(f"vxlm dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
+            results[name] = r
+            log(f"{name} dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
             if args.ship:
-                ship(best, "vxlm", report, r)
-            del best
+                ship(best, name, report, r)
             save_report()
+
+        if "vxlm" in args.methods:
+            r = train_one("vxlm", vxlm, train_items, select_items, vx_logits(vxlm), train, tmp / "vxlm")
+            r["prepare_seconds"] = encode_seconds
+            record("vxlm", r)
         del vxlm
 
         if "ctam" in args.methods:
@@ -254,15 +257,8 @@ def main() -> None:
             teacher_texts = [ex.text for ex in en_kept if ex.id in labelled_ids]
             items = ctam.prepare_items(train_items, teacher_items, teacher_texts)
             r = train_one("ctam", ctam, items, select_items, vx_logits(ctam), train, tmp / "ctam")
-            best = load_model(tmp / "ctam", expected_method="ctam")
             r["prepare_seconds"] = round(encode_seconds + time.time() - t - r["train_seconds"], 1)
-            r["dev"] = dev_scores(best, dev_rows)
-            r["dev"]["gate_mean"] = _gate_mean(best, dev_rows[:64])
-            results["ctam"] = r
-            log(f"ctam dev {r['dev']['macro_f1']:.4f} / {r['dev']['accuracy']:.4f}")
-            if args.ship:
-                ship(best, "ctam", report, r)
-            save_report()
+            record("ctam", r)
 
     report["finding"] = finding(results)
     save_report()

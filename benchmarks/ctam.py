@@ -73,11 +73,11 @@ def select_scores(model: Any, items: Sequence[Any], predict_logits: Callable[[An
 
 
 def dev_scores(model: Any, rows: Sequence[Any]) -> dict[str, Any]:
-    from xsent_core.metrics import sentence_scores
+    from xsent_core.evaluation import sentence_report
 
     t = time.time()
     preds = [p.label for p in model.predict(rows)]
-    out = sentence_scores([r.label for r in rows], preds)
+    out = sentence_report([r.label for r in rows], preds)
     out["seconds"] = round(time.time() - t, 1)
     return out
 

@@ -63,6 +63,20 @@ def test_eval_prints_span_f1(capsys, tiny_tagger_dir):
     assert code == 0, err
     metrics = json.loads(out)
     assert metrics["rows"] > 100 and 0.0 <= metrics["f1"] <= 1.0
+    # extraction and polarity halves, so a reader sees which one fails
+    assert metrics["f1"] <= metrics["span_only_f1"] + 1e-9
+    assert 0.0 <= metrics["polarity_accuracy"] <= 1.0
+
+
+def test_eval_prints_sentence_report_with_majority_baseline(capsys, tiny_classifier_dir, shared_data):
+    gklmip = f"gklmip:{shared_data}/gklmip_myanmar_sentiment/dev.json"
+    code, out, err = run(capsys, "eval", "--method", "classifier", "--model", str(tiny_classifier_dir), "--data", gklmip)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["n"] == 358 and len(report["confusion_matrix"]) == 3
+    assert set(report["per_class"]["negative"]) == {"precision", "recall", "f1", "support"}
+    assert report["majority"]["label"] == "positive"
+    assert 0.0 <= report["pos_neg"]["macro_f1"] <= 1.0 and "majority" in report["pos_neg"]
 
 
 def test_missing_model_folder_is_one_clear_line(tmp_path, capsys):

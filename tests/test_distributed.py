@@ -57,3 +57,17 @@ def test_stop_on_rank_zero_stops_every_rank_and_resume_restores_every_rank(tmp_p
     assert [r["started"] for r in resumed] == [12, 12]  # both ranks read the epoch-1 checkpoint
     assert [r["status"] for r in resumed] == ["finished", "finished"] and resumed[0]["steps"] == 48
     assert resumed[0]["checksum"] == resumed[1]["checksum"]  # still in lockstep
+
+
+def test_lora_trains_in_lockstep_under_torchrun(tmp_path):
+    from tests.tiny_encoder import make_tiny_bert
+    from xsent_core.registry import load_model
+
+    encoder = make_tiny_bert(tmp_path / "tiny-bert")
+    script = ROOT / "tests" / "scripts" / "dist_lora.py"
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+         str(script), str(encoder), str(tmp_path / "lora.json"), str(tmp_path / "model")], tmp_path)
+    ranks = [json.loads((tmp_path / f"lora.json.rank{r}").read_text()) for r in (0, 1)]
+    assert ranks[0]["tensors"] == 24 and ranks[0]["steps"] == 8  # 32 rows / 4 per batch / 2 ranks x 2 epochs
+    assert ranks[0]["checksum"] == ranks[1]["checksum"] > 0  # same adapters on both ranks
+    assert load_model(tmp_path / "model").config.adapt == "lora"

@@ -12,7 +12,6 @@ from xsent_core.metrics import (
     fleiss_kappa,
     macro_f1,
     per_class_f1,
-    sentence_scores,
     span_micro_f1,
 )
 from xsent_core.types import SENTIMENT_LABELS, AspectSpan
@@ -62,7 +61,9 @@ def test_sentence_metrics_by_hand():
     assert accuracy([POS, NEG], [POS, None]) == 0.5
     assert per_class_f1([POS, NEG], [POS, None])[NEG] == 0.0
     assert confusion_matrix([POS, NEG], [POS, None]).sum() == 1
-    s = sentence_scores(gold, pred)
+    from xsent_core.evaluation import sentence_report
+
+    s = sentence_report(gold, pred)
     assert s["n"] == 4 and s["macro_f1"] == pytest.approx(7 / 18) and s["labels"] == list(SENTIMENT_LABELS)
     for f in (accuracy, macro_f1, per_class_f1, confusion_matrix):
         with pytest.raises(ValueError):

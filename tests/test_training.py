@@ -119,3 +119,52 @@ def test_run_options_train_config_applies_overrides_then_device():
     assert RunOptions().train_config(preset) == preset.train
     train = RunOptions(train_overrides={"epochs": 1, "device": "cuda"}, device="cpu").train_config(preset)
     assert (train.epochs, train.lr, train.device) == (1, 1e-4, "cpu")
+
+
+def test_time_budget_stops_training_and_ends_the_schedule():
+    from xsent_core.training import TimeBudget
+
+    rows = toy_examples(64)
+    model = make()
+    lrs = []
+    planned = 8 * 500
+    result = fit(
+        model, model.prepare(rows), TrainConfig(epochs=500, batch_size=8, device="cpu", time_budget_s=0.5),
+        progress=False, callbacks=[lambda e, s, p: e == "step" and lrs.append(s.total_steps)],
+    )
+    assert TimeBudget.CALIBRATION_STEPS <= result.steps < planned
+    assert lrs[-1] == result.steps  # the estimated end is where training stopped
+
+
+def test_time_budget_estimate_by_hand():
+    from xsent_core.training import TimeBudget
+
+    budget = TimeBudget(10.0)
+    budget.pause()
+    budget.spent = 2.0  # 2 s for 20 steps: 0.1 s a step
+    assert budget.total_steps(20, 1000) == 100
+    assert budget.total_steps(20, 50) == 50  # never beyond the epochs' plan
+    assert budget.total_steps(5, 1000) == 1000  # too few steps to estimate
+    budget.spent = 30.0
+    assert budget.total_steps(20, 1000) == 20  # over budget: stop now
+
+
+def test_rebuild_command_names_no_machine_path_and_keeps_overrides(tmp_path, monkeypatch):
+    import shlex
+
+    from xsent_core.methods.base import RunOptions
+    from xsent_core.recipes import get_preset
+
+    preset = get_preset("tagger", "tagger-builtin")
+    monkeypatch.chdir(tmp_path)
+    inside = RunOptions().rebuild_command(preset, tmp_path / "assets" / "models" / "tagger")
+    assert inside == "python -m xsent_core train --method tagger --preset tagger-builtin --out assets/models/tagger"
+    outside = RunOptions(overrides={"adapt": "lora"}, train_overrides={"seed": 14}, half=True).rebuild_command(
+        preset, "/scratch/somewhere/run1"
+    )
+    assert "/scratch" not in outside
+    args = shlex.split(outside)
+    assert args[args.index("--out") + 1] == "runs/tagger-builtin"
+    assert json.loads(args[args.index("--config") + 1]) == {"adapt": "lora"}
+    assert json.loads(args[args.index("--train-config") + 1]) == {"seed": 14}
+    assert args[-1] == "--half"

@@ -566,8 +566,10 @@ def before_after_rows(metrics: Mapping[str, Any]) -> list[list[Any]]:
     """[metric, before, after, change] rows for a finished job's held-out comparison."""
     before = metrics.get("before") or {}
     after = metrics.get("after") or {}
-    keys = [k for k in ("f1", "precision", "recall", "accuracy", "macro_f1") if k in after or k in before]
-    counts = {"tp", "fp", "fn", "n", "step", "epoch"}
+    first = ("f1", "span_only_f1", "polarity_accuracy", "precision", "recall", "accuracy", "macro_f1",
+             "majority_macro_f1", "pos_neg_macro_f1", "majority_pos_neg_macro_f1")
+    keys = [k for k in first if k in after or k in before]
+    counts = {"tp", "fp", "fn", "n", "step", "epoch", "matched_spans"}
     keys += [k for k in after if k not in keys and k not in counts and isinstance(after[k], float) and 0.0 <= after[k] <= 1.0]
     rows = []
     for k in keys:

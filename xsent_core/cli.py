@@ -147,6 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_examples
     from .recipes import load_data, print_json
     from .registry import load_model
 
@@ -154,7 +155,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not rows:
         raise XsentError(f"{args.data}: no rows to evaluate")
     model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
-    print_json({"method": args.method, "data": args.data, "rows": len(rows), **model.evaluate(rows)})
+    try:
+        report = evaluate_examples(model, rows)
+    except ValueError as e:
+        raise XsentError(f"{args.data}: {e}") from e
+    print_json({"method": args.method, "data": args.data, "rows": len(rows), **report})
     return 0
 
 

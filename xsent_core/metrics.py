@@ -20,7 +20,6 @@ __all__ = [
     "fleiss_kappa",
     "macro_f1",
     "per_class_f1",
-    "sentence_scores",
     "span_micro_f1",
 ]
 
@@ -170,18 +169,3 @@ def fleiss_kappa(table: Any) -> float:
         return 1.0
     return float((p_bar - p_e) / (1.0 - p_e))
 
-
-def sentence_scores(
-    gold: Sequence[Hashable],
-    pred: Sequence[Hashable],
-    labels: Sequence[Hashable] = SENTIMENT_LABELS,
-) -> dict[str, Any]:
-    """accuracy, macro_f1, per-class F1 and the confusion matrix (as lists), JSON-ready."""
-    return {
-        "n": len(gold),
-        "accuracy": accuracy(gold, pred),
-        "macro_f1": macro_f1(gold, pred, labels),
-        "per_class_f1": {str(k): v for k, v in per_class_f1(gold, pred, labels).items()},
-        "confusion_matrix": confusion_matrix(gold, pred, labels).tolist(),
-        "labels": [str(x) for x in labels],
-    }

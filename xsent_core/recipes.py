@@ -88,8 +88,26 @@ def card_head(preset: Preset, command: str, *, intro: str = "") -> list[str]:
     return lines
 
 
-def _card(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float) -> str:
-    lines = card_head(preset, command) + [
+def adaptation_line(model: Any) -> str:
+    """One card line: how the encoder was adapted and how much of the model trained."""
+    from .adaptation import trainable_summary
+
+    config = model.config
+    mode = getattr(config, "adapt", None)
+    if mode is None:
+        return ""
+    how = {
+        "top-k": f"top-k: layers {getattr(config, 'train_from_layer', '?')}+ trained, lower layers frozen",
+        "lora": f"LoRA on every layer (rank {config.lora_rank}, alpha {config.lora_alpha:g}, dropout {config.lora_dropout:g}), merged at load",
+        "full": "full fine-tuning of every layer (embeddings frozen)",
+    }.get(mode, mode)
+    counts = trainable_summary(model)
+    return f"Adaptation: {how}; {counts['trainable_parameters']:,} of {counts['parameters']:,} parameters trained."
+
+
+def _card(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float, model: Any = None) -> str:
+    adaptation = adaptation_line(model) if model is not None else ""
+    lines = card_head(preset, command, intro=adaptation) + [
         "",
         "## Measured (test sets; fractions in [0, 1])",
         "",
@@ -146,7 +164,7 @@ def run_preset(
     train_rows = load_data(preset.data["train"])
     dev_rows = load_data(preset.data["dev"]) if "dev" in preset.data else []
     items = model.prepare(train_rows)
-    command = f"python -m xsent_core train --method {method} --preset {preset_name} --out {out_dir}"
+    command = options.rebuild_command(preset, out_dir)
     result = fit(
         model,
         items,
@@ -180,7 +198,7 @@ def run_preset(
         metrics={"dev": report["dev"], "test": report["test"]},
         training={"preset": preset_name, "command": command, "steps": result.steps, "seconds": report["seconds"]},
         half=half,
-        card_text=_card(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds),
+        card_text=_card(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds, model),
     )
     return report
 

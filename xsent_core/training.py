@@ -57,6 +57,40 @@ class TrainResult:
     history: Sequence[Mapping[str, Any]]
 
 
+class TimeBudget:
+    """Turns a training-time budget into a step count, re-estimated as steps are timed.
+
+    Evaluation time is paused out, so rows compared at one budget get equal training time.
+    """
+
+    CALIBRATION_STEPS = 10
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.spent = 0.0
+        self.started = time.perf_counter()
+        self.paused_at: float | None = None
+
+    def pause(self) -> None:
+        if self.paused_at is None:
+            self.spent += time.perf_counter() - self.started
+            self.paused_at = time.perf_counter()
+
+    def resume(self) -> None:
+        if self.paused_at is not None:
+            self.started, self.paused_at = time.perf_counter(), None
+
+    def elapsed(self) -> float:
+        return self.spent + (0.0 if self.paused_at is not None else time.perf_counter() - self.started)
+
+    def total_steps(self, done: int, planned: int) -> int:
+        """Steps that fit the budget (never more than `planned`, never fewer than `done`)."""
+        if done < self.CALIBRATION_STEPS:
+            return planned
+        per_step = self.elapsed() / done
+        return max(done, min(planned, int(self.seconds / per_step)))
+
+
 class Callback(Protocol):
     def __call__(self, event: str, state: TrainState, payload: Mapping[str, Any]) -> None:
         """event: "start" | "step" | "eval" | "checkpoint" | "end"."""
@@ -69,11 +103,15 @@ def seed_everything(seed: int) -> random.Random:
     return random.Random(seed)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+def _scheduler(optimizer: torch.optim.Optimizer, warmup_ratio: float, state: TrainState) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up then linear decay to zero at `state.total_steps`, read live (a time budget moves it)."""
+
     def factor(step: int) -> float:
+        end = state.total_steps
+        warmup = int(warmup_ratio * end)
         if warmup and step < warmup:
             return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+        return max(0.0, (end - step) / max(1, end - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -224,8 +262,11 @@ def fit(
     total = steps_per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps) if train.epochs else train.max_steps
-    scheduler = _scheduler(optimizer, int(train.warmup_ratio * total), total)
     state = TrainState(total_steps=total)
+    scheduler = _scheduler(optimizer, train.warmup_ratio, state)
+    if train.time_budget_s and dist.enabled:
+        raise XsentError("time_budget_s needs a single process: ranks would estimate different step counts")
+    budget = TimeBudget(train.time_budget_s) if train.time_budget_s else None
     # only the main rank writes models and checkpoints
     out = Path(out_dir) if out_dir is not None and dist.is_main else None
     ckpt = out / "checkpoints" / "last" if out is not None else None
@@ -249,6 +290,8 @@ def fit(
     def run_eval() -> None:
         if evaluate is None:
             return
+        if budget is not None:
+            budget.pause()
         if not dist.is_main:
             barrier(dist)
             return
@@ -265,6 +308,8 @@ def fit(
                 save_model(method, out, metrics=metrics, training={**metadata, "step": state.step}, keep=KEEP)
         emit("eval", record)
         barrier(dist)
+        if budget is not None:
+            budget.resume()
 
     start = time.time()
     status = "finished"
@@ -273,7 +318,7 @@ def fit(
     method.train()
     try:
         # when resuming, the interrupted epoch restarts from its beginning
-        while state.step < total:
+        while state.step < state.total_steps:
             steps_before = state.step
             epoch_rng = random.Random(rng.random() + state.epoch)
             micro = 0
@@ -304,6 +349,9 @@ def fit(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
+                if budget is not None:
+                    state.total_steps = budget.total_steps(state.step, state.total_steps)
+                    bar.total = state.total_steps
                 logged = {k: float(v.detach()) for k, v in losses.items()}
                 logged.update(extra)
                 state.losses.append((state.step, logged["loss"]))
@@ -312,11 +360,11 @@ def fit(
                 emit("step", logged)
                 if train.eval_every and state.step % train.eval_every == 0:
                     run_eval()
-                if state.step >= total:
+                if state.step >= state.total_steps:
                     break
             state.epoch += 1
             already_evaluated = bool(state.evals) and state.evals[-1]["step"] == state.step
-            if (not train.eval_every or state.step >= total) and not already_evaluated:
+            if (not train.eval_every or state.step >= state.total_steps) and not already_evaluated:
                 run_eval()
             if ckpt is not None:
                 save_checkpoint(method, optimizer, scheduler, state, ckpt)

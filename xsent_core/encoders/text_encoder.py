@@ -247,6 +247,26 @@ class TextEncoder(torch.nn.Module):
         return out
 
     # -- training helpers --------------------------------------------------------
+    def train(self, mode: bool = True) -> "TextEncoder":
+        super().train(mode)
+        if getattr(self, "_lora", False):
+            from .lora import set_merged
+
+            # merged adapters predict at plain-model speed; training needs them apart
+            set_merged(self.model, not mode)
+        return self
+
+    def add_lora(self, rank: int, alpha: float, dropout: float) -> None:
+        """LoRA adapters on every layer's attention and feed-forward projections; all else frozen."""
+        from .lora import add_lora, guard_loading
+
+        if getattr(self, "_lora", False):
+            raise ValueError("this encoder already has LoRA adapters")
+        add_lora(self.model, rank, alpha, dropout)
+        self._lora = True
+        guard_loading(self, self.model)
+        self.train(self.training)
+
     def freeze(self, below_layer: int) -> None:
         """Train only layers >= `below_layer`: embeddings, lower layers (and any pooler) get requires_grad False."""
         if not 0 <= below_layer <= self.info.num_layers:

@@ -39,6 +39,9 @@ class TrainConfig:
     device: str = "auto"
     eval_every: int | None = None  # optimiser steps between evaluations; None = once per epoch
     select_metric: str = "f1"  # key of evaluate() used to keep the best model
+    # stop after about this much training time (evaluation excluded); the step count is
+    # re-estimated after the first steps so the learning-rate schedule still ends at zero
+    time_budget_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,32 @@ class RunOptions:
     half: bool = False
     unlabelled: str | None = None  # FORMAT:PATH of unlabelled target text
     resume: bool = False
+
+    def rebuild_command(self, preset: Preset, out_dir: Any) -> str:
+        """The `train` command that reproduces this run, with no machine-specific path.
+
+        `--out` is shown relative to the working folder when it lies inside it,
+        else as runs/<preset>; overrides and --unlabelled are kept.
+        """
+        import json
+        import shlex
+        from pathlib import Path
+
+        out = Path(out_dir).resolve()
+        try:
+            shown = str(out.relative_to(Path.cwd().resolve()))
+        except ValueError:
+            shown = f"runs/{preset.name}"
+        parts = ["python", "-m", "xsent_core", "train", "--method", preset.method, "--preset", preset.name, "--out", shown]
+        if self.overrides:
+            parts += ["--config", json.dumps(dict(self.overrides), sort_keys=True)]
+        if self.train_overrides:
+            parts += ["--train-config", json.dumps(dict(self.train_overrides), sort_keys=True)]
+        if self.unlabelled:
+            parts += ["--unlabelled", self.unlabelled]
+        if self.half:
+            parts.append("--half")
+        return shlex.join(parts)
 
     def train_config(self, preset: Preset) -> TrainConfig:
         """The preset's TrainConfig with this run's overrides and device applied."""

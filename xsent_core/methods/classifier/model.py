@@ -6,21 +6,24 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from ...metrics import accuracy, macro_f1
-from ...types import SENTIMENT_LABELS, Example, Prediction
+from ...evaluation import flat_sentence_metrics, sentence_report
+from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, log_prior, logit_adjusted_cross_entropy
+from ...types import SENTIMENT_LABELS, CheckpointError, Example, Prediction
+from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
 from ..common import frozen_states, full_states, normalized_text, pad_stack, upper_states
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(EncoderAdaptation):
     encoder: str = "builtin"
     train_from_layer: int = 10
     max_length: int = 128  # sub-tokens per training sentence
     prefix: str = "query: "  # e5 was trained with this prefix
     dropout: float = 0.1
+    class_weighting: str = "none"  # "none" | "balanced" (weights from the training labels)
+    logit_adjust: float = 0.0  # tau of logit-adjusted cross-entropy (0 = off)
 
 
 class ClassifierMethod(Method):
@@ -31,9 +34,13 @@ class ClassifierMethod(Method):
     def __init__(self, config: ClassifierConfig, encoder: Any) -> None:
         super().__init__(config)
         self.encoder = encoder
-        encoder.freeze(below_layer=config.train_from_layer)
+        self.live_layer = adapt_encoder(encoder, config)  # layers below it are cached
         self.dropout = torch.nn.Dropout(config.dropout)
         self.head = torch.nn.Linear(encoder.info.hidden_size, len(SENTIMENT_LABELS))
+        if config.class_weighting not in IMBALANCE_MODES:
+            raise CheckpointError(f"class_weighting={config.class_weighting!r}: choose one of {', '.join(IMBALANCE_MODES)}")
+        # training-label counts for the imbalance options, set by prepare(); training-time only
+        self.register_buffer("class_counts", torch.zeros(len(SENTIMENT_LABELS)), persistent=False)
 
     @classmethod
     def create(cls, config: ClassifierConfig, device: Any = "cpu") -> "ClassifierMethod":
@@ -52,7 +59,8 @@ class ClassifierMethod(Method):
         texts = [normalized_text(ex)[0] for ex in rows]
         enc = self.encoder.encode_texts(texts, prefix=self.config.prefix, max_length=self.config.max_length)
         ids = [row[m.bool()] for row, m in zip(enc["input_ids"], enc["attention_mask"])]
-        lower = frozen_states(self.encoder, ids, self.config.train_from_layer)
+        lower = frozen_states(self.encoder, ids, self.live_layer)
+        self.class_counts.copy_(class_counts([SENTIMENT_LABELS.index(ex.label) for ex in rows], len(SENTIMENT_LABELS)))
         return [
             {"ids": i, "lower": h, "label": torch.tensor(SENTIMENT_LABELS.index(ex.label))}
             for i, h, ex in zip(ids, lower, rows)
@@ -69,8 +77,15 @@ class ClassifierMethod(Method):
         return self.head(self.dropout(self.encoder.mean_pool(hidden, mask)))
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
-        loss = F.cross_entropy(self.logits_from_hidden(hidden, batch["attention_mask"]), batch["label"])
+        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
+        counts = self.class_counts
+        loss = logit_adjusted_cross_entropy(
+            self.logits_from_hidden(hidden, batch["attention_mask"]),
+            batch["label"],
+            log_prior=log_prior(counts) if self.config.logit_adjust else None,
+            tau=self.config.logit_adjust,
+            weight=balanced_class_weights(counts) if self.config.class_weighting == "balanced" else None,
+        )
         return {"loss": loss, "classification": loss.detach()}
 
     # -- inference --------------------------------------------------------------
@@ -109,6 +124,7 @@ class ClassifierMethod(Method):
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
         rows = [ex for ex in examples if ex.label is not None]
+        if not rows:
+            return {"n": 0.0}
         preds = [p.label for p in self.predict(rows)]
-        gold = [ex.label for ex in rows]
-        return {"accuracy": accuracy(gold, preds), "macro_f1": macro_f1(gold, preds), "n": float(len(rows))}
+        return flat_sentence_metrics(sentence_report([ex.label for ex in rows], preds))

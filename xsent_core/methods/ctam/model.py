@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ...config import replace_config
-from ...metrics import accuracy, macro_f1
+from ...evaluation import flat_sentence_metrics, sentence_report
 from ...nn import GatedFusion, masked_mean
 from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
@@ -577,7 +577,7 @@ class VxlmMethod(Method):
             raise InputError(f"{self.name}: no labelled examples to evaluate")
         preds = [p.label for p in self.predict(rows)]
         gold = [ex.label for ex in rows]
-        return {"accuracy": accuracy(gold, preds), "macro_f1": macro_f1(gold, preds), "n": float(len(rows))}
+        return flat_sentence_metrics(sentence_report(gold, preds))
 
 
 def _word_gate(r: Mapping[str, Any]) -> torch.Tensor:

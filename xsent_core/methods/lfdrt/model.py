@@ -707,7 +707,7 @@ class LfdrtMethod(Method):
         return {"tokens": tokens, "offsets": spans, "weights": values, "other_weight": other}
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
-        from ...metrics import accuracy, macro_f1
+        from ...evaluation import flat_sentence_metrics, sentence_report
 
         rows = [ex for ex in examples if ex.label is not None]
         if not rows:
@@ -716,10 +716,8 @@ class LfdrtMethod(Method):
         gold = [ex.label for ex in rows]
         labels = [p.label for p in preds]
         return {
-            "accuracy": accuracy(gold, labels),
-            "macro_f1": macro_f1(gold, labels),
+            **flat_sentence_metrics(sentence_report(gold, labels)),
             "heads_agree": sum(bool(p.extras["heads_agree"]) for p in preds) / len(preds),
-            "n": float(len(rows)),
         }
 
     # -- head agreement for the annotation queue -------------------------------

@@ -312,9 +312,7 @@ def run_preset(
 
     out = Path(out_dir)
     start = time.time()
-    command = f"python -m xsent_core train --method lfdrt --preset {preset.name} --out {out_dir}"
-    if options.unlabelled:
-        command += f" --unlabelled {options.unlabelled}"
+    command = options.rebuild_command(preset, out_dir)
     tests = (preset.data.get("test") or {}) if options.evaluate_tests else {}
     report: dict[str, Any] = {"preset": preset.name, "status": "finished", "test": {}}
     cache = LowerCache()

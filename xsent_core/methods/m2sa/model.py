@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 import torch
 
-from ...metrics import accuracy, macro_f1
+from ...evaluation import flat_sentence_metrics, sentence_report
+from ...metrics import macro_f1
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction
 from ..base import Method
 from ..common import frozen_states, full_states, normalized_text, pad_stack, upper_states
@@ -456,8 +457,7 @@ def _scores(gold: Sequence[Any], pred: Sequence[Any], langs: Sequence[str | None
 
     A row that could not be predicted (pred None) counts as wrong.
     """
-    out = {"accuracy": accuracy(gold, pred) if gold else 0.0, "macro_f1": macro_f1(gold, pred) if gold else 0.0}
-    out["n"] = float(len(gold))
+    out = flat_sentence_metrics(sentence_report(gold, pred)) if gold else {"accuracy": 0.0, "macro_f1": 0.0, "n": 0.0}
     present = sorted({lang for lang in langs if lang})
     if len(present) > 1:
         for lang in present:

@@ -144,7 +144,7 @@ def run_preset(
         raise XsentError(f"preset {preset.name}: no usable labelled training rows")
     dev_items = model.prepare_with_report(dev_rows)[0] if dev_rows else []
     stopper = EarlyStopping(train.select_metric, config.early_stopping_patience)
-    command = f"python -m xsent_core train --method m2sa --preset {preset.name} --out {out_dir}"
+    command = options.rebuild_command(preset, out_dir)
     result = fit(
         model,
         items,

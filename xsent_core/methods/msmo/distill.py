@@ -66,12 +66,12 @@ def _same_states(a: TaggerMethod, b: TaggerMethod) -> bool:
     """True when b can reuse a's cached lower-layer states."""
     return (
         a.encoder_fingerprint() == b.encoder_fingerprint()
-        and a.config.train_from_layer == b.config.train_from_layer
+        and a.live_layer == b.live_layer
         and all(
             torch.equal(p, q)
             for p, q in zip(
-                a.encoder.layers[: a.config.train_from_layer].parameters(),
-                b.encoder.layers[: b.config.train_from_layer].parameters(),
+                a.encoder.layers[: a.live_layer].parameters(),
+                b.encoder.layers[: b.live_layer].parameters(),
             )
         )
     )

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 
 from ...data import bies
-from ...metrics import span_micro_f1
+from ...evaluation import span_report
 from ...nn import masked_mean
 from ...types import Example
 from ..common import frozen_states, pad_stack, upper_states, words_of
@@ -182,7 +182,7 @@ class MsmoMethod(TaggerMethod):
             chunk = todo[start : start + 256]
             enc = self.encoder.encode_words([list(w) for w in chunk], max_length=max_length)
             ids = [row[m.bool()] for row, m in zip(enc.input_ids, enc.attention_mask)]
-            lower = frozen_states(self.encoder, ids, self.config.train_from_layer)
+            lower = frozen_states(self.encoder, ids, self.live_layer)
             for i, key in enumerate(chunk):
                 n = int(enc.kept_words[i])
                 cache[(max_length, key)] = (ids[i], lower[i], enc.word_index[i, :n].clone())
@@ -335,7 +335,7 @@ class MsmoMethod(TaggerMethod):
         return {"critic_wasserstein": -float(value.detach())}
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
+        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
         logits = self.tag_logits(hidden, batch["word_index"])
         if "targets" in batch:
             loss = losses.distillation_mse(logits, batch["targets"], batch["word_mask"])
@@ -411,7 +411,7 @@ def cached_tag_probs(model: TaggerMethod, items: Sequence[SentenceItem | None], 
             lower = pad_stack([c.lower for c in chunk]).to(device)  # type: ignore[union-attr]
             mask = pad_stack([torch.ones_like(c.ids) for c in chunk]).to(device)  # type: ignore[union-attr]
             index = pad_stack([c.word_index for c in chunk]).to(device)  # type: ignore[union-attr]
-            hidden = upper_states(model.encoder, lower, mask, model.config.train_from_layer)
+            hidden = upper_states(model.encoder, lower, mask, model.live_layer)
             probs = model.tag_logits(hidden, index).softmax(-1).float().cpu()
             for row, i in enumerate(real[start : start + batch_size]):
                 out[i] = probs[row, : items[i].n_words]  # type: ignore[union-attr]
@@ -431,7 +431,7 @@ def evaluate_cached(
         gold.append([(s.start, s.end, s.polarity) for s in (ex.spans or ())])
         spans = spans_from_probs(ex.text, words_of(ex).spans, p)
         guess.append([(s.start, s.end, s.polarity) for s in spans])
-    return dict(span_micro_f1(gold, guess))
+    return span_report(gold, guess)
 
 
 def load_best_(model: torch.nn.Module, folder: Any) -> None:

@@ -190,7 +190,7 @@ def run_preset(
     dev = load_data(preset.data["dev"]) if "dev" in preset.data else []
     needed = sorted(set(recipe.views) | {v for t in recipe.teachers for v in t.split("+")}) if recipe.stage == "distill" else list(recipe.views)
     views_by_lang = load_views(preset.data, recipe.langs, needed)
-    command = f"python -m xsent_core train --method msmo --preset {preset.name} --out {out_dir}" + (" --half" if options.half else "")
+    command = options.rebuild_command(preset, out_dir)
     report: dict[str, Any] = {
         "preset": preset.name,
         "recipe": config_to_dict(recipe),

@@ -10,18 +10,21 @@ import torch
 import torch.nn.functional as F
 
 from ...data import bies
-from ...metrics import span_micro_f1
+from ...evaluation import span_report
 from ...types import AspectSpan, Example, Prediction
+from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
 from ..common import frozen_states, full_states, pad_stack, upper_states, words_of
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(EncoderAdaptation):
     encoder: str = "builtin"
     train_from_layer: int = 8  # layers below are frozen; their outputs are cached
     max_length: int = 128  # sub-tokens per training sentence
     dropout: float = 0.1
+    # joined positive+negative training rows per training row (data.augment); 0 = off
+    contrastive_augment: float = 0.0
 
 
 class TaggerMethod(Method):
@@ -32,7 +35,7 @@ class TaggerMethod(Method):
     def __init__(self, config: TaggerConfig, encoder: Any) -> None:
         super().__init__(config)
         self.encoder = encoder
-        encoder.freeze(below_layer=config.train_from_layer)
+        self.live_layer = adapt_encoder(encoder, config)  # layers below it are cached
         self.dropout = torch.nn.Dropout(config.dropout)
         self.head = torch.nn.Linear(encoder.info.hidden_size, len(bies.TAGS))
 
@@ -47,6 +50,9 @@ class TaggerMethod(Method):
 
     # -- training ---------------------------------------------------------------
     def prepare(self, examples: Sequence[Example]) -> list[dict[str, torch.Tensor]]:
+        from ...data.augment import contrastive_rows
+
+        examples = [*examples, *contrastive_rows(examples, self.config.contrastive_augment)]
         items = []
         word_lists, tag_lists = [], []
         for ex in examples:
@@ -60,7 +66,7 @@ class TaggerMethod(Method):
             return []
         enc = self.encoder.encode_words(word_lists, max_length=self.config.max_length)
         ids = [row[m.bool()] for row, m in zip(enc.input_ids, enc.attention_mask)]
-        lower = frozen_states(self.encoder, ids, self.config.train_from_layer)
+        lower = frozen_states(self.encoder, ids, self.live_layer)
         for i, tags in enumerate(tag_lists):
             n = int(enc.word_mask[i].sum())
             items.append(
@@ -86,7 +92,7 @@ class TaggerMethod(Method):
         return self.head(self.dropout(words))
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
+        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
         logits = self.tag_logits(hidden, batch["word_index"])
         loss = F.cross_entropy(logits.flatten(0, 1), batch["tags"].flatten(), ignore_index=-100)
         return {"loss": loss, "tagging": loss.detach()}
@@ -136,7 +142,7 @@ class TaggerMethod(Method):
         preds = self.predict(examples)
         gold = [[(s.start, s.end, s.polarity) for s in (ex.spans or ())] for ex in examples]
         guess = [[(s.start, s.end, s.polarity) for s in (p.spans or ())] for p in preds]
-        return dict(span_micro_f1(gold, guess))
+        return span_report(gold, guess)
 
 
 def example_tags(example: Example, word_spans: Sequence[tuple[int, int]]) -> list[str]:

@@ -1,0 +1,239 @@
+"""Adaptation benchmark: top-k layers vs LoRA on all layers (two ranks) vs full fine-tuning.
+
+    .venv/bin/python benchmarks/adaptation.py --task tagger --budget-s 270 --seeds 13 14 15
+    .venv/bin/python benchmarks/adaptation.py --task classifier --budget-s 150 --seeds 13 14 15
+
+Every row trains for the same wall-clock budget (`TrainConfig.time_budget_s`:
+training time only, evaluation paused out), with the checkpoint chosen on one
+dev set for every row:
+- tagger: `tagger-builtin` data (English SemEval train, contrastive rows added),
+  checkpoint chosen on gold-en-dev span F1; test span micro-F1 (plus span-only F1
+  and polarity accuracy) on gold-{en,fr,es,nl,ru}-test;
+- classifier: GKLMIP Burmese reviews only (80 % of train.json, stratified),
+  checkpoint chosen on the other 20 % (macro-F1); test on GKLMIP dev.json with
+  3-class and positive-vs-negative scores and the majority baseline beside them.
+Each finished run is kept in benchmarks/results/adaptation_runs/ and skipped when
+the command is repeated, so a cut-short benchmark continues where it stopped;
+benchmarks/results/adaptation.{json,md} are rewritten after every run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+RESULTS = REPO / "benchmarks" / "results"
+RUNS = RESULTS / "adaptation_runs"
+
+LORA_LR = 5e-4  # adapters start at zero and need a larger step than full weights
+ROWS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    "tagger": {
+        "top6": {"config": {"adapt": "top-k", "train_from_layer": 6}, "train": {"lr": 5e-5}},
+        "lora-r8": {"config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0}, "train": {"lr": LORA_LR}},
+        "lora-r16": {"config": {"adapt": "lora", "lora_rank": 16, "lora_alpha": 32.0}, "train": {"lr": LORA_LR}},
+        "full": {"config": {"adapt": "full"}, "train": {"lr": 5e-5}},
+    },
+    "classifier": {
+        "top6": {"config": {"adapt": "top-k", "train_from_layer": 6}, "train": {"lr": 5e-5}},
+        "lora-r8": {"config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0}, "train": {"lr": LORA_LR}},
+        "lora-r8-balanced": {
+            "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0, "class_weighting": "balanced"},
+            "train": {"lr": LORA_LR},
+        },
+        "lora-r8-logit-adjust": {
+            "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0, "logit_adjust": 1.0},
+            "train": {"lr": LORA_LR},
+        },
+        "lora-r16-balanced": {
+            "config": {"adapt": "lora", "lora_rank": 16, "lora_alpha": 32.0, "class_weighting": "balanced"},
+            "train": {"lr": LORA_LR},
+        },
+        "full-balanced": {"config": {"adapt": "full", "class_weighting": "balanced"}, "train": {"lr": 5e-5}},
+    },
+}
+TASKS = {
+    "tagger": {
+        "method": "tagger",
+        "preset": "tagger-builtin",
+        "config": {"contrastive_augment": 0.5},
+        "data": None,
+        "select": "f1",
+        "headline": "f1",
+    },
+    "classifier": {
+        "method": "classifier",
+        "preset": "classifier-builtin",
+        "config": {},
+        "data": {
+            "train": "gklmip:{data}/gklmip_myanmar_sentiment/train.json@train",
+            "dev": "gklmip:{data}/gklmip_myanmar_sentiment/train.json@select",
+            "test": {"my-dev": "gklmip:{data}/gklmip_myanmar_sentiment/dev.json"},
+        },
+        "select": "macro_f1",
+        "headline": "macro_f1",
+    },
+}
+TARGETS = ("fr", "es", "nl", "ru")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(TASKS), required=True)
+    p.add_argument("--rows", nargs="+", help="row names (default: all of the task's rows)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[13, 14, 15])
+    p.add_argument("--budget-s", type=float, required=True, help="training seconds per run (evaluation excluded)")
+    p.add_argument("--epochs", type=int, default=40, help="upper bound; the budget decides")
+    p.add_argument("--work", default="/tmp/xsent-adaptation", help="model folders of the runs")
+    return p.parse_args()
+
+
+def run_one(task: str, row: str, seed: int, budget: float, epochs: int, work: Path) -> dict[str, Any]:
+    from xsent_core.recipes import run_preset
+
+    spec, setting = TASKS[task], ROWS[task][row]
+    out = work / f"{task}-{row}-{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.time()
+    report = run_preset(
+        spec["method"],
+        spec["preset"],
+        out,
+        overrides={**spec["config"], **setting["config"]},
+        train_overrides={
+            "seed": seed, "epochs": epochs, "time_budget_s": budget, "select_metric": spec["select"], **setting["train"],
+        },
+        progress=False,
+        half=True,
+        data=spec["data"],
+    )
+    weights = out / "model.safetensors"
+    return {
+        "task": task,
+        "row": row,
+        "seed": seed,
+        "budget_s": budget,
+        "steps": report["steps"],
+        "train_seconds": report["seconds"],
+        "minutes_total": round((time.time() - start) / 60, 2),
+        "shipped_mb": round(weights.stat().st_size / 1e6, 2),
+        "model_dir": str(out),
+        "dev": report["dev"],
+        "test": report["test"],
+    }
+
+
+def headline(task: str, run: Mapping[str, Any]) -> dict[str, float]:
+    """The figures compared across rows, in points (percent)."""
+    test = run["test"]
+    if task == "tagger":
+        out = {f"{lang}_f1": 100 * test[lang]["f1"] for lang in ("en", *TARGETS)}
+        out["target_avg_f1"] = sum(out[f"{lang}_f1"] for lang in TARGETS) / len(TARGETS)
+        out["target_avg_span_only_f1"] = sum(100 * test[lang]["span_only_f1"] for lang in TARGETS) / len(TARGETS)
+        out["target_avg_polarity_acc"] = sum(100 * test[lang]["polarity_accuracy"] for lang in TARGETS) / len(TARGETS)
+        return out
+    my = test["my-dev"]
+    return {
+        "macro_f1": 100 * my["macro_f1"],
+        "accuracy": 100 * my["accuracy"],
+        "pos_neg_macro_f1": 100 * my["pos_neg_macro_f1"],
+        "pos_neg_weighted_f1": 100 * my["pos_neg_weighted_f1"],
+        "f1_neutral": 100 * my["f1_neutral"],
+        "f1_negative": 100 * my["f1_negative"],
+        "majority_macro_f1": 100 * my["majority_macro_f1"],
+        "majority_pos_neg_macro_f1": 100 * my["majority_pos_neg_macro_f1"],
+    }
+
+
+def summarise(task: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    from xsent_core.evaluation import paired_difference, seed_summary
+
+    rows: dict[str, Any] = {}
+    for row in ROWS[task]:
+        mine = sorted((r for r in runs if r["row"] == row), key=lambda r: r["seed"])
+        if not mine:
+            continue
+        figures = [headline(task, r) for r in mine]
+        rows[row] = {
+            "seeds": [r["seed"] for r in mine],
+            "metrics": {k: seed_summary([f[k] for f in figures]).as_dict() for k in figures[0]},
+            "train_minutes": seed_summary([r["train_seconds"] / 60 for r in mine]).as_dict(),
+            "steps": [r["steps"] for r in mine],
+            "shipped_mb": mine[0]["shipped_mb"],
+        }
+    base = next(iter(rows), None)
+    key = "target_avg_f1" if task == "tagger" else "macro_f1"
+    for name, row in rows.items():
+        if name == base:
+            continue
+        seeds = sorted(set(row["seeds"]) & set(rows[base]["seeds"]))
+        if not seeds:
+            continue
+        pick = lambda r, k: [v for s, v in zip(r["seeds"], r["metrics"][k]["values"]) if s in seeds]  # noqa: E731
+        row["paired_vs_" + base] = {
+            k: paired_difference(pick(row, k), pick(rows[base], k)).as_dict()
+            for k in ({key, "en_f1"} if task == "tagger" else {key, "pos_neg_macro_f1"})
+        }
+    return rows
+
+
+def write_results(all_runs: list[dict[str, Any]], command: str) -> None:
+    from machine import machine_facts
+
+    out_json = RESULTS / "adaptation.json"
+    previous = json.loads(out_json.read_text()) if out_json.exists() else {}
+    data = {
+        "about": "benchmarks/adaptation.py: matched wall-clock budgets, 3 seeds, figures in points (percent)",
+        "machine": machine_facts(),
+        "commands": sorted(set(previous.get("commands", [])) | {command}),
+        "tasks": {task: summarise(task, [r for r in all_runs if r["task"] == task]) for task in TASKS},
+    }
+    out_json.write_text(json.dumps(data, indent=2) + "\n")
+    lines = ["# Adaptation benchmark", "", data["about"] + ".", "", "Commands:", ""]
+    lines += [f"    {c}" for c in data["commands"]] + [""]
+    for task, rows in data["tasks"].items():
+        if not rows:
+            continue
+        keys = list(next(iter(rows.values()))["metrics"])
+        lines += [f"## {task}", "", "| row | " + " | ".join(keys) + " | train min | MB |", "|---" * (len(keys) + 3) + "|"]
+        for name, row in rows.items():
+            cells = [f"{row['metrics'][k]['mean']:.1f} ± {row['metrics'][k]['std']:.1f}" for k in keys]
+            lines.append(f"| {name} (seeds {row['seeds']}) | " + " | ".join(cells) + f" | {row['train_minutes']['mean']:.1f} | {row['shipped_mb']} |")
+        lines.append("")
+        for name, row in rows.items():
+            for k, v in row.items():
+                if k.startswith("paired_vs_"):
+                    for metric, d in v.items():
+                        diffs = ", ".join(f"{x:+.2f}" for x in d["differences"])
+                        lines.append(f"- {name} − {k[10:]}, {metric}: {d['mean']:+.2f} ± {d['std']:.2f} (per seed {diffs}): **{d['verdict']}**")
+        lines.append("")
+    (RESULTS / "adaptation.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    args = parse_args()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work)
+    rows = args.rows or list(ROWS[args.task])
+    command = "python benchmarks/adaptation.py " + " ".join(sys.argv[1:])
+    for seed in args.seeds:  # seed-major: a cut-short run still has every row at the first seed
+        for row in rows:
+            path = RUNS / f"{args.task}-{row}-{seed}-b{int(args.budget_s)}.json"
+            if path.exists():
+                continue
+            result = run_one(args.task, row, seed, args.budget_s, args.epochs, work)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps({k: result[k] for k in ("task", "row", "seed", "steps", "minutes_total")}), headline(args.task, result), flush=True)
+            write_results([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))], command)
+    write_results([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))], command)
+
+
+if __name__ == "__main__":
+    main()

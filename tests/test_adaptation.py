@@ -1,0 +1,109 @@
+"""Encoder adaptation: top-k, LoRA on every layer (peft), full; saved folders and merged inference."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.tiny_encoder import make_tiny_bert
+from xsent_core.adaptation import first_live_layer
+from xsent_core.methods.base import TrainConfig
+from xsent_core.methods.classifier import ClassifierConfig, ClassifierMethod
+from xsent_core.methods.tagger import TaggerConfig, TaggerMethod
+from xsent_core.registry import load_model, save_model
+from xsent_core.training import fit
+from xsent_core.types import AspectSpan, CheckpointError, Example
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return str(make_tiny_bert(tmp_path_factory.mktemp("encoders") / "tiny-bert"))
+
+
+def rows() -> list[Example]:
+    out = []
+    for i in range(16):
+        good = i % 2 == 0
+        text = "the food was great" if good else "the waiter was rude"
+        pol = "positive" if good else "negative"
+        out.append(Example(id=str(i), text=text, lang="en", label=pol, spans=(AspectSpan(4, 8 if good else 10, text[4 : 8 if good else 10], pol),)))
+    return out
+
+
+def trainable(model: torch.nn.Module) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_modes_train_what_they_say(tiny_bert):
+    topk = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="top-k", train_from_layer=1))
+    assert all(".layer.1." in n or n.startswith("head.") for n in trainable(topk))
+    assert first_live_layer(topk.config) == 1
+    lora = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_rank=2, train_from_layer=1))
+    enc = {n for n in trainable(lora) if n.startswith("encoder.")}
+    # six projections x two layers x (A, B)
+    assert len(enc) == 24 and all(".lora_" in n for n in enc)
+    assert any(".layer.0." in n for n in enc)  # every layer, whatever train_from_layer says
+    assert first_live_layer(lora.config) == 0
+    full = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="full", train_from_layer=1))
+    assert any(".layer.0." in n for n in trainable(full))
+    assert not any("embeddings" in n for n in trainable(full))
+    with pytest.raises(CheckpointError, match="adapt="):
+        TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="prefix"))
+    with pytest.raises(CheckpointError, match="below_layer=8 outside"):
+        TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="top-k", train_from_layer=8))
+
+
+@pytest.mark.parametrize("cls,config", [(TaggerMethod, TaggerConfig), (ClassifierMethod, ClassifierConfig)])
+def test_lora_model_saves_adapters_only_and_reloads_merged_with_identical_output(tmp_path, tiny_bert, cls, config):
+    torch.manual_seed(0)
+    model = cls.create(config(encoder=tiny_bert, adapt="lora", lora_rank=4, lora_alpha=8.0))
+    data = rows()
+    fit(model, model.prepare(data), TrainConfig(epochs=3, batch_size=8, lr=1e-2, device="cpu"), progress=False)
+    model.eval()
+    before = model.predict(data)
+    save_model(model, tmp_path / "m", half=False)
+    saved = load_file(str(tmp_path / "m" / "model.safetensors"))
+    encoder_keys = [k for k in saved if k.startswith("encoder.")]
+    assert encoder_keys and all(".lora_" in k for k in encoder_keys)
+    # the adapters moved away from zero: training reached them
+    assert any(float(saved[k].abs().sum()) > 0 for k in encoder_keys if "lora_B" in k)
+    loaded = load_model(tmp_path / "m")
+    layers = [m for m in loaded.modules() if hasattr(m, "merged") and hasattr(m, "lora_A")]
+    assert layers and all(m.merged for m in layers)  # merged for inference speed
+    after = loaded.predict(data)
+    assert [p.label for p in after] == [p.label for p in before]
+    assert [p.spans for p in after] == [p.spans for p in before]
+    # back to training unmerges; eval merges again; outputs unchanged through the round trip
+    loaded.train()
+    assert not any(m.merged for m in layers)
+    loaded.eval()
+    assert [p.spans for p in loaded.predict(data)] == [p.spans for p in before]
+
+
+def test_loading_weights_into_a_merged_model_is_safe(tmp_path, tiny_bert):
+    torch.manual_seed(1)
+    a = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_rank=2)).train()  # unmerged
+    for name, p in a.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.5)
+    a.eval()
+    b = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_rank=2)).eval()  # merged, B = 0
+    b.load_state_dict(a.trained_state_dict(), strict=False)
+    data = rows()
+    assert [p.spans for p in b.predict(data)] == [p.spans for p in a.predict(data)]
+    ids = torch.tensor([[2, 10, 11, 3]])
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        assert torch.allclose(a.encoder(ids, mask), b.encoder(ids, mask), atol=1e-5)
+
+
+def test_lora_checkpoint_refuses_a_top_k_config(tmp_path, tiny_bert):
+    model = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_rank=2))
+    save_model(model, tmp_path / "m")
+    import json
+
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    meta["config"].update(adapt="top-k", train_from_layer=1)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="does not have"):
+        load_model(tmp_path / "m")

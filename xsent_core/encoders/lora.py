@@ -1,0 +1,78 @@
+"""LoRA on every encoder layer, through peft.
+
+`add_lora` injects low-rank adapters into each layer's attention (query, key,
+value, output) and feed-forward (in, out) projections and freezes everything
+else in the encoder. Only the adapter matrices train and are saved.
+
+For inference the adapters are merged into the base weights, so a LoRA model
+predicts as fast as a plain one: `set_merged(encoder, True)` on eval(), False on
+train(). Loading adapter weights into a merged model would unmerge the wrong
+delta, so a load-state hook unmerges first and merges again afterwards.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+# the six projections of a BERT/XLM-R layer (HF module names under encoder.layer.N)
+TARGET_MODULES = (
+    r".*encoder\.layer\.\d+\."
+    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+)
+
+
+def lora_layers(module: torch.nn.Module) -> list[Any]:
+    from peft.tuners.lora import LoraLayer
+
+    return [m for m in module.modules() if isinstance(m, LoraLayer)]
+
+
+def has_lora(module: torch.nn.Module) -> bool:
+    return any(".lora_" in name for name, _ in module.named_parameters())
+
+
+def set_merged(module: torch.nn.Module, merged: bool) -> None:
+    """Merge (inference) or unmerge (training) every adapter; a no-op where already so."""
+    for layer in lora_layers(module):
+        if merged and not layer.merged:
+            layer.merge()
+        elif not merged and layer.merged:
+            layer.unmerge()
+
+
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, dropout: float) -> torch.nn.Module:
+    """Inject LoRA adapters into `model` (a HF BERT-like model) in place; returns it.
+
+    Base weights are frozen; the adapters' B matrices start at zero, so the
+    adapted model starts equal to the pretrained one.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if rank < 1:
+        raise ValueError(f"lora_rank must be >= 1, got {rank}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"lora_dropout must be in [0, 1), got {dropout}")
+    model.requires_grad_(False)
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=TARGET_MODULES, bias="none")
+    model = inject_adapter_in_model(config, model)
+    for name, p in model.named_parameters():
+        p.requires_grad_(".lora_" in name)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"no projection of {type(model).__name__} matched the LoRA targets")
+    return model
+
+
+def guard_loading(owner: torch.nn.Module, model: torch.nn.Module) -> None:
+    """Make `owner.load_state_dict` safe while `model`'s adapters are merged."""
+
+    def before(*_: Any) -> None:
+        owner._lora_was_merged = any(layer.merged for layer in lora_layers(model))  # type: ignore[attr-defined]
+        set_merged(model, False)
+
+    def after(*_: Any) -> None:
+        if getattr(owner, "_lora_was_merged", False):
+            set_merged(model, True)
+
+    owner._register_load_state_dict_pre_hook(before)
+    owner.register_load_state_dict_post_hook(after)

@@ -1,0 +1,50 @@
+"""Class-imbalance handling for the sentence methods (pure functions).
+
+- `balanced_class_weights`: weight_c = N / (C * n_c) (scikit-learn's "balanced"),
+  for class-weighted cross-entropy; a class absent from training gets weight 0.
+- `logit_adjusted_cross_entropy`: Menon et al. (2021), "Long-tail learning via
+  logit adjustment": train on logits + tau * log(prior) and predict with the raw
+  logits, which corrects the train prior's pull towards frequent classes.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+IMBALANCE_MODES = ("none", "balanced")
+
+
+def class_counts(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+    return torch.bincount(torch.as_tensor(list(labels), dtype=torch.long), minlength=num_classes).float()
+
+
+def balanced_class_weights(counts: torch.Tensor) -> torch.Tensor:
+    present = counts > 0
+    weights = torch.zeros_like(counts, dtype=torch.float32)
+    weights[present] = counts.sum() / (int(present.sum()) * counts[present])
+    return weights
+
+
+def log_prior(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
+    """log of the (add-`smoothing`) class frequencies."""
+    smoothed = counts.float() + smoothing
+    return (smoothed / smoothed.sum()).log()
+
+
+def logit_adjusted_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    log_prior: torch.Tensor | None = None,
+    tau: float = 0.0,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy on logits + tau * log_prior, optionally class-weighted.
+
+    tau = 0 and weight None is plain cross-entropy.
+    """
+    if tau and log_prior is not None:
+        logits = logits + tau * log_prior.to(logits)
+    return F.cross_entropy(logits, labels, weight=None if weight is None else weight.to(logits))

@@ -40,6 +40,14 @@ ROWS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         "lora-r8": {"config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0}, "train": {"lr": LORA_LR}},
         "lora-r16": {"config": {"adapt": "lora", "lora_rank": 16, "lora_alpha": 32.0}, "train": {"lr": LORA_LR}},
         "full": {"config": {"adapt": "full"}, "train": {"lr": 5e-5}},
+        # adapters on the top 6 layers only, the lower 6 frozen and cached (as top6's): small like LoRA, cheap like top-k
+        "lora-top6-r16": {
+            "config": {"adapt": "lora", "lora_from_layer": 6, "lora_rank": 16, "lora_alpha": 32.0}, "train": {"lr": 1e-3},
+        },
+        # the data fix alone: the same top-6 row without the contrastive rows
+        "top6-no-contrastive": {
+            "config": {"adapt": "top-k", "train_from_layer": 6, "contrastive_augment": 0.0}, "train": {"lr": 5e-5},
+        },
     },
     "classifier": {
         "top6": {"config": {"adapt": "top-k", "train_from_layer": 6}, "train": {"lr": 5e-5}},

@@ -44,6 +44,12 @@ def test_modes_train_what_they_say(tiny_bert):
     assert len(enc) == 24 and all(".lora_" in n for n in enc)
     assert any(".layer.0." in n for n in enc)  # every layer, whatever train_from_layer says
     assert first_live_layer(lora.config) == 0
+    top_lora = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_rank=2, lora_from_layer=1))
+    enc = {n for n in trainable(top_lora) if n.startswith("encoder.")}
+    assert len(enc) == 12 and all(".layer.1." in n and ".lora_" in n for n in enc)
+    assert first_live_layer(top_lora.config) == 1  # layer 0 is frozen and cached
+    with pytest.raises(CheckpointError, match="lora_from_layer=2 outside"):
+        TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="lora", lora_from_layer=2))
     full = TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="full", train_from_layer=1))
     assert any(".layer.0." in n for n in trainable(full))
     assert not any("embeddings" in n for n in trainable(full))
@@ -53,10 +59,12 @@ def test_modes_train_what_they_say(tiny_bert):
         TaggerMethod.create(TaggerConfig(encoder=tiny_bert, adapt="top-k", train_from_layer=8))
 
 
-@pytest.mark.parametrize("cls,config", [(TaggerMethod, TaggerConfig), (ClassifierMethod, ClassifierConfig)])
-def test_lora_model_saves_adapters_only_and_reloads_merged_with_identical_output(tmp_path, tiny_bert, cls, config):
+@pytest.mark.parametrize(
+    "cls,config,from_layer", [(TaggerMethod, TaggerConfig, 0), (ClassifierMethod, ClassifierConfig, 0), (TaggerMethod, TaggerConfig, 1)]
+)
+def test_lora_model_saves_adapters_only_and_reloads_merged_with_identical_output(tmp_path, tiny_bert, cls, config, from_layer):
     torch.manual_seed(0)
-    model = cls.create(config(encoder=tiny_bert, adapt="lora", lora_rank=4, lora_alpha=8.0))
+    model = cls.create(config(encoder=tiny_bert, adapt="lora", lora_rank=4, lora_alpha=8.0, lora_from_layer=from_layer))
     data = rows()
     fit(model, model.prepare(data), TrainConfig(epochs=3, batch_size=8, lr=1e-2, device="cpu"), progress=False)
     model.eval()

@@ -4,12 +4,13 @@ Method configs inherit `EncoderAdaptation`, so every preset chooses with the
 same keys:
 - `adapt="top-k"`: layers >= `train_from_layer` train, the rest are frozen and
   their outputs cached once per dataset (the historical default);
-- `adapt="lora"`: peft LoRA (rank/alpha/dropout) on every layer's attention and
-  feed-forward projections; only the adapters train and are saved, and they are
-  merged into the weights for inference;
+- `adapt="lora"`: peft LoRA (rank/alpha/dropout) on the attention and
+  feed-forward projections of every layer >= `lora_from_layer` (default 0: all
+  layers); only the adapters train and are saved, and they are merged into the
+  weights for inference; layers below `lora_from_layer` are cached like top-k's;
 - `adapt="full"`: every layer trains (embeddings stay frozen: an optimiser step
   over 96M embedding rows costs seconds on a CPU).
-With lora/full only the embeddings block is cached.
+With full (and lora from layer 0) only the embeddings block is cached.
 """
 from __future__ import annotations
 
@@ -29,12 +30,16 @@ class EncoderAdaptation:
     adapt: str = "top-k"
     lora_rank: int = 8
     lora_alpha: float = 16.0
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0  # 0.05 costs 25% more time per step on a CPU (measured)
+    lora_from_layer: int = 0  # first layer with adapters; the frozen layers below are cached
 
 
 def first_live_layer(config: Any) -> int:
     """The first layer run on every step; layers below it are cached (`frozen_states`)."""
-    return config.train_from_layer if getattr(config, "adapt", "top-k") == "top-k" else 0
+    mode = getattr(config, "adapt", "top-k")
+    if mode == "top-k":
+        return config.train_from_layer
+    return config.lora_from_layer if mode == "lora" else 0
 
 
 def adapt_encoder(encoder: Any, config: Any) -> int:
@@ -44,7 +49,7 @@ def adapt_encoder(encoder: Any, config: Any) -> int:
         raise CheckpointError(f"adapt={mode!r}: choose one of {', '.join(ADAPT_MODES)}")
     try:
         if mode == "lora":
-            encoder.add_lora(config.lora_rank, config.lora_alpha, config.lora_dropout)
+            encoder.add_lora(config.lora_rank, config.lora_alpha, config.lora_dropout, from_layer=config.lora_from_layer)
         else:
             encoder.freeze(below_layer=first_live_layer(config))
     except ValueError as e:

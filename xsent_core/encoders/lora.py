@@ -11,15 +11,17 @@ delta, so a load-state hook unmerges first and merges again afterwards.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
 # the six projections of a BERT/XLM-R layer (HF module names under encoder.layer.N)
-TARGET_MODULES = (
-    r".*encoder\.layer\.\d+\."
-    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
-)
+PROJECTIONS = r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+
+
+def target_modules(layers: Iterable[int]) -> str:
+    """peft's full-match regex for the projections of the given layers."""
+    return r".*encoder\.layer\.(" + "|".join(str(i) for i in layers) + r")\." + PROJECTIONS
 
 
 def lora_layers(module: torch.nn.Module) -> list[Any]:
@@ -41,8 +43,8 @@ def set_merged(module: torch.nn.Module, merged: bool) -> None:
             layer.unmerge()
 
 
-def add_lora(model: torch.nn.Module, rank: int, alpha: float, dropout: float) -> torch.nn.Module:
-    """Inject LoRA adapters into `model` (a HF BERT-like model) in place; returns it.
+def add_lora(model: torch.nn.Module, rank: int, alpha: float, dropout: float, layers: Iterable[int]) -> torch.nn.Module:
+    """Inject LoRA adapters into `layers` of `model` (a HF BERT-like model) in place; returns it.
 
     Base weights are frozen; the adapters' B matrices start at zero, so the
     adapted model starts equal to the pretrained one.
@@ -54,7 +56,7 @@ def add_lora(model: torch.nn.Module, rank: int, alpha: float, dropout: float) ->
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"lora_dropout must be in [0, 1), got {dropout}")
     model.requires_grad_(False)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=TARGET_MODULES, bias="none")
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules(layers), bias="none")
     model = inject_adapter_in_model(config, model)
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_" in name)
@@ -74,5 +76,5 @@ def guard_loading(owner: torch.nn.Module, model: torch.nn.Module) -> None:
         if getattr(owner, "_lora_was_merged", False):
             set_merged(model, True)
 
-    owner._register_load_state_dict_pre_hook(before)
+    owner.register_load_state_dict_pre_hook(before)
     owner.register_load_state_dict_post_hook(after)

@@ -256,13 +256,15 @@ class TextEncoder(torch.nn.Module):
             set_merged(self.model, not mode)
         return self
 
-    def add_lora(self, rank: int, alpha: float, dropout: float) -> None:
-        """LoRA adapters on every layer's attention and feed-forward projections; all else frozen."""
+    def add_lora(self, rank: int, alpha: float, dropout: float, from_layer: int = 0) -> None:
+        """LoRA adapters on the attention and feed-forward projections of layers >= `from_layer`; all else frozen."""
         from .lora import add_lora, guard_loading
 
         if getattr(self, "_lora", False):
             raise ValueError("this encoder already has LoRA adapters")
-        add_lora(self.model, rank, alpha, dropout)
+        if not 0 <= from_layer < self.info.num_layers:
+            raise ValueError(f"lora_from_layer={from_layer} outside [0, {self.info.num_layers - 1}]")
+        add_lora(self.model, rank, alpha, dropout, layers=range(from_layer, self.info.num_layers))
         self._lora = True
         guard_loading(self, self.model)
         self.train(self.training)

@@ -90,3 +90,4 @@ def test_seed_summary_and_paired_difference_by_hand():
     assert paired_difference([1.0, 1.0, 1.0], [3.0, 3.1, 3.2]).verdict == "loss"
     with pytest.raises(ValueError):
         paired_difference([1.0], [1.0, 2.0])
+    assert paired_difference([5.0], [1.0]).verdict == "single seed"

@@ -178,7 +178,7 @@ class PairedDifference:
     differences: tuple[float, ...]
     mean: float
     std: float
-    verdict: str  # "gain", "loss" or "tie"
+    verdict: str  # "gain", "loss", "tie", or "single seed" (not judged)
 
     def as_dict(self) -> dict[str, Any]:
         return {"differences": list(self.differences), "mean": self.mean, "std": self.std, "verdict": self.verdict}
@@ -186,14 +186,17 @@ class PairedDifference:
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> PairedDifference:
     """Per-seed a - b; a tie unless |mean| exceeds the spread of the differences
-    and of either row, and every seed moves the same way."""
+    and of either row, and every seed moves the same way. One seed has no spread:
+    it is not judged."""
     if len(a) != len(b) or not a:
         raise ValueError(f"paired difference needs equal, non-empty seed lists (got {len(a)} and {len(b)})")
     diffs = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     s = seed_summary(diffs)
     spread = max(s.std, seed_summary(a).std, seed_summary(b).std)
     same_sign = bool((diffs > 0).all() or (diffs < 0).all())
-    if abs(s.mean) > spread and same_sign:
+    if len(diffs) < 2:
+        verdict = "single seed"
+    elif abs(s.mean) > spread and same_sign:
         verdict = "gain" if s.mean > 0 else "loss"
     else:
         verdict = "tie"

@@ -98,16 +98,19 @@ def adaptation_line(model: Any) -> str:
         return ""
     how = {
         "top-k": f"top-k: layers {getattr(config, 'train_from_layer', '?')}+ trained, lower layers frozen",
-        "lora": f"LoRA on every layer (rank {config.lora_rank}, alpha {config.lora_alpha:g}, dropout {config.lora_dropout:g}), merged at load",
+        "lora": (
+            f"LoRA on layers {config.lora_from_layer}+ (rank {config.lora_rank}, alpha {config.lora_alpha:g}, "
+            f"dropout {config.lora_dropout:g}), merged at load"
+        ),
         "full": "full fine-tuning of every layer (embeddings frozen)",
     }.get(mode, mode)
     counts = trainable_summary(model)
     return f"Adaptation: {how}; {counts['trainable_parameters']:,} of {counts['parameters']:,} parameters trained."
 
 
-def _card(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float, model: Any = None) -> str:
-    adaptation = adaptation_line(model) if model is not None else ""
-    lines = card_head(preset, command, intro=adaptation) + [
+def model_card_text(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float, model: Any = None, note: str = "") -> str:
+    intro = "\n\n".join(x for x in (adaptation_line(model) if model is not None else "", note) if x)
+    lines = card_head(preset, command, intro=intro) + [
         "",
         "## Measured (test sets; fractions in [0, 1])",
         "",
@@ -198,7 +201,7 @@ def run_preset(
         metrics={"dev": report["dev"], "test": report["test"]},
         training={"preset": preset_name, "command": command, "steps": result.steps, "seconds": report["seconds"]},
         half=half,
-        card_text=_card(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds, model),
+        card_text=model_card_text(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds, model),
     )
     return report
 

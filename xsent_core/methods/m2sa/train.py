@@ -190,6 +190,6 @@ def run_preset(
             "bad_images": len(image_report["bad_images"]),
         },
         half=options.half,
-        card_text=model_card(preset, report, command + (" --half" if options.half else "")),
+        card_text=model_card(preset, report, command),
     )
     return report

@@ -25,14 +25,10 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .metrics import _span_key, confusion_matrix, span_micro_f1
+from .metrics import _ratio, _span_key, confusion_matrix, span_micro_f1
 from .types import SENTIMENT_LABELS
 
 POLAR = ("negative", "positive")
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num) / den if den else 0.0
 
 
 def per_class_prf(gold: Sequence[Hashable], pred: Sequence[Hashable], labels: Sequence[Hashable]) -> dict[str, dict[str, float]]:

@@ -50,14 +50,12 @@ ROWS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         },
     },
     "classifier": {
-        "top6": {"config": {"adapt": "top-k", "train_from_layer": 6}, "train": {"lr": 5e-5}},
-        "lora-r8": {"config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0}, "train": {"lr": LORA_LR}},
+        # adaptation rows share the imbalance setting (balanced); the last rows vary only the imbalance option
+        "top6-balanced": {
+            "config": {"adapt": "top-k", "train_from_layer": 6, "class_weighting": "balanced"}, "train": {"lr": 5e-5},
+        },
         "lora-r8-balanced": {
             "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0, "class_weighting": "balanced"},
-            "train": {"lr": LORA_LR},
-        },
-        "lora-r8-logit-adjust": {
-            "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0, "logit_adjust": 1.0},
             "train": {"lr": LORA_LR},
         },
         "lora-r16-balanced": {
@@ -65,6 +63,21 @@ ROWS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
             "train": {"lr": LORA_LR},
         },
         "full-balanced": {"config": {"adapt": "full", "class_weighting": "balanced"}, "train": {"lr": 5e-5}},
+        "lora-r8": {
+            "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0}, "train": {"lr": LORA_LR},
+            "vs": "lora-r8-balanced",
+        },
+        "lora-r8-logit-adjust": {
+            "config": {"adapt": "lora", "lora_rank": 8, "lora_alpha": 16.0, "logit_adjust": 1.0},
+            "train": {"lr": LORA_LR},
+            "vs": "lora-r8-balanced",
+        },
+        "lora-top6-r16-balanced": {
+            "config": {
+                "adapt": "lora", "lora_from_layer": 6, "lora_rank": 16, "lora_alpha": 32.0, "class_weighting": "balanced",
+            },
+            "train": {"lr": 1e-3},
+        },
     },
 }
 TASKS = {
@@ -178,10 +191,11 @@ def summarise(task: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "steps": [r["steps"] for r in mine],
             "shipped_mb": mine[0]["shipped_mb"],
         }
-    base = next(iter(rows), None)
+    first = next(iter(rows), None)
     key = "target_avg_f1" if task == "tagger" else "macro_f1"
     for name, row in rows.items():
-        if name == base:
+        base = ROWS[task][name].get("vs", first)  # a row names its own comparison when it ablates one option
+        if name == base or base not in rows:
             continue
         seeds = sorted(set(row["seeds"]) & set(rows[base]["seeds"]))
         if not seeds:
@@ -202,7 +216,7 @@ def write_results(all_runs: list[dict[str, Any]], command: str) -> None:
     data = {
         "about": (
             "benchmarks/adaptation.py: matched wall-clock training budgets, seeds as listed per row (mean ± sample std), "
-            "figures in points (percent); paired differences are per seed against the first row"
+            "figures in points (percent); paired differences are per seed against the first row (or the row an ablation names)"
         ),
         "machine": machine_facts(),
         "commands": sorted(set(previous.get("commands", [])) | {command}),

@@ -14,7 +14,7 @@ With full (and lora from layer 0) only the embeddings block is cached.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .types import CheckpointError
@@ -55,6 +55,19 @@ def adapt_encoder(encoder: Any, config: Any) -> int:
     except ValueError as e:
         raise CheckpointError(f"cannot adapt encoder {config.encoder!r}: {e}") from e
     return first_live_layer(config)
+
+
+def inference_config(config: Any) -> Any:
+    """The config a saved model is rebuilt with to predict only.
+
+    A LoRA model becomes a top-k model with nothing to train: its saved adapters
+    are then folded into the encoder weights (`encoders.lora.fold_adapters`), so
+    loading needs no peft and predicts at plain-model speed. Other configs are
+    returned unchanged.
+    """
+    if getattr(config, "adapt", "top-k") != "lora":
+        return config
+    return replace(config, adapt="top-k", train_from_layer=config.lora_from_layer)
 
 
 def trainable_summary(module: Any) -> dict[str, int]:

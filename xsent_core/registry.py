@@ -187,10 +187,18 @@ def load_model(
     expected_method: str | None = None,
     device: Any = "cpu",
     classes: Mapping[str, type] | None = None,
+    for_training: bool = False,
 ) -> Any:
-    """Rebuild a saved model; refuses another method's or another encoder's weights."""
+    """Rebuild a saved model; refuses another method's or another encoder's weights.
+
+    Without `for_training`, LoRA adapters are folded into the encoder weights
+    (no peft import, plain-model speed); `fit` refuses such a model. Pass
+    `for_training=True` to get the adapters back as trainable peft modules.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from .adaptation import inference_config
 
     card = read_model_card(path)
     if expected_method is not None and card.method != expected_method:
@@ -209,7 +217,19 @@ def load_model(
         state = load_file(str(weights_file))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights_file}: unreadable or corrupt safetensors file ({e})") from e
-    model = cls.create(config, device=device)
+    build = config if for_training else inference_config(config)
+    adapters: dict[str, Any] = {}
+    if build is not config:
+        from .encoders.lora import is_adapter_key
+
+        adapters = {k: state.pop(k) for k in [k for k in state if is_adapter_key(k)]}
+        if not adapters:
+            raise CheckpointError(f"{weights_file}: a LoRA model, but the file holds no adapter tensors")
+    model = cls.create(build, device=device)
+    if adapters:
+        for name, p in model.named_parameters():  # the encoder only receives the folded deltas
+            if name.startswith(model.pretrained_prefixes):
+                p.requires_grad_(False)
     if model.encoder_fingerprint() != card.encoder_fingerprint:
         raise CheckpointError(
             f"{card.path} was trained on encoder {card.encoder_fingerprint!r}, "
@@ -231,6 +251,15 @@ def load_model(
     model.load_state_dict(
         {k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False
     )
+    if adapters:
+        from .encoders.lora import fold_adapters
+
+        try:
+            fold_adapters(model, adapters, scale=config.lora_alpha / config.lora_rank)
+        except ValueError as e:
+            raise CheckpointError(f"{weights_file}: {e}") from e
+        model.config = config  # the saved config: predicts the same, and a re-save writes the adapters back
+        model.folded_adapters = adapters
     model.eval()
     model.card = card  # type: ignore[attr-defined]
     return model

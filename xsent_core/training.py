@@ -241,6 +241,11 @@ def fit(
 
     if len(train_items) == 0:
         raise XsentError("no training examples: the training set is empty")
+    if method.folded_adapters:
+        raise XsentError(
+            f"{method.name}: this model was loaded to predict, with its LoRA adapters folded into the encoder; "
+            "load it with load_model(..., for_training=True) to train it further"
+        )
     from .distributed import (
         any_rank_set, average_gradients, barrier, broadcast_params, device_for_rank, init_distributed,
         same_on_every_rank,

@@ -8,10 +8,15 @@ For inference the adapters are merged into the base weights, so a LoRA model
 predicts as fast as a plain one: `set_merged(encoder, True)` on eval(), False on
 train(). Loading adapter weights into a merged model would unmerge the wrong
 delta, so a load-state hook unmerges first and merges again afterwards.
+
+A saved model loaded only to predict needs no peft at all: `fold_adapters` adds
+each adapter's delta into its projection's weight (what peft's merge does), which
+spares peft's import and injection at load time.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import re
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -28,6 +33,42 @@ def lora_layers(module: torch.nn.Module) -> list[Any]:
     from peft.tuners.lora import LoraLayer
 
     return [m for m in module.modules() if isinstance(m, LoraLayer)]
+
+
+# peft's saved names: <projection>.lora_A.default.weight / <projection>.lora_B.default.weight
+ADAPTER_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<half>[AB])\.default\.weight$")
+
+
+def is_adapter_key(key: str) -> bool:
+    return ".lora_" in key
+
+
+def fold_adapters(model: torch.nn.Module, adapters: Mapping[str, torch.Tensor], scale: float) -> None:
+    """Add `scale * B @ A` of every saved adapter into its (plain, peft-free) Linear's weight, in place.
+
+    `adapters` are named as in the injected model's state dict, relative to `model`.
+    Raises ValueError for a name that is not an A/B pair of one of `model`'s Linears.
+    """
+    pairs: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in adapters.items():
+        match = ADAPTER_KEY.match(key)
+        if match is None:
+            raise ValueError(f"{key}: not a LoRA adapter tensor")
+        pairs.setdefault(match["module"], {})[match["half"]] = tensor
+    for name, halves in pairs.items():
+        if set(halves) != {"A", "B"}:
+            raise ValueError(f"{name}: LoRA adapter needs both lora_A and lora_B")
+        try:
+            linear = model.get_submodule(name)
+        except AttributeError:
+            linear = None
+        if not isinstance(linear, torch.nn.Linear):
+            raise ValueError(f"{name}: no such projection in {type(model).__name__}")
+        delta = scale * (halves["B"].float() @ halves["A"].float())
+        if delta.shape != linear.weight.shape:
+            raise ValueError(f"{name}: adapter delta {tuple(delta.shape)} does not fit weight {tuple(linear.weight.shape)}")
+        with torch.no_grad():
+            linear.weight += delta.to(device=linear.weight.device, dtype=linear.weight.dtype)
 
 
 def has_lora(module: torch.nn.Module) -> bool:

@@ -121,6 +121,8 @@ class Method(torch.nn.Module):
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+        # LoRA tensors already added into the encoder weights (a model loaded to predict); kept for saving
+        self.folded_adapters: dict[str, torch.Tensor] = {}
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -210,6 +212,7 @@ class Method(torch.nn.Module):
             for k, v in state.items()
             if k in trainable or not k.startswith(self.pretrained_prefixes)
         }
+        keep.update(self.folded_adapters)
         return {k: v.detach().contiguous() for k, v in keep.items() if isinstance(v, torch.Tensor)}
 
 

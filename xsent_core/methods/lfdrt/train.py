@@ -323,7 +323,7 @@ def run_preset(
         bad = [k for k in (options.overrides or {}) if not k.startswith("rethink_")]
         if bad:
             raise XsentError(f"preset {preset.name!r} only accepts rethink_* overrides, not {bad}")
-        model = load_model(_resolve_models(init), expected_method="lfdrt", device="cpu")
+        model = load_model(_resolve_models(init), expected_method="lfdrt", device="cpu", for_training=True)
         model.lower_cache = cache
         if options.overrides:
             model.config = replace_config(model.config, **options.overrides)

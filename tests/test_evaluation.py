@@ -45,6 +45,31 @@ def test_positive_vs_negative_reading_drops_gold_neutral_and_counts_neutral_pred
     assert flat["f1_neutral"] == 0.0
 
 
+def test_two_way_reading_decides_between_the_polar_classes_by_hand():
+    from xsent_core.evaluation import prediction_report, two_way_choice
+    from xsent_core.types import Prediction
+
+    def pred(label, pos, neg):
+        return Prediction(label=label, probs={"positive": pos, "negative": neg, "neutral": 1 - pos - neg})
+
+    # the fifth row (gold negative) was predicted neutral, but negative beats positive two-way
+    preds = [pred("positive", .8, .1), pred("positive", .7, .2), pred("negative", .3, .6), pred("negative", .1, .8),
+             pred("neutral", .1, .3), pred("positive", .6, .2)]
+    assert [two_way_choice(p) for p in preds] == ["positive", "positive", "negative", "negative", "negative", "positive"]
+    assert two_way_choice(Prediction(label="neutral")) == "neutral"  # no probabilities: the label
+    assert two_way_choice(None) is None
+    r = prediction_report(GOLD, preds)
+    assert r["macro_f1"] == sentence_report(GOLD, PRED)["macro_f1"]  # three-way figures unchanged
+    two = r["pos_neg"]["two_way"]
+    # polar rows P P P N N decided P P N N N: positive tp 2 fn 1 -> 0.8; negative tp 2 fp 1 -> 0.8
+    assert two["per_class"]["positive"]["f1"] == pytest.approx(0.8)
+    assert two["per_class"]["negative"]["f1"] == pytest.approx(0.8)
+    flat = flat_sentence_metrics(r)
+    assert flat["pos_neg_two_way_macro_f1"] == pytest.approx(0.8)
+    assert flat["pos_neg_macro_f1"] == pytest.approx(0.65)
+    assert "pos_neg_two_way_macro_f1" not in flat_sentence_metrics(sentence_report(GOLD, PRED))
+
+
 def test_no_polar_rows_means_no_pos_neg_reading():
     assert "pos_neg" not in sentence_report(["neutral"], ["neutral"])
 

@@ -3,9 +3,12 @@
 Sentence tasks (`sentence_report`): accuracy, 3-class macro-F1, per-class
 P/R/F1, the confusion matrix, and the CTAM paper's reading: positive-vs-negative
 F1 (macro and weighted) on the rows whose gold label is not neutral, where a
-neutral prediction counts as a miss. Every figure comes with the majority-class
-baseline on the same rows (always predicting the most frequent gold label of
-those rows, the best constant predictor).
+neutral prediction counts as a miss; and, given each prediction's probabilities
+(`prediction_report`), the same rows decided two-way (the more probable of
+positive and negative, what the paper's two-class English-trained models do).
+Every figure comes with the majority-class baseline on the same rows (always
+predicting the most frequent gold label of those rows, the best constant
+predictor).
 
 Span tasks (`span_report`): exact span micro-F1 (start, end, polarity), span-only
 F1 (extraction, polarity ignored) and polarity accuracy on the spans whose
@@ -80,9 +83,14 @@ def sentence_report(
     gold: Sequence[Hashable],
     pred: Sequence[Hashable],
     labels: Sequence[Hashable] = SENTIMENT_LABELS,
+    two_way: Sequence[Hashable] | None = None,
 ) -> dict[str, Any]:
-    """Full sentence-level report (JSON-ready); see the module docstring."""
-    if len(gold) != len(pred):
+    """Full sentence-level report (JSON-ready); see the module docstring.
+
+    `two_way`: per row, the prediction restricted to positive/negative
+    (`two_way_choice`); adds `pos_neg.two_way`.
+    """
+    if len(gold) != len(pred) or (two_way is not None and len(two_way) != len(gold)):
         raise ValueError(f"gold has {len(gold)} items, pred has {len(pred)}")
     if not gold:
         raise ValueError("no items to score")
@@ -97,7 +105,26 @@ def sentence_report(
         pos_neg = _scores(pg, pp, POLAR)
         maj = majority_label(pg)
         report["pos_neg"] = {"n": len(pg), **pos_neg, "majority": {"label": maj, **_scores(pg, [maj] * len(pg), POLAR)}}
+        if two_way is not None:
+            decided = [d for g, d in zip(gold, two_way) if g in POLAR]
+            report["pos_neg"]["two_way"] = _scores(pg, decided, POLAR)
     return report
+
+
+def two_way_choice(prediction: Any) -> Hashable | None:
+    """The more probable of positive and negative (ties: negative); the label itself without probabilities."""
+    if prediction is None:
+        return None
+    probs = getattr(prediction, "probs", None) or {}
+    if all(k in probs for k in POLAR):
+        return max(POLAR, key=lambda k: probs[k])
+    return getattr(prediction, "label", None)
+
+
+def prediction_report(gold: Sequence[Hashable], predictions: Sequence[Any]) -> dict[str, Any]:
+    """`sentence_report` of method predictions (None = not predicted, a miss), with the two-way reading."""
+    labels = [getattr(p, "label", None) for p in predictions]
+    return sentence_report(gold, labels, two_way=[two_way_choice(p) for p in predictions])
 
 
 def flat_sentence_metrics(report: Mapping[str, Any]) -> dict[str, float]:
@@ -120,6 +147,8 @@ def flat_sentence_metrics(report: Mapping[str, Any]) -> dict[str, float]:
             majority_pos_neg_macro_f1=pn["majority"]["macro_f1"],
             majority_pos_neg_weighted_f1=pn["majority"]["weighted_f1"],
         )
+        if "two_way" in pn:
+            out.update(pos_neg_two_way_macro_f1=pn["two_way"]["macro_f1"], pos_neg_two_way_weighted_f1=pn["two_way"]["weighted_f1"])
     return out
 
 
@@ -209,8 +238,7 @@ def evaluate_examples(model: Any, examples: Sequence[Any]) -> dict[str, Any]:
         rows = [ex for ex in examples if ex.label is not None]
         if not rows:
             raise ValueError("no row has a sentence label to score")
-        preds = model.predict(rows)
-        return {"task": "sentence", **sentence_report([ex.label for ex in rows], [p.label for p in preds])}
+        return {"task": "sentence", **prediction_report([ex.label for ex in rows], model.predict(rows))}
     preds = model.predict(examples)
     gold = [list(ex.spans or ()) for ex in examples]
     return {"task": "spans", "n": len(examples), **span_report(gold, [list(p.spans or ()) for p in preds])}

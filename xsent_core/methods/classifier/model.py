@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ...evaluation import flat_sentence_metrics, sentence_report
+from ...evaluation import flat_sentence_metrics, prediction_report
 from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, log_prior, logit_adjusted_cross_entropy
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
@@ -126,5 +126,4 @@ class ClassifierMethod(Method):
         rows = [ex for ex in examples if ex.label is not None]
         if not rows:
             return {"n": 0.0}
-        preds = [p.label for p in self.predict(rows)]
-        return flat_sentence_metrics(sentence_report([ex.label for ex in rows], preds))
+        return flat_sentence_metrics(prediction_report([ex.label for ex in rows], self.predict(rows)))

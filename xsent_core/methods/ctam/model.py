@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ...config import replace_config
-from ...evaluation import flat_sentence_metrics, sentence_report
+from ...evaluation import flat_sentence_metrics, prediction_report
 from ...nn import GatedFusion, masked_mean
 from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
@@ -575,9 +575,7 @@ class VxlmMethod(Method):
         rows = [ex for ex in examples if ex.label is not None]
         if not rows:
             raise InputError(f"{self.name}: no labelled examples to evaluate")
-        preds = [p.label for p in self.predict(rows)]
-        gold = [ex.label for ex in rows]
-        return flat_sentence_metrics(sentence_report(gold, preds))
+        return flat_sentence_metrics(prediction_report([ex.label for ex in rows], self.predict(rows)))
 
 
 def _word_gate(r: Mapping[str, Any]) -> torch.Tensor:

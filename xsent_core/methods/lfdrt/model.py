@@ -707,16 +707,14 @@ class LfdrtMethod(Method):
         return {"tokens": tokens, "offsets": spans, "weights": values, "other_weight": other}
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
-        from ...evaluation import flat_sentence_metrics, sentence_report
+        from ...evaluation import flat_sentence_metrics, prediction_report
 
         rows = [ex for ex in examples if ex.label is not None]
         if not rows:
             return {"n": 0.0}
         preds = self.predict(rows)
-        gold = [ex.label for ex in rows]
-        labels = [p.label for p in preds]
         return {
-            **flat_sentence_metrics(sentence_report(gold, labels)),
+            **flat_sentence_metrics(prediction_report([ex.label for ex in rows], preds)),
             "heads_agree": sum(bool(p.extras["heads_agree"]) for p in preds) / len(preds),
         }
 

@@ -84,7 +84,8 @@ TASKS = {
     "tagger": {
         "method": "tagger",
         "preset": "tagger-builtin",
-        "config": {"contrastive_augment": 0.5},
+        # every key a row may leave out, so rows do not inherit whatever the preset ships with
+        "config": {"contrastive_augment": 0.5, "lora_from_layer": 0},
         "data": None,
         "select": "f1",
         "headline": "f1",
@@ -92,7 +93,7 @@ TASKS = {
     "classifier": {
         "method": "classifier",
         "preset": "classifier-builtin",
-        "config": {},
+        "config": {"lora_from_layer": 0, "class_weighting": "none", "logit_adjust": 0.0},
         "data": {
             "train": "gklmip:{data}/gklmip_myanmar_sentiment/train.json@train",
             "dev": "gklmip:{data}/gklmip_myanmar_sentiment/train.json@select",

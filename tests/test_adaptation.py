@@ -111,6 +111,9 @@ def test_folded_model_resaves_its_adapters_and_refuses_training(tmp_path, tiny_b
     data = rows()
     again = load_model(tmp_path / "b")
     assert [p.spans for p in again.predict(data)] == [p.spans for p in folded.predict(data)]
+    from xsent_core.adaptation import trainable_summary
+
+    assert trainable_summary(folded) == trainable_summary(model)  # the card counts the folded adapters as trained
     with pytest.raises(XsentError, match="for_training=True"):
         fit(folded, folded.prepare(data), TrainConfig(epochs=1, batch_size=8, device="cpu"), progress=False)
     trainable_again = load_model(tmp_path / "a", for_training=True)

@@ -72,6 +72,7 @@ def inference_config(config: Any) -> Any:
 
 def trainable_summary(module: Any) -> dict[str, int]:
     """Trainable vs all parameters (what a model card and the benchmark report)."""
-    total = sum(p.numel() for p in module.parameters())
-    trained = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    folded = sum(t.numel() for t in getattr(module, "folded_adapters", {}).values())  # trained, now inside the weights
+    total = sum(p.numel() for p in module.parameters()) + folded
+    trained = sum(p.numel() for p in module.parameters() if p.requires_grad) + folded
     return {"trainable_parameters": int(trained), "parameters": int(total)}

@@ -100,7 +100,7 @@ def adaptation_line(model: Any) -> str:
         "top-k": f"top-k: layers {getattr(config, 'train_from_layer', '?')}+ trained, lower layers frozen",
         "lora": (
             f"LoRA on layers {config.lora_from_layer}+ (rank {config.lora_rank}, alpha {config.lora_alpha:g}, "
-            f"dropout {config.lora_dropout:g}), merged at load"
+            f"dropout {config.lora_dropout:g}), folded into the weights at load"
         ),
         "full": "full fine-tuning of every layer (embeddings frozen)",
     }.get(mode, mode)

@@ -45,3 +45,14 @@ def tiny_classifier_dir(tmp_path_factory):
     report = run_preset("classifier", "classifier-tiny", out, progress=False, evaluate_tests=False)
     assert report["status"] == "finished"
     return out
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory):
+    """Where browser tests save screenshots: a temporary folder, or $XSENT_SCREENSHOTS when set
+    (XSENT_SCREENSHOTS=benchmarks/results/screenshots refreshes the README's); tests never write tracked files."""
+    from pathlib import Path
+
+    path = Path(os.environ["XSENT_SCREENSHOTS"]) if os.environ.get("XSENT_SCREENSHOTS") else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,7 +1,8 @@
 """Drive every tab of the app once in headless Chromium, logged in (--auth), as people would.
 
 One app process for the module (two users: alice, bob), with a store seeded
-before start. Screenshots of each tab go to benchmarks/results/screenshots/.
+before start. Screenshots of each tab go to a temporary folder, or to $XSENT_SCREENSHOTS
+(benchmarks/results/screenshots/ refreshes the README's).
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, running_app
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
 
-SHOTS = ROOT / "benchmarks" / "results" / "screenshots"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 DOCS = [
     "The fish was fresh but the service was painfully slow.",
@@ -64,7 +64,6 @@ def app(tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -101,7 +100,7 @@ def mark(page, needle: str, key: str) -> None:
     page.locator("#annotate-doc mark.xs-span", has_text=needle).wait_for(timeout=30_000)
 
 
-def test_annotate_correct_save_reload_shows_version(app, browser):
+def test_annotate_correct_save_reload_shows_version(app, browser, shots):
     context, page = login(browser, app["url"], "alice")
     doc_id = app["ids"][0]
     open_document(page, doc_id)
@@ -125,7 +124,7 @@ def test_annotate_correct_save_reload_shows_version(app, browser):
     assert sorted(marks.all_inner_texts()) == ["fish", "service"]
     assert page.locator("#annotate-doc mark.pol-positive").inner_text() == "fish"
     assert "v1 (current)" in page.locator("#annotate-history").inner_text()
-    page.screenshot(path=str(SHOTS / "annotate.png"), full_page=True)
+    page.screenshot(path=str(shots / "annotate.png"), full_page=True)
     # accept & next with the keyboard on the Burmese document: saved, and the next one opens
     open_document(page, app["ids"][2])
     mark(page, "အစားအသောက်", "3")
@@ -173,7 +172,7 @@ def test_two_annotators_same_document_both_versions_kept(app, browser):
     assert [s.text for s in hist[0].spans] == ["wine list"] and [s.text for s in hist[1].spans] == ["desserts"]
 
 
-def test_train_tiny_job_reaches_100_and_model_listed(app, browser):
+def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     context, page = login(browser, app["url"], "alice")
     open_tab(page, "Train")
     page.locator("#train-kind").get_by_label("Preset training (any method)").check()
@@ -188,7 +187,7 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser):
     assert "100 %" in page.locator("#train-progress").inner_text()
     page.locator("#train-summary").get_by_text("browser-tiny").wait_for(timeout=30_000)
     expect(page.locator("#train-compare")).to_contain_text("f1", timeout=30_000)
-    page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
+    page.screenshot(path=str(shots / "train.png"), full_page=True)
     # reload: the finished job is still shown (state lives in the jobs table)
     page.reload()
     open_tab(page, "Train")
@@ -200,11 +199,11 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser):
     page.get_by_role("option", name="browser-tiny").click()
     page.locator("#models-default").click()
     expect(page.locator("#models-status")).to_contain_text("now the default", timeout=30_000)
-    page.screenshot(path=str(SHOTS / "models.png"), full_page=True)
+    page.screenshot(path=str(shots / "models.png"), full_page=True)
     context.close()
 
 
-def test_inspect_attention_or_clear_message(app, browser):
+def test_inspect_attention_or_clear_message(app, browser, shots):
     from db.store import Store
 
     with Store.open(app["db"]) as store:
@@ -224,11 +223,11 @@ def test_inspect_attention_or_clear_message(app, browser):
         page.locator("#inspect-text textarea").fill("The fish was fresh but the service was painfully slow.")
         page.locator("#inspect-button").click()
         page.locator("#inspect-tags .js-plotly-plot").wait_for(timeout=120_000)
-    page.screenshot(path=str(SHOTS / "inspect.png"), full_page=True)
+    page.screenshot(path=str(shots / "inspect.png"), full_page=True)
     context.close()
 
 
-def test_alignment_draws_umap_for_the_example_concepts(app, browser):
+def test_alignment_draws_umap_for_the_example_concepts(app, browser, shots):
     context, page = login(browser, app["url"], "alice")
     open_tab(page, "Alignment")
     page.locator("#alignment-button").click()
@@ -236,7 +235,7 @@ def test_alignment_draws_umap_for_the_example_concepts(app, browser):
     expect(page.locator("#alignment-table")).to_contain_text("democracy", timeout=30_000)
     page.locator("#alignment-export-csv").click()
     expect(page.locator("#alignment-export-status")).to_contain_text(".csv", timeout=30_000)
-    page.screenshot(path=str(SHOTS / "alignment.png"), full_page=True)
+    page.screenshot(path=str(shots / "alignment.png"), full_page=True)
     context.close()
 
 

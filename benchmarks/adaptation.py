@@ -273,7 +273,8 @@ def ship(task: str, row: str, target: Path) -> dict[str, Any]:
         best["train_seconds"], model, note=note,
     )
     save_model(model, target, metrics={"dev": best["dev"], "test": best["test"]},
-               training={"command": command, "steps": best["steps"], "seed": best["seed"], "row": row}, half=True, card_text=text)
+               training={"preset": spec["preset"], "command": command, "steps": best["steps"], "seed": best["seed"], "row": row},
+               half=True, card_text=text)
     return {"row": row, "seed": best["seed"], "mb": round((target / "model.safetensors").stat().st_size / 1e6, 2)}
 
 

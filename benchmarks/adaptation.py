@@ -297,11 +297,16 @@ def rescore(task: str) -> None:
         print(path.name, headline(task, run), flush=True)
 
 
+def saved_runs() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
+
+
 def main() -> None:
     args = parse_args()
+    command = "python benchmarks/adaptation.py " + " ".join(sys.argv[1:])
     if args.rescore:
         rescore(args.task)
-        write_results([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))], "python benchmarks/adaptation.py " + " ".join(sys.argv[1:]))
+        write_results(saved_runs(), command)
         return
     if args.ship or args.budget_s is None:
         if not (args.ship and args.to):
@@ -311,7 +316,6 @@ def main() -> None:
     RUNS.mkdir(parents=True, exist_ok=True)
     work = Path(args.work)
     rows = args.rows or list(ROWS[args.task])
-    command = "python benchmarks/adaptation.py " + " ".join(sys.argv[1:])
     for seed in args.seeds:  # seed-major: a cut-short run still has every row at the first seed
         for row in rows:
             path = RUNS / f"{args.task}-{row}-{seed}-b{int(args.budget_s)}.json"
@@ -320,8 +324,8 @@ def main() -> None:
             result = run_one(args.task, row, seed, args.budget_s, args.epochs, work)
             path.write_text(json.dumps(result, indent=2) + "\n")
             print(json.dumps({k: result[k] for k in ("task", "row", "seed", "steps", "minutes_total")}), headline(args.task, result), flush=True)
-            write_results([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))], command)
-    write_results([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))], command)
+            write_results(saved_runs(), command)
+    write_results(saved_runs(), command)
 
 
 if __name__ == "__main__":

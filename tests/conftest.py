@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -51,8 +52,6 @@ def tiny_classifier_dir(tmp_path_factory):
 def shots(tmp_path_factory):
     """Where browser tests save screenshots: a temporary folder, or $XSENT_SCREENSHOTS when set
     (XSENT_SCREENSHOTS=benchmarks/results/screenshots refreshes the README's); tests never write tracked files."""
-    from pathlib import Path
-
     path = Path(os.environ["XSENT_SCREENSHOTS"]) if os.environ.get("XSENT_SCREENSHOTS") else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path

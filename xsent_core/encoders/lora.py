@@ -40,6 +40,7 @@ ADAPTER_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<half>[AB])\.default\.weight
 
 
 def is_adapter_key(key: str) -> bool:
+    """A parameter or saved-tensor name that belongs to a LoRA adapter."""
     return ".lora_" in key
 
 
@@ -71,10 +72,6 @@ def fold_adapters(model: torch.nn.Module, adapters: Mapping[str, torch.Tensor], 
             linear.weight += delta.to(device=linear.weight.device, dtype=linear.weight.dtype)
 
 
-def has_lora(module: torch.nn.Module) -> bool:
-    return any(".lora_" in name for name, _ in module.named_parameters())
-
-
 def set_merged(module: torch.nn.Module, merged: bool) -> None:
     """Merge (inference) or unmerge (training) every adapter; a no-op where already so."""
     for layer in lora_layers(module):
@@ -100,7 +97,7 @@ def add_lora(model: torch.nn.Module, rank: int, alpha: float, dropout: float, la
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules(layers), bias="none")
     model = inject_adapter_in_model(config, model)
     for name, p in model.named_parameters():
-        p.requires_grad_(".lora_" in name)
+        p.requires_grad_(is_adapter_key(name))
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(f"no projection of {type(model).__name__} matched the LoRA targets")
     return model

@@ -55,3 +55,41 @@ def test_adaptation_summary_pairs_rows_seed_by_seed():
     paired = rows["lora-r8"]["paired_vs_top6"]["target_avg_f1"]
     assert paired["differences"] == pytest.approx([3.0, 4.0])
     assert paired["verdict"] == "gain"
+
+
+def test_m2sa_rows_pair_multilingual_with_monolingual_and_english_only_seed_by_seed():
+    import m2sa
+
+    def run(scores):
+        return {"test": {code: {"macro_f1": f, "accuracy": f, "majority_macro_f1": 0.3, "n": 10.0} for code, f in scores.items()}}
+
+    def seed(shift):
+        runs = {None: run({c: 0.70 + shift for c in m2sa.LANGS}), "en": run({c: 0.60 for c in m2sa.LANGS})}
+        runs["en"]["test"]["en"]["macro_f1"] = 0.65
+        runs.update({c: run({c: 0.66}) for c in m2sa.LANGS[1:]})
+        return m2sa.row_scores(runs)
+
+    per_seed = [seed(0.0), seed(0.01), seed(0.02)]
+    assert per_seed[0]["monolingual"] == pytest.approx({"en": 65.0, "es": 66.0, "fr": 66.0, "nl": 66.0, "ru": 66.0})
+    assert per_seed[0]["english_only"]["fr"] == pytest.approx(60.0)
+    s = m2sa.summarise(per_seed)
+    assert s["multilingual"]["avg_non_en"]["mean"] == pytest.approx(71.0)
+    mono = s["multilingual_minus_monolingual"]["avg_non_en"]
+    assert mono["differences"] == pytest.approx([4.0, 5.0, 6.0]) and mono["verdict"] == "gain"
+    zero_shot = s["multilingual_minus_english_only"]
+    assert "en" not in zero_shot and zero_shot["fr"]["differences"] == pytest.approx([10.0, 11.0, 12.0])
+    assert m2sa.training_data("fr") == {
+        "train": [m2sa.SEMEVAL % ("fr", "train")], "dev": [m2sa.SEMEVAL % ("fr", "dev")], "test": {"fr": m2sa.TEST % "fr"},
+    }
+    assert set(m2sa.training_data("en")["test"]) == set(m2sa.LANGS) == set(m2sa.training_data(None)["test"])
+    speed = {"rows": 8, "seconds": 1.0, "rows_per_s": 8.0}
+    result = {
+        "command": "python benchmarks/m2sa.py", "seeds": [13, 14, 15], "summary": s,
+        "machine": {"cpu_count": 2, "torch": "2", "torch_threads": 1, "load_average_start": [0.5]},
+        "majority_macro_f1": {k: 30.0 for k in (*m2sa.LANGS, "avg_non_en", "avg_all")},
+        "test_rows": {c: 10 for c in m2sa.LANGS}, "train_minutes": {"multilingual": 13.0, "monolingual": 14.0},
+        "throughput": {"batch_size": 16, "text_only": speed, "images_cold_cache": speed, "images_warm_cache": speed},
+    }
+    table = m2sa.markdown(result)
+    assert "| average ES/FR/NL/RU |  | 30.0 | 71.0 ± 1.0 | 66.0 ± 0.0 | 60.0 ± 0.0 | +5.0 (+4.0, +5.0, +6.0): gain |" in table
+    assert "| EN | 10 | 30.0 | 71.0 ± 1.0 | 65.0 ± 0.0 | 65.0 ± 0.0 | +6.0 (+5.0, +6.0, +7.0): gain | (same model) |" in table

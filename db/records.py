@@ -145,3 +145,57 @@ class ModelRecord:
     created: str | None = None
     is_default: bool = False
     shipped: bool = False  # bundled with xsent: cannot be deleted
+
+
+@dataclass(frozen=True)
+class ImportedVersion:
+    """An annotation made elsewhere (another tool), to append as a version with its own author and time."""
+
+    annotator: str
+    label: str | None
+    spans: tuple[AspectSpan, ...]
+    created: str | None = None  # ISO 8601 UTC; None: the time of import
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ImportedPrediction:
+    """A model output made elsewhere (e.g. Label Studio pre-annotations)."""
+
+    model: str
+    model_version: str | None
+    method: str
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class ImportedDocument:
+    """A document with the versions and predictions it brings; matched to a stored one by external id and text."""
+
+    text: str
+    external_id: str
+    lang: str | None = None
+    versions: tuple[ImportedVersion, ...] = ()
+    predictions: tuple[ImportedPrediction, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import changed; re-importing the same file gives zeros in every `*_added`."""
+
+    document_ids: tuple[int, ...]  # in input order
+    documents_added: int
+    documents_matched: int
+    versions_added: int
+    versions_skipped: int  # already stored (same annotator, time, label and spans)
+    predictions_added: int
+    predictions_skipped: int
+
+
+@dataclass(frozen=True)
+class DocumentBundle:
+    """A document with every annotation version (oldest first) and each model's latest prediction."""
+
+    document: Document
+    versions: tuple[Annotation, ...]
+    predictions: tuple[StoredPrediction, ...]

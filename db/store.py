@@ -21,6 +21,8 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NoReturn, Sequence, TypeVar
@@ -35,6 +37,10 @@ from db.records import (
     Annotation,
     AnnotatorLabels,
     Document,
+    DocumentBundle,
+    ImportedDocument,
+    ImportedVersion,
+    ImportSummary,
     Job,
     ModelRecord,
     QueueItem,
@@ -46,6 +52,8 @@ T = TypeVar("T")
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 DEFAULT_WRITE_ATTEMPTS = 6
+# External id under which a document xsent exported (to another tool) comes back when it had none.
+EXPORTED_DOCUMENT_PREFIX = "xsent-document:"
 
 # Annotation rows joined with their parent's version number.
 _ANNOTATION_SELECT = """
@@ -587,6 +595,124 @@ class Store:
         )
         return [_example_from_row(r) for r in rows]
 
+    def import_documents(self, items: Sequence[ImportedDocument], source: str | None) -> ImportSummary:
+        """Documents with annotation versions and predictions made elsewhere, in one transaction.
+
+        A document is matched to a stored one with the same external id and text
+        (or, for an id ``xsent-document:N`` that xsent exported, document N when its
+        text is the same); otherwise it is added under `source`. Versions are
+        appended in the given order with their own annotator and time; one the
+        document already has (same annotator, time, label and spans; time ignored
+        when none is given) is skipped, as is a prediction equal to one stored for
+        the same model. So importing a file twice, or a file xsent exported back
+        into its own store, adds nothing. Any bad record fails the whole import.
+        """
+        checked: list[tuple[ImportedDocument, list[tuple[ImportedVersion, tuple[AspectSpan, ...]]]]] = []
+        for n, item in enumerate(items):
+            if not isinstance(item, ImportedDocument):
+                raise InputError(f"import_documents takes ImportedDocument records, got {type(item).__name__}")
+            where = f"imported document {n} ({item.external_id})"
+            if not item.text.strip():
+                raise InputError(f"{where}: empty text")
+            versions = []
+            for v in item.versions:
+                annotator = validate.check_annotator(v.annotator)
+                label = validate.check_label(v.label, where)
+                spans = validate.check_spans(v.spans, item.text, where)
+                if label is None and not spans:
+                    raise InputError(f"{where}: a version by {annotator} has neither a label nor spans")
+                versions.append((replace(v, annotator=annotator, label=label), spans))
+            for pred in item.predictions:
+                if not isinstance(pred.prediction, Prediction):
+                    raise InputError(f"{where}: prediction of {pred.model!r} is not a Prediction")
+                validate.check_spans(pred.prediction.spans, item.text, where)
+            checked.append((item, versions))
+
+        def tx(db: Database) -> ImportSummary:
+            now = codec.now_iso()
+            ids: list[int] = []
+            counts = Counter()
+            for item, versions in checked:
+                doc_id = _match_document(db, item)
+                if doc_id is None:
+                    doc_id = int(
+                        db["documents"].insert(
+                            {"text": item.text, "lang": item.lang, "image": None, "source": source,
+                             "external_id": item.external_id, "created": now}
+                        ).last_pk
+                    )
+                    counts["documents_added"] += 1
+                else:
+                    counts["documents_matched"] += 1
+                ids.append(doc_id)
+                have = [codec.annotation_from_row(r) for r in db.query(_ANNOTATION_SELECT + " WHERE a.document_id = ?", [doc_id])]
+                for v, spans in versions:
+                    mine = (v.annotator, v.label, _span_key(spans))
+                    if any(
+                        (a.annotator, a.label, _span_key(a.spans)) == mine and (v.created is None or a.created == v.created)
+                        for a in have
+                    ):
+                        counts["versions_skipped"] += 1
+                        continue
+                    latest = _latest_version(db, doc_id)
+                    have.append(
+                        _append_annotation(db, doc_id, v.annotator, v.label, spans, latest or None, v.note, created=v.created)
+                    )
+                    counts["versions_added"] += 1
+                stored = [
+                    (r["model"], codec.prediction_from_row(r).prediction)
+                    for r in db.query("SELECT * FROM predictions WHERE document_id = ?", [doc_id])
+                ]
+                for pred in item.predictions:
+                    if any(model == pred.model and _same_output(old, pred.prediction) for model, old in stored):
+                        counts["predictions_skipped"] += 1
+                        continue
+                    disagreement = codec.disagreement_of(pred.prediction)
+                    db["predictions"].insert(
+                        {
+                            "document_id": doc_id, "model": pred.model, "model_version": pred.model_version,
+                            "method": pred.method, "output_json": codec.to_json(pred.prediction.to_dict(), "prediction"),
+                            "confidence": pred.prediction.confidence,
+                            "disagreement": None if disagreement is None else int(disagreement), "created": now,
+                        }
+                    )
+                    stored.append((pred.model, pred.prediction))
+                    counts["predictions_added"] += 1
+            return ImportSummary(
+                document_ids=tuple(ids),
+                **{k: counts[k] for k in ("documents_added", "documents_matched", "versions_added", "versions_skipped",
+                                          "predictions_added", "predictions_skipped")},
+            )
+
+        return self._write("import_documents", tx)
+
+    def document_bundles(self, *, only_annotated: bool = False) -> list[DocumentBundle]:
+        """Every document (or only annotated ones) with all its versions and each model's latest prediction, by id."""
+        docs = self._read(
+            "SELECT * FROM documents AS d"
+            + (" WHERE EXISTS (SELECT 1 FROM annotations AS a WHERE a.document_id = d.id)" if only_annotated else "")
+            + " ORDER BY d.id"
+        )
+        versions: dict[int, list[Annotation]] = {}
+        for r in self._read(_ANNOTATION_SELECT + " ORDER BY a.document_id, a.version"):
+            ann = codec.annotation_from_row(r)
+            versions.setdefault(ann.document_id, []).append(ann)
+        predictions: dict[int, list[StoredPrediction]] = {}
+        latest = (
+            "SELECT * FROM predictions WHERE id IN (SELECT max(id) FROM predictions GROUP BY document_id, model) "
+            "ORDER BY document_id, model"
+        )
+        for r in self._read(latest):
+            predictions.setdefault(r["document_id"], []).append(codec.prediction_from_row(r))
+        return [
+            DocumentBundle(
+                document=codec.document_from_row(d),
+                versions=tuple(versions.get(d["id"], ())),
+                predictions=tuple(predictions.get(d["id"], ())),
+            )
+            for d in docs
+        ]
+
     def _documents_by_id(self, ids: list[int]) -> dict[int, Document]:
         if not ids:
             return {}
@@ -900,6 +1026,7 @@ def _append_annotation(
     spans: tuple[AspectSpan, ...],
     parent_version: int | None,
     note: str,
+    created: str | None = None,
 ) -> Annotation:
     _require_document(db, document_id)
     # Under BEGIN IMMEDIATE nobody else can write, so max + 1 is ours.
@@ -915,7 +1042,7 @@ def _append_annotation(
                 f"(latest is {version - 1})"
             )
         parent_id = int(row[0])
-    created = codec.now_iso()
+    created = created or codec.now_iso()
     ann_id = _insert_annotation(db, document_id, version, parent_id, annotator, label, spans, note, created)
     return Annotation(
         id=ann_id,
@@ -965,3 +1092,28 @@ def _example_from_row(r: Mapping[str, Any]) -> Example:
         image=r["image"],
         meta=meta,
     )
+
+
+def _match_document(db: Database, item: ImportedDocument) -> int | None:
+    row = db.execute(
+        "SELECT id FROM documents WHERE external_id = ? AND text = ? ORDER BY id LIMIT 1", [item.external_id, item.text]
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    prefix = EXPORTED_DOCUMENT_PREFIX
+    if item.external_id.startswith(prefix) and item.external_id[len(prefix):].isdigit():
+        row = db.execute(
+            "SELECT id FROM documents WHERE id = ? AND text = ?", [int(item.external_id[len(prefix):]), item.text]
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+    return None
+
+
+def _span_key(spans: Iterable[AspectSpan]) -> tuple[tuple[int, int, str], ...]:
+    return tuple(sorted((s.start, s.end, s.polarity) for s in spans))
+
+
+def _same_output(a: Prediction, b: Prediction) -> bool:
+    """Same label and spans: what survives a trip through another tool (extras and warnings do not)."""
+    return a.label == b.label and _span_key(a.spans or ()) == _span_key(b.spans or ())

@@ -191,11 +191,12 @@ def build(services: Services) -> None:
                 with gr.Column():
                     up = gr.File(label=f"File to import (≤ {settings.max_upload_mb} MB)", file_types=[".jsonl", ".csv", ".conll", ".json", ".txt"], type="filepath", elem_id="annotate-import-file")
                     up_fmt = gr.Dropdown(list(logic.IMPORT_FORMATS), value="auto", label="Format", elem_id="annotate-import-format")
-                    up_gold = gr.Checkbox(False, label="Labels/spans in the file become annotation version 1 (annotator import:<file>)", elem_id="annotate-import-gold")
+                    up_gold = gr.Checkbox(False, label="Labels/spans in the file become annotation version 1 (annotator import:<file>); Label Studio annotations always become versions, with their own annotators", elem_id="annotate-import-gold")
+                    ls_map = gr.Textbox(label="Label Studio label names → sentiment (import and export)", placeholder="Good=positive, Bad=negative, Mixed=neutral (Positive/Negative/Neutral need no entry)", elem_id="annotate-labelstudio-map")
                     up_btn = gr.Button("Import", elem_id="annotate-import")
                     up_md = gr.Markdown(elem_id="annotate-import-status")
                 with gr.Column():
-                    ex_fmt = gr.Radio([("CoNLL (BIES)", "conll"), ("JSONL", "jsonl"), ("Hugging Face datasets folder (zip)", "hf")], value="jsonl", label="Export format", elem_id="annotate-export-format")
+                    ex_fmt = gr.Radio([("CoNLL (BIES)", "conll"), ("JSONL", "jsonl"), ("Hugging Face datasets folder (zip)", "hf"), ("Label Studio JSON (every version + latest model predictions)", "labelstudio")], value="jsonl", label="Export format", elem_id="annotate-export-format")
                     ex_btn = gr.Button("Export corrected data", elem_id="annotate-export")
                     ex_md = gr.Markdown(elem_id="annotate-export-status")
                     ex_file = gr.File(label="Download", interactive=False, height=90, elem_id="annotate-export-file")
@@ -396,14 +397,18 @@ def build(services: Services) -> None:
                 return "No document has been annotated by two or more people yet.", []
             return f"{len(groups)} documents annotated by two or more people (each annotator's latest version).", logic.agreement_rows(groups)
 
-        def on_import(path, fmt, gold, order_v, only_new):
+        def on_import(path, fmt, gold, order_v, only_new, label_map=""):
             from xsent_core.data import load_examples
 
             try:
                 if not path:
                     raise InputError("choose a file to import")
                 p = logic.check_upload(path, settings.max_upload_mb, roots=upload_roots(services))
-                kind = logic.guess_format(p.name, fmt)
+                kind = logic.guess_format(p.name, fmt, p)
+                if kind == "labelstudio":
+                    message = import_labelstudio_file(p, label_map or "")
+                    rows, qids = queue_rows(order_v, only_new)
+                    return message, rows, qids
                 examples = load_examples(f"{kind}:{p}")
                 if len(examples) > settings.max_batch_rows:
                     raise InputError(f"{p.name} has {len(examples)} rows, more than the {settings.max_batch_rows} allowed; use the CLI")
@@ -417,8 +422,41 @@ def build(services: Services) -> None:
             rows, qids = queue_rows(order_v, only_new)
             return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`.", rows, qids
 
-        def on_export(fmt):
+        def import_labelstudio_file(p: Path, label_map: str) -> str:
+            from db.labelstudio import import_labelstudio
+            from xsent_core.data.labelstudio import parse_label_map
+
+            summary, read = import_labelstudio(
+                store, p, parse_label_map(label_map), max_bytes=settings.max_upload_mb * 2**20,
+                max_tasks=settings.max_batch_rows, display_name=p.name,
+            )
+            notes = "".join(f"\n- {line}" for line in read.report())
+            return (
+                f"✓ {p.name} (Label Studio): {len(read.tasks)} tasks; {summary.documents_added} documents added, "
+                f"{summary.documents_matched} already stored; {summary.versions_added} annotation versions added, "
+                f"{summary.versions_skipped} already stored; {summary.predictions_added} predictions added."
+                + notes
+            )
+
+        def export_labelstudio_file(label_map: str) -> tuple[str, str]:
+            from db.labelstudio import export_labelstudio
+            from xsent_core.data.labelstudio import parse_label_map
+
+            if store.count_documents() == 0:
+                raise InputError("nothing to export yet: the store has no documents")
+            done = export_labelstudio(store, logic.export_target(services.exports_dir(), "labelstudio"), parse_label_map(label_map))
+            message = (
+                f"✓ Exported {done.tasks} tasks with {done.annotations} annotation versions and {done.predictions} "
+                f"model predictions (pre-annotations) as Label Studio JSON: `{done.path.name}`. "
+                "Create the Label Studio project with this labeling configuration, then import the file:\n\n"
+                f"```xml\n{done.labeling_config}```"
+            )
+            return message, str(done.path)
+
+        def on_export(fmt, label_map=""):
             try:
+                if fmt == "labelstudio":
+                    return export_labelstudio_file(label_map or "")
                 examples = store.corrected_examples(only_annotated=True)
                 if not examples:
                     raise InputError("nothing to export yet: no document has an annotation")
@@ -450,7 +488,7 @@ def build(services: Services) -> None:
         accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos], [*DOC_OUTS, pos], api_name="annotate_accept")
         revert_btn.click(on_revert, [doc, revert_v, name, queue_ids], DOC_OUTS, api_name="annotate_revert")
         agree_btn.click(on_agreement, None, [agree_md, agree_table], api_name="annotate_agreement")
-        up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated], [up_md, queue_table, queue_ids], api_name="annotate_import")
-        ex_btn.click(on_export, ex_fmt, [ex_md, ex_file], api_name="export_annotations")
+        up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated, ls_map], [up_md, queue_table, queue_ids], api_name="annotate_import")
+        ex_btn.click(on_export, [ex_fmt, ls_map], [ex_md, ex_file], api_name="export_annotations")
 
 

@@ -14,8 +14,8 @@ from xsent_core.types import POLARITIES, SENTIMENT_LABELS, AspectSpan, InputErro
 
 POLARITY_KEYS = {"negative": "1", "neutral": "2", "positive": "3"}
 SHORT = {"negative": "neg", "neutral": "neu", "positive": "pos"}
-EXPORT_FORMATS = {"conll": ".conll", "jsonl": ".jsonl", "hf": ""}
-IMPORT_FORMATS = ("auto", "jsonl", "csv", "conll", "semeval", "gklmip")
+EXPORT_FORMATS = {"conll": ".conll", "jsonl": ".jsonl", "hf": "", "labelstudio": ".json"}
+IMPORT_FORMATS = ("auto", "jsonl", "csv", "conll", "semeval", "gklmip", "labelstudio")
 _SUFFIX_FORMAT = {".jsonl": "jsonl", ".csv": "csv", ".conll": "conll", ".json": "gklmip", ".txt": "semeval"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -200,9 +200,19 @@ def agreement_rows(groups: Sequence[Any]) -> list[list[Any]]:
     return rows
 
 
-def guess_format(filename: str, chosen: str) -> str:
+_LABEL_STUDIO_KEYS = re.compile(rb'"(annotations|predictions|completions)"\s*:|"data"\s*:\s*\{')
+
+
+def guess_format(filename: str, chosen: str, path: Path | None = None) -> str:
+    """The chosen format, else one told by the extension; a `.json` file is sniffed
+    (Label Studio tasks have "data"/"annotations" keys, GKLMIP rows do not)."""
     if chosen and chosen != "auto":
         return chosen
+    if path is not None and Path(filename).suffix.lower() == ".json":
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        if _LABEL_STUDIO_KEYS.search(head):
+            return "labelstudio"
     fmt = _SUFFIX_FORMAT.get(Path(filename).suffix.lower())
     if fmt is None:
         raise InputError(

@@ -222,13 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a model on a dataset; prints JSON metrics")
     p.add_argument("--method", required=True)
     p.add_argument("--model")
-    p.add_argument("--data", required=True, help="FORMAT:PATH (semeval | gklmip | jsonl | conll | csv)")
+    p.add_argument("--data", required=True, help="FORMAT:PATH (semeval | gklmip | jsonl | conll | csv | labelstudio)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("export", help="convert a dataset: conll (BIES), jsonl, or a Hugging Face datasets folder")
+    p = sub.add_parser("export", help="convert a dataset: conll (BIES), jsonl, labelstudio (gold as annotations), or a Hugging Face datasets folder")
     p.add_argument("--data", required=True, help="FORMAT:PATH")
-    p.add_argument("--to", required=True, choices=("conll", "jsonl", "hf"))
+    p.add_argument("--to", required=True, choices=("conll", "jsonl", "hf", "labelstudio"))
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 

@@ -13,6 +13,7 @@ from ..types import Example, InputError
 from .conll import read_conll, write_conll
 from .gklmip import read_gklmip
 from .jsonl import iter_csv, iter_jsonl, read_jsonl, write_jsonl
+from .labelstudio import examples_from_labelstudio
 from .semeval import read_semeval
 from .splits import stratified_split
 
@@ -37,6 +38,7 @@ FORMATS: dict[str, Callable[[str], Iterable[Example]]] = {
     "jsonl": iter_jsonl,
     "conll": read_conll,
     "csv": iter_csv,
+    "labelstudio": examples_from_labelstudio,  # each task with its latest annotation
 }
 _BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".conll": "conll"}
 

@@ -1,4 +1,4 @@
-"""Write a set of examples as CoNLL BIES, JSONL or a Hugging Face `datasets` folder."""
+"""Write a set of examples as CoNLL BIES, JSONL, Label Studio tasks or a Hugging Face `datasets` folder."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..types import Example, InputError
 
-FORMATS = ("conll", "jsonl", "hf")
+FORMATS = ("conll", "jsonl", "hf", "labelstudio")
 
 
 def hf_rows(examples: Sequence[Example]) -> dict[str, list]:
@@ -48,7 +48,7 @@ def with_tokens(example: Example) -> Example:
 
 
 def export_examples(examples: Sequence[Example], to: str, out: str | os.PathLike[str]) -> Path:
-    """Export; `out` is a file for conll/jsonl and a folder for hf. Written atomically."""
+    """Export; `out` is a file for conll/jsonl/labelstudio and a folder for hf. Written atomically."""
     from .conll import write_conll
     from .jsonl import write_jsonl
 
@@ -57,6 +57,10 @@ def export_examples(examples: Sequence[Example], to: str, out: str | os.PathLike
         write_conll(target, [with_tokens(ex) for ex in examples])
     elif to == "jsonl":
         write_jsonl(target, examples)
+    elif to == "labelstudio":
+        from .labelstudio import examples_to_tasks, write_labelstudio
+
+        write_labelstudio(target, examples_to_tasks(examples))
     elif to == "hf":
         from datasets import Dataset
 

@@ -278,3 +278,51 @@ def test_gradio_client_imports_a_file_with_gold_labels(app, tmp_path):
         gold = store.current_annotation(docs["Lovely terrace."].id)
     assert set(docs) == {"Lovely terrace.", "Cold soup."}
     assert gold.annotator == "import:reviews.jsonl" and gold.label == "positive" and gold.spans[0].text == "terrace"
+
+
+LS_FIXTURE = Path(__file__).parent / "fixtures" / "labelstudio_export.json"
+LS_LABELS = "Good=positive, Bad=negative, Mixed=neutral"
+
+
+def test_gradio_client_label_studio_import_and_export(app, tmp_path):
+    import json
+
+    from gradio_client import Client, handle_file
+
+    client = Client(app["url"], auth=("alice", USERS["alice"]), verbose=False)
+    # without the project's label names: one clear message naming the task and the label, nothing stored
+    message = client.predict(handle_file(str(LS_FIXTURE)), "auto", False, "newest", False, "", api_name="/annotate_import")[0]
+    assert message.startswith("✗") and "task 0 (id 101)" in message and "'Good'" in message, message
+    message = client.predict(handle_file(str(LS_FIXTURE)), "auto", False, "newest", False, LS_LABELS, api_name="/annotate_import")[0]
+    assert "Label Studio" in message and "4 documents added" in message and "6 annotation versions added" in message, message
+    message, path = client.predict("labelstudio", LS_LABELS, api_name="/export_annotations")
+    assert "Label Studio JSON" in message and "<Labels" in message, message
+    tasks = {t["data"]["text"]: t for t in json.loads(Path(path).read_text(encoding="utf-8"))}
+    fish = tasks["😋 The fish was fresh but the service was slow 🐢"]
+    names = fish["meta"]["xsent_annotators"]
+    assert sorted(names[str(a["completed_by"])] for a in fish["annotations"]) == ["alice@example.org", "labelstudio-user-2"]
+    assert {r["value"]["text"] for a in fish["annotations"] for r in a["result"] if r["type"] == "labels"} == {"fish", "service"}
+    assert fish["predictions"][0]["model_version"] == "absa-v1"
+    # the exported file comes back into the same store without adding anything
+    back = tmp_path / "back.json"
+    back.write_text(Path(path).read_text(encoding="utf-8"), encoding="utf-8")
+    message = client.predict(handle_file(str(back)), "labelstudio", False, "newest", False, LS_LABELS, api_name="/annotate_import")[0]
+    assert "0 documents added" in message and "0 annotation versions added" in message, message
+
+
+def test_annotate_tab_label_studio_round_trip(app, browser, shots, tmp_path):
+    context, page = login(browser, app["url"], "bob")
+    open_tab(page, "Annotate")
+    page.get_by_text("Import into the store / export corrected data").click()
+    page.locator("#annotate-import-file input[type=file]").set_input_files(str(LS_FIXTURE))
+    page.locator("#annotate-labelstudio-map textarea, #annotate-labelstudio-map input").first.fill(LS_LABELS)
+    page.locator("#annotate-import").click()
+    status = page.locator("#annotate-import-status")
+    expect(status).to_contain_text("Label Studio", timeout=60_000)
+    expect(status).to_contain_text("annotation versions added")
+    page.locator("#annotate-export-format").get_by_label("Label Studio JSON (every version + latest model predictions)").check()
+    page.locator("#annotate-export").click()
+    expect(page.locator("#annotate-export-status")).to_contain_text("Label Studio JSON", timeout=60_000)
+    expect(page.locator("#annotate-export-file")).to_contain_text(".json", timeout=30_000)
+    page.screenshot(path=str(shots / "annotate-labelstudio.png"), full_page=True)
+    context.close()

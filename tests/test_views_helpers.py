@@ -127,6 +127,16 @@ def test_upload_checks(tmp_path):
         logic.guess_format("x.bin", "auto")
 
 
+def test_json_uploads_are_told_apart_by_their_keys(tmp_path):
+    ls = tmp_path / "project.json"
+    ls.write_text('[{"id": 1, "data": {"text": "Nice"}, "annotations": []}]', encoding="utf-8")
+    gk = tmp_path / "train.json"
+    gk.write_text('[{"text": "ကောင်းတယ်", "label": "5", "bpe": "x"}]', encoding="utf-8")
+    assert logic.guess_format(ls.name, "auto", ls) == "labelstudio"
+    assert logic.guess_format(gk.name, "auto", gk) == "gklmip"
+    assert logic.guess_format(ls.name, "gklmip", ls) == "gklmip"  # a chosen format wins
+
+
 # --------------------------------------------------------------- train / models
 
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 from ..types import InputError
 
@@ -37,6 +38,18 @@ def decode_utf8(data: bytes, path: str | os.PathLike[str], byte_base: int = 0, l
     if byte_base == 0 and text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def read_json(path: str | os.PathLike[str], shown: str | os.PathLike[str] | None = None) -> Any:
+    """A whole JSON file, strictly UTF-8; InputError naming `shown` (default: the path) and the line."""
+    shown = path if shown is None else shown
+    data = decode_utf8(read_bytes(path), shown)
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{shown}: line {e.lineno} column {e.colno}: invalid JSON ({e.msg})") from None
+    except RecursionError:
+        raise InputError(f"{shown}: JSON nested too deeply") from None
 
 
 def check_unicode(value: str, where: str) -> str:

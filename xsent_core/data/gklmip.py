@@ -1,13 +1,12 @@
 """Reader for the GKLMIP Myanmar product-review sentiment data (JSON array)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable
 
 from ..types import Example, InputError
-from ._io import check_unicode, decode_utf8, read_bytes
+from ._io import check_unicode, read_json
 
 # CTAM's 3-class mapping of star ratings.
 STARS_TO_LABEL: dict[int, str] = {1: "negative", 2: "negative", 3: "neutral", 4: "neutral", 5: "positive"}
@@ -34,13 +33,7 @@ def read_gklmip(
     to the text; when it changes it, the original is kept in meta["raw_text"].
     Errors name the file and the 0-based row index.
     """
-    data = decode_utf8(read_bytes(path), path)
-    try:
-        rows = json.loads(data)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON ({e.msg})") from None
-    except RecursionError:
-        raise InputError(f"{path}: JSON nested too deeply") from None
+    rows = read_json(path)
     if not isinstance(rows, list):
         raise InputError(f"{path}: expected a JSON array of rows, got {type(rows).__name__}")
     stem = Path(path).stem

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..types import POLARITIES, AspectSpan, Example, InputError
-from ._io import atomic_writer, check_unicode, decode_utf8, read_bytes
+from ._io import atomic_writer, check_unicode, read_json
 
 MAX_BYTES = 200 * 1024 * 1024  # a whole export is parsed at once; beyond this, split it in Label Studio
 DEFAULT_NAMES: Mapping[str, str] = {"negative": "Negative", "neutral": "Neutral", "positive": "Positive"}
@@ -157,13 +157,7 @@ def read_labelstudio(
         size = 0
     if size > max_bytes:
         raise InputError(f"{p.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit; split the export")
-    data = decode_utf8(read_bytes(p), p.name)
-    try:
-        doc = json.loads(data)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p.name}: line {e.lineno} column {e.colno}: invalid JSON ({e.msg})") from None
-    except RecursionError:
-        raise InputError(f"{p.name}: JSON nested too deeply") from None
+    doc = read_json(p, p.name)
     if isinstance(doc, dict) and "data" in doc:
         doc = [doc]  # one task on its own
     if not isinstance(doc, list):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +16,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="make a public Gradio link (requires --auth)")
     p.add_argument("--share-server", help="self-hosted tunnel address host:port (frp), for teams running their own")
-    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="login; repeat for several users")
-    p.add_argument("--auth-file", type=Path, help="file with one USER:PASS per line")
+    p.add_argument("--auth", action="append", default=[], metavar="USER:PASS", help="login; repeat for several users (visible in `ps`: prefer --auth-file or $XSENT_AUTH)")
+    p.add_argument("--auth-file", type=Path, help="file with one USER:PASS per line (# comments); $XSENT_AUTH takes the same lines")
     p.add_argument("--db", type=Path, default=ROOT / "data" / "xsent.sqlite3", help="SQLite store")
     p.add_argument("--models-dir", type=Path, default=ROOT / "data" / "models", help="where models trained in the app go")
     p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "work", help="uploads and exports")
@@ -25,17 +26,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def read_users(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    entries = list(args.auth)
+def read_auth(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """(users, warnings) from --auth, $XSENT_AUTH (one USER:PASS per line) and --auth-file.
+
+    A malformed entry is refused by where it is (never by its content: it may be a
+    password); a password is kept exactly as written, spaces included, with a note.
+    """
+    entries = [(f"--auth entry {i}", e) for i, e in enumerate(args.auth, 1)]
+    warnings = []
+    if args.auth:
+        warnings.append(
+            "warning: --auth puts passwords on the command line, where `ps` shows them to every user of this "
+            "machine; pass them with --auth-file FILE or the XSENT_AUTH environment variable instead."
+        )
+    env = os.environ.get("XSENT_AUTH", "")
+    entries += [(f"XSENT_AUTH line {n}", line) for n, line in enumerate(env.splitlines(), 1) if line.strip()]
     if args.auth_file:
-        entries += [line.strip() for line in args.auth_file.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+        try:
+            text = args.auth_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SystemExit(f"error: auth file {args.auth_file}: not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not readable as UTF-8 text"
+            raise SystemExit(f"error: auth file {args.auth_file}: {reason}") from None
+        entries += [
+            (f"{args.auth_file.name} line {n}", line)
+            for n, line in enumerate(text.splitlines(), 1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     users = []
-    for entry in entries:
+    for where, entry in entries:
         user, sep, password = entry.partition(":")
-        if not sep or not user or not password:
-            raise SystemExit(f"error: auth entry {entry.split(':')[0]!r}... must look like USER:PASS")
-        users.append((user, password))
-    return tuple(users)
+        if not sep or not user.strip() or not password:
+            raise SystemExit(f"error: {where} must look like USER:PASS (its content is not shown)")
+        if password != password.strip():
+            warnings.append(f"note: the password of {user.strip()!r} ({where}) starts or ends with spaces; they are part of it")
+        users.append((user.strip(), password))
+    return tuple(users), warnings
+
+
+def read_users(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    return read_auth(args)[0]
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse to serve a folder that holds the store, or a folder far too wide to serve (/, a home)."""
+    served = args.work_dir.expanduser().resolve()
+    store = args.db.expanduser().resolve()
+    home = Path.home().resolve()
+    if served == Path(served.anchor) or served == home or served in home.parents or served.parent == Path("/home"):
+        raise SystemExit(
+            f"error: --work-dir {served} is where uploads and exports go and what the browser is served from; "
+            f"it must be a folder of its own, not / or a home directory (default: {ROOT / 'data' / 'work'})"
+        )
+    if served == store.parent or served in store.parents:
+        raise SystemExit(
+            f"error: the store --db {store} lies inside --work-dir {served}, which the browser is served from: "
+            "anyone with the link could download the database. Keep the store outside the work folder."
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -66,8 +114,9 @@ def check_exposure(args: argparse.Namespace, users: tuple[tuple[str, str], ...])
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    users = read_users(args)
-    for w in check_exposure(args, users):
+    check_paths(args)
+    users, notes = read_auth(args)
+    for w in notes + check_exposure(args, users):
         print(w, file=sys.stderr)
     from views.layout import CSS, build_app
     from views.services import AppSettings, Services

@@ -946,13 +946,22 @@ class Store:
         return self._write("set_default_model", tx)
 
     def delete_model(self, name: str) -> ModelRecord:
-        """Forget a registered model (its folder is left alone); shipped models are refused."""
+        """Forget a registered model (its folder is left alone); shipped models are refused.
+
+        Deleting a method's default makes its shipped model the default again.
+        """
 
         def tx(db: Database) -> ModelRecord:
             model = _get_model(db, name)
             if model.shipped:
                 raise StoreError(f"model {name!r} ships with xsent and cannot be deleted")
             db.execute("DELETE FROM models WHERE name = ?", [name])
+            if model.is_default:  # the method keeps a default: its shipped model, when there is one
+                row = db.execute(
+                    "SELECT name FROM models WHERE method = ? AND shipped = 1 ORDER BY name LIMIT 1", [model.method]
+                ).fetchone()
+                if row is not None:
+                    _make_default(db, model.method, row[0])
             return model
 
         return self._write("delete_model", tx)

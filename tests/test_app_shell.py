@@ -45,6 +45,45 @@ def test_auth_entries_and_file(tmp_path):
         app.read_users(app.parse_args(["--auth", "nopassword"]))
 
 
+def test_store_inside_the_served_folder_refuses_to_start(tmp_path):
+    work = tmp_path / "W"
+    for argv in (
+        ["--db", str(work / "x.sqlite3"), "--work-dir", str(work)],
+        ["--db", str(work / "deep" / "x.sqlite3"), "--work-dir", str(work)],
+    ):
+        with pytest.raises(SystemExit, match="lies inside --work-dir"):
+            app.check_paths(app.parse_args(argv))
+    for served in ("/", str(Path.home())):
+        with pytest.raises(SystemExit, match="not / or a home directory"):
+            app.check_paths(app.parse_args(["--db", str(tmp_path / "x.sqlite3"), "--work-dir", served]))
+    app.check_paths(app.parse_args(["--db", str(tmp_path / "x.sqlite3"), "--work-dir", str(work)]))  # siblings are fine
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--db", str(work / "x.sqlite3"), "--work-dir", str(work)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0 and "lies inside --work-dir" in proc.stderr
+    assert not (work / "x.sqlite3").exists()  # refused before the store was created
+
+
+def test_credentials_from_file_and_environment_never_echoed(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSENT_AUTH", "carol:pw3")
+    f = tmp_path / "users.txt"
+    f.write_text("# team\nbob:pw2  \n", encoding="utf-8")
+    users, notes = app.read_auth(app.parse_args(["--auth-file", str(f)]))
+    assert users == (("carol", "pw3"), ("bob", "pw2  "))  # spaces are part of a password, and a note says so
+    assert any("ends with spaces" in n and "users.txt line 2" in n for n in notes)
+    assert not any("command line" in n for n in notes)
+    _, notes = app.read_auth(app.parse_args(["--auth", "alice:pw1"]))
+    assert any("`ps`" in n for n in notes)
+    f.write_text("alice-secret-without-colon\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as err:
+        app.read_auth(app.parse_args(["--auth-file", str(f)]))
+    assert "users.txt line 1" in str(err.value) and "alice-secret" not in str(err.value)
+    with pytest.raises(SystemExit, match="not found") as err:
+        app.read_auth(app.parse_args(["--auth-file", str(tmp_path / "missing.txt")]))
+    assert str(err.value).count("\n") == 0
+
+
 def test_highlight_segments_cover_text_once():
     text = "The fish was great"
     spans = [AspectSpan(4, 8, "fish", "positive")]

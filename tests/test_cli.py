@@ -158,6 +158,15 @@ def test_sharded_predict_merges_in_input_order(tmp_path, capsys, tiny_classifier
         assert a["id"] == b["id"] and all(abs(a["probs"][k] - b["probs"][k]) < 1e-4 for k in a["probs"])
 
 
+@pytest.mark.parametrize("shards", [["--num-shards", "0"], ["--num-shards", "2", "--shard-index", "2"], ["--num-shards", "-1"]])
+def test_impossible_shards_are_refused(tmp_path, capsys, tiny_classifier_dir, shards):
+    write_rows(tmp_path / "in.jsonl", [{"id": "1", "text": "fine"}])
+    code, _, err = run(capsys, "predict", "--method", "classifier", "--model", str(tiny_classifier_dir),
+                       "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"), *shards)
+    assert code == 2 and "--num-shards must be at least 1" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("out.jsonl*"))
+
+
 def test_train_on_own_data_file(tmp_path, capsys, shared_data):
     from xsent_core.data import load_examples
 

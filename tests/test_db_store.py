@@ -369,7 +369,11 @@ def test_model_registry(store):
     with pytest.raises(StoreError, match="cannot be replaced"):
         store.register_model(ModelRecord("lfd-my", "lfd_rt", "elsewhere"), replace=True)
     assert store.delete_model("mine").name == "mine"
-    assert store.default_model("lfd_rt") is None and [m.name for m in store.list_models("lfd_rt")] == ["lfd-my"]
+    # the deleted model was the default: the shipped one takes over, so Predict keeps working
+    assert store.default_model("lfd_rt").name == "lfd-my" and [m.name for m in store.list_models("lfd_rt")] == ["lfd-my"]
+    store.register_model(ModelRecord("other", "m2sa", "runs/5", is_default=True))
+    store.delete_model("other")
+    assert store.default_model("m2sa") is None  # no shipped model to fall back on
     with pytest.raises(NotFoundError):
         store.delete_model("mine")
 

@@ -141,7 +141,20 @@ def test_explain(model):
         assert 0 <= s < e <= len(text) and text[s:e].strip()
     assert text[att["offsets"][0][0] : att["offsets"][0][1]] == "Le"
     en = model.explain(Example("y", "Great food", "en"))
-    assert en["routing"]["shared"] == 1.0 and en["family"]["path"] == "anchor"
+    assert en["routing"]["shared"] == 1.0 and en["family"]["route"] == "anchor"
+    assert not list(file_lookalikes(out)), "API clients would try to download these as files"
+
+
+def file_lookalikes(value):
+    """Dicts that gradio_client takes for file references ({"path": str, ...})."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            yield value
+        for v in value.values():
+            yield from file_lookalikes(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from file_lookalikes(v)
 
 
 def test_agreement_api(model, data):

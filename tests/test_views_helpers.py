@@ -219,6 +219,24 @@ def test_alignment_exports_stay_in_the_exports_folder(tmp_path):
     assert concept_text().splitlines()[0] == "democracy\tဒီမိုကရေစီ"
 
 
+def test_alignment_csv_cannot_carry_spreadsheet_formulas(tmp_path):
+    import csv as csvlib
+
+    import pandas as pd
+
+    from views.alignment import export_table
+
+    attacks = ["=cmd|' /C calc'!A0", "=HYPERLINK(\"http://x\",\"y\")", "@SUM(1+1)", "+1+1", "-2+3", "\t=1", "democracy"]
+    table = pd.DataFrame({"english": attacks, "burmese": ["ဒီမိုကရေစီ"] * len(attacks), "cosine_distance_before": [-0.25] * len(attacks)})
+    out = export_table(SimpleNamespace(exports_dir=lambda: tmp_path), table)
+    with open(out, encoding="utf-8", newline="") as f:
+        rows = list(csvlib.reader(f))
+    cells = [r[0] for r in rows[1:]]
+    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells), cells
+    assert cells[0] == "'=cmd|' /C calc'!A0" and cells[-1] == "democracy"
+    assert {r[2] for r in rows[1:]} == {"-0.25"}  # numbers stay numbers
+
+
 def test_job_heldout_sample_is_stratified():
     from views.jobs import sample_rows
     from xsent_core.types import Example
@@ -228,3 +246,20 @@ def test_job_heldout_sample_is_stratified():
     assert len(picked) == 40
     assert {r.label for r in picked} == {"positive", "negative"}
     assert sample_rows(rows[:5], 40) == rows[:5]
+
+
+def test_predict_falls_back_to_the_shipped_model_when_no_default_is_set(tmp_path):
+    from db.records import ModelRecord
+    from db.store import Store
+    from views.services import AppSettings, ModelProvider
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        store.register_model(ModelRecord("tagger-default", "tagger", "assets/models/tagger", shipped=True))
+        store.register_model(ModelRecord("mine", "tagger", "runs/1", is_default=True))
+        # a store left without a default (deleted by an older xsent): the shipped model answers
+        store._write("t", lambda db: db.execute("UPDATE models SET is_default = 0"))
+        provider = ModelProvider(store, AppSettings(db_path=tmp_path / "s.sqlite3"))
+        assert store.default_model("tagger") is None
+        assert provider.resolve("tagger").name == "tagger-default"
+        with pytest.raises(Exception, match="no trained 'm2sa' model"):
+            provider.resolve("m2sa")

@@ -74,8 +74,9 @@ def export_table(services: Services, table: Any) -> Path:
     if table is None:
         raise InputError("draw the alignment first")
     out = services.exports_dir() / f"alignment-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    table.to_csv(out, index=False)
-    return out
+    from .csv_safety import write_csv
+
+    return write_csv(table, out)
 
 
 def export_plot(services: Services, figure: Any, kind: str) -> Path:

@@ -83,6 +83,8 @@ class ModelProvider:
             record = next((m for m in self._store.list_models() if m.name == name), None)
         else:
             record = self._store.default_model(method)
+            if record is None:  # a store whose default was deleted by an older xsent: the shipped model serves
+                record = next((m for m in self._store.list_models(method) if m.shipped), None)
         if record is None:
             raise XsentError(
                 f"no trained {method!r} model is available. Train one with "

@@ -45,10 +45,12 @@ def _iter_input(path: str) -> Iterator[Example]:
 
 def shard_of(args: argparse.Namespace) -> tuple[int, int]:
     """(index, count): from --shard-index/--num-shards, else torchrun's RANK/WORLD_SIZE."""
-    count = args.num_shards or int(os.environ.get("WORLD_SIZE", "1"))
+    count = args.num_shards if args.num_shards is not None else int(os.environ.get("WORLD_SIZE", "1"))
     index = args.shard_index if args.shard_index is not None else int(os.environ.get("RANK", "0"))
     if count < 1 or not 0 <= index < count:
-        raise XsentError(f"shard {index} of {count} does not exist")
+        raise XsentError(
+            f"shard {index} of {count} does not exist: --num-shards must be at least 1 and --shard-index below it"
+        )
     return index, count
 
 

@@ -676,7 +676,8 @@ class LfdrtMethod(Method):
             "family": {
                 **route.to_dict(),
                 "name": self.table.names.get(route.family, route.family),
-                "path": "disentangler" if used >= 0 else ("anchor" if route.source == "anchor" else "shared"),
+                # not "path": API clients take any {"path": str} for a file to download
+                "route": "disentangler" if used >= 0 else ("anchor" if route.source == "anchor" else "shared"),
             },
             "routing": routing,
             "query": "image" if bool(out["has_image"][0]) else "text",

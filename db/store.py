@@ -312,6 +312,7 @@ class Store:
                 raise InputError(f"add_documents takes Example records, got {type(ex).__name__}")
             if not ex.text.strip() and not ex.image:
                 raise InputError(f"example {ex.id!r} has neither text nor an image")
+            validate.check_text(ex.text, f"example {ex.id!r}")
             if gold_annotator is not None and (ex.label is not None or ex.spans):
                 where = f"example {ex.id!r}"
                 label = validate.check_label(ex.label, where)
@@ -614,6 +615,7 @@ class Store:
             where = f"imported document {n} ({item.external_id})"
             if not item.text.strip():
                 raise InputError(f"{where}: empty text")
+            validate.check_text(item.text, where)
             versions = []
             for v in item.versions:
                 annotator = validate.check_annotator(v.annotator)

@@ -7,6 +7,15 @@ from typing import Any, Iterable, Mapping
 from xsent_core.types import POLARITIES, SENTIMENT_LABELS, AspectSpan, InputError
 
 
+def check_text(text: str, where: str) -> str:
+    """Text SQLite can store: a lone surrogate (e.g. from a JSON "\\ud800") cannot be encoded."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(f"{where}: the text has invalid Unicode (a lone surrogate at character {e.start})") from None
+    return text
+
+
 def check_annotator(annotator: str) -> str:
     name = (annotator or "").strip() if isinstance(annotator, str) else ""
     if not name:

@@ -158,6 +158,20 @@ def test_sharded_predict_merges_in_input_order(tmp_path, capsys, tiny_classifier
         assert a["id"] == b["id"] and all(abs(a["probs"][k] - b["probs"][k]) < 1e-4 for k in a["probs"])
 
 
+def test_file_errors_are_one_line(tmp_path, capsys):
+    write_rows(tmp_path / "a.jsonl", [{"id": "1", "text": "good food", "label": "positive"}])
+    (tmp_path / "folder").mkdir()
+    cases = [
+        (["export", "--data", f"jsonl:{tmp_path / 'a.jsonl'}", "--to", "jsonl", "--out", str(tmp_path / "folder")], "is a folder"),
+        (["export", "--data", f"jsonl:{tmp_path / 'a.jsonl'}", "--to", "labelstudio", "--out", str(tmp_path / "folder")], "is a folder"),
+        (["merge", "--output", str(tmp_path / "m.jsonl"), str(tmp_path / "missing.part")], "missing.part"),
+        (["export", "--data", f"jsonl:{tmp_path / 'a.jsonl'}", "--to", "jsonl", "--out", "/proc/xsent-nope/x.jsonl"], "xsent-nope"),
+    ]
+    for argv, needle in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+
+
 @pytest.mark.parametrize("shards", [["--num-shards", "0"], ["--num-shards", "2", "--shard-index", "2"], ["--num-shards", "-1"]])
 def test_impossible_shards_are_refused(tmp_path, capsys, tiny_classifier_dir, shards):
     write_rows(tmp_path / "in.jsonl", [{"id": "1", "text": "fine"}])

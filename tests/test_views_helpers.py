@@ -263,3 +263,23 @@ def test_predict_falls_back_to_the_shipped_model_when_no_default_is_set(tmp_path
         assert provider.resolve("tagger").name == "tagger-default"
         with pytest.raises(Exception, match="no trained 'm2sa' model"):
             provider.resolve("m2sa")
+
+
+def test_predict_with_a_lone_surrogate_still_answers_and_says_it_was_not_saved(tmp_path):
+    from db.store import Store
+    from views.predict import predict_one
+    from xsent_core.types import Prediction
+
+    class Model:
+        def predict(self, examples):
+            return [Prediction(label="positive", probs={"negative": 0.1, "neutral": 0.2, "positive": 0.7}) for _ in examples]
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        record = SimpleNamespace(name="classifier-default", created="")
+        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda method, name: (record, Model())))
+        _, prediction, notes = predict_one(services, "good \ud800 food", None, "classifier")
+        assert prediction.label == "positive"
+        assert "not saved to the store" in notes and "lone surrogate at character 5" in notes
+        assert store.count_documents() == 0
+        _, _, notes = predict_one(services, "good food", None, "classifier")
+        assert notes == "" and store.count_documents() == 1

@@ -296,7 +296,8 @@ def build(services: Services) -> None:
             return (*open_doc(ids[new], msg, ids), new)
 
         def on_action(evt: gr.EventData, state, span_list):
-            data = getattr(evt, "_data", None) or {}
+            data = getattr(evt, "_data", None)
+            data = data if isinstance(data, dict) else {}  # event data comes from the client: any JSON at all
             if state is None:
                 return show_spans(state, span_list, "Open a document first.")
             action = data.get("action")
@@ -307,7 +308,7 @@ def build(services: Services) -> None:
                 if action == "remove":
                     return show_spans(state, logic.remove_span(span_list, int(data["start"]), int(data["end"])), "")
                 raise InputError("select some text in the document first (or click a span to pick it)")
-            except (InputError, KeyError, ValueError) as e:
+            except (InputError, KeyError, ValueError, TypeError) as e:
                 return show_spans(state, span_list, f"✗ {e}")
 
         def on_add(state, span_list, s, e, pol):

@@ -53,6 +53,8 @@ def export_examples(examples: Sequence[Example], to: str, out: str | os.PathLike
     from .jsonl import write_jsonl
 
     target = Path(out)
+    if to != "hf" and target.is_dir():
+        raise InputError(f"{target} is a folder; give a file name for the {to} export (e.g. {target / ('data.' + to)})")
     if to == "conll":
         write_conll(target, [with_tokens(ex) for ex in examples])
     elif to == "jsonl":

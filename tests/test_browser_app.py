@@ -273,6 +273,7 @@ def test_gradio_client_imports_a_file_with_gold_labels(app, tmp_path):
     assert "Imported 2 documents" in message, message
     message = client.predict(handle_file(str(bad)), "auto", False, "newest", False, api_name="/annotate_import")[0]
     assert message.startswith("✗") and "bad.jsonl" in message, message
+    assert "/tmp" not in message and "gradio" not in message, message  # the file's own name, not the server's upload path
     with Store.open(app["db"]) as store:
         docs = {d.text: d for d in store.list_documents(source="import:reviews.jsonl")}
         gold = store.current_annotation(docs["Lovely terrace."].id)

@@ -283,3 +283,15 @@ def test_predict_with_a_lone_surrogate_still_answers_and_says_it_was_not_saved(t
         assert store.count_documents() == 0
         _, _, notes = predict_one(services, "good food", None, "classifier")
         assert notes == "" and store.count_documents() == 1
+
+
+def test_upload_errors_name_the_file_not_the_server_folder(tmp_path):
+    upload = tmp_path / "gradio" / "3f9a0c" / "reviews.jsonl"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b'{"id": "x", "text": "\xff"}\n')
+    from xsent_core.data import load_examples
+
+    with pytest.raises(InputError) as err:
+        load_examples(f"jsonl:{upload}")
+    shown = logic.upload_error(err.value, upload)
+    assert shown.startswith("reviews.jsonl: line 1") and str(tmp_path) not in shown and "3f9a0c" not in shown

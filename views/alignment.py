@@ -14,7 +14,7 @@ import gradio as gr
 from xsent_core.data._io import decode_utf8
 from xsent_core.types import InputError, XsentError
 
-from .annotation_logic import check_upload
+from .annotation_logic import check_upload, upload_error
 from .services import Services
 
 BUILTIN = "builtin encoder (no mapping)"
@@ -136,7 +136,7 @@ def build(services: Services) -> None:
                 p = check_upload(path, services.settings.max_upload_mb)
                 text = decode_utf8(p.read_bytes(), Path(path).name)
             except XsentError as e:
-                return gr.skip(), f"✗ {e}"
+                return gr.skip(), f"✗ {upload_error(e, path)}"
             return text, f"Loaded {Path(path).name}; press **Draw**."
 
         def on_draw(text: str, src: str | None, lay: str, proj: str):

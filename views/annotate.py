@@ -419,7 +419,7 @@ def build(services: Services) -> None:
                 source = f"import:{Path(p.name).name}"
                 ids = store.add_documents(examples, source=source, gold_annotator=source if gold else None)
             except XsentError as e:
-                return f"✗ {e}", gr.skip(), gr.skip()
+                return f"✗ {logic.upload_error(e, path) if path else e}", gr.skip(), gr.skip()
             rows, qids = queue_rows(order_v, only_new)
             return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`.", rows, qids
 

@@ -263,6 +263,14 @@ def check_upload(path: str | Path, max_mb: int, roots: Sequence[Path] = ()) -> P
     return p
 
 
+def upload_error(error: Exception, path: str | Path) -> str:
+    """An error about an upload, naming the file as the user knows it (not the server's upload folder)."""
+    message = str(error)
+    for folder in {str(Path(path).parent), str(Path(path).resolve().parent)}:
+        message = message.replace(folder + "/", "").replace(folder, "")
+    return message
+
+
 def export_target(exports: Path, fmt: str, name: str | None = None, now: float | None = None) -> Path:
     """Where an export goes: always a plain file/folder name directly inside `exports`."""
     if fmt not in EXPORT_FORMATS:

@@ -111,7 +111,9 @@ def build(services: Services) -> None:
             try:
                 rows, out_path, seconds = run_batch(services, Path(path), m, name, progress)
             except XsentError as e:
-                return f"❌ {e}", None, None
+                from .annotation_logic import upload_error
+
+                return f"❌ {upload_error(e, path)}", None, None
             errors = sum(1 for r in rows if r.get("error"))
             msg = f"Predicted {len(rows)} rows in {seconds:.1f} s" + (f"; {errors} rows have an error field" if errors else "")
             return msg, prediction_rows(rows[:200]), str(out_path)

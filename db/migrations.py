@@ -34,6 +34,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, predictions, annotations, jobs, models", schema.SCHEMA_V1),
+    Migration(2, "annotations.idempotency_key (retry-safe saves)", schema.SCHEMA_V2),
 )
 
 LATEST_VERSION: int = MIGRATIONS[-1].version

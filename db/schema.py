@@ -115,3 +115,11 @@ BEGIN
     SELECT RAISE(ABORT, 'models shipped with xsent cannot be deleted');
 END;
 """
+
+# A client-chosen key per save: a retried save with the same key returns the version
+# the first attempt stored instead of adding another.
+SCHEMA_V2 = """
+ALTER TABLE annotations ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS annotations_idempotency
+    ON annotations (document_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+"""

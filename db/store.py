@@ -440,8 +440,14 @@ class Store:
         spans: Iterable[AspectSpan | Mapping[str, Any]] | None,
         parent_version: int | None,
         note: str = "",
+        *,
+        idempotency_key: str | None = None,
     ) -> Annotation:
         """Append a new annotation version (never overwrites).
+
+        `idempotency_key` (any string the client picks per save, e.g. a UUID) makes
+        the save retry-safe: a second save of the document with the same key stores
+        nothing and returns the version the first one stored.
 
         `parent_version` is the version the annotator started from (None: from
         nothing). If someone saved a newer version meanwhile this one is still
@@ -466,8 +472,22 @@ class Store:
                 f"{where}: an annotation needs a sentence label or at least one aspect span"
             )
 
+        if idempotency_key is not None and (not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200):
+            raise InputError(f"{where}: an idempotency key is a string of 1-200 characters")
+
         def tx(db: Database) -> Annotation:
-            return _append_annotation(db, document_id, annotator, label, checked, parent_version, note or "")
+            if idempotency_key is not None:
+                rows = list(
+                    db.query(
+                        _ANNOTATION_SELECT + " WHERE a.document_id = ? AND a.idempotency_key = ?",
+                        [document_id, idempotency_key],
+                    )
+                )
+                if rows:  # a retry of a save that was stored: answer as the first time
+                    return codec.annotation_from_row(rows[0])
+            return _append_annotation(
+                db, document_id, annotator, label, checked, parent_version, note or "", idempotency_key=idempotency_key
+            )
 
         return self._write("save_annotation", tx)
 
@@ -1010,6 +1030,7 @@ def _insert_annotation(
     spans: tuple[AspectSpan, ...],
     note: str,
     created: str,
+    idempotency_key: str | None = None,
 ) -> int:
     return int(
         db["annotations"]
@@ -1023,6 +1044,7 @@ def _insert_annotation(
                 "spans_json": codec.spans_to_json(spans),
                 "created": created,
                 "note": note,
+                "idempotency_key": idempotency_key,
             }
         )
         .last_pk
@@ -1038,6 +1060,7 @@ def _append_annotation(
     parent_version: int | None,
     note: str,
     created: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Annotation:
     _require_document(db, document_id)
     # Under BEGIN IMMEDIATE nobody else can write, so max + 1 is ours.
@@ -1054,7 +1077,7 @@ def _append_annotation(
             )
         parent_id = int(row[0])
     created = created or codec.now_iso()
-    ann_id = _insert_annotation(db, document_id, version, parent_id, annotator, label, spans, note, created)
+    ann_id = _insert_annotation(db, document_id, version, parent_id, annotator, label, spans, note, created, idempotency_key)
     return Annotation(
         id=ann_id,
         document_id=document_id,

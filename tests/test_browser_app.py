@@ -124,6 +124,11 @@ def test_annotate_correct_save_reload_shows_version(app, browser, shots):
     assert sorted(marks.all_inner_texts()) == ["fish", "service"]
     assert page.locator("#annotate-doc mark.pol-positive").inner_text() == "fish"
     assert "v1 (current)" in page.locator("#annotate-history").inner_text()
+    import sqlite3
+
+    with sqlite3.connect(app["db"]) as db:  # the browser sent a fresh idempotency key with the save
+        (key,) = db.execute("SELECT idempotency_key FROM annotations WHERE document_id = ? AND version = 1", [doc_id]).fetchone()
+    assert key and len(key) >= 16
     page.screenshot(path=str(shots / "annotate.png"), full_page=True)
     # accept & next with the keyboard on the Burmese document: saved, and the next one opens
     open_document(page, app["ids"][2])

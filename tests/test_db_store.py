@@ -411,3 +411,20 @@ def test_one_store_shared_by_threads(store):
     with ThreadPoolExecutor(4) as pool:
         versions = sorted(pool.map(save, range(20)))
     assert versions == list(range(1, 21))
+
+
+def test_a_retried_save_with_the_same_key_is_stored_once(store):
+    from xsent_core.types import Example
+
+    a, b = store.add_documents([Example(id="a", text="Nice tea"), Example(id="b", text="Cold soup")])
+    first = store.save_annotation(a, "alice", "positive", [], None, idempotency_key="k-1")
+    # the client never saw the answer (killed app, lost connection) and sends the same save again
+    again = store.save_annotation(a, "alice", "positive", [], None, idempotency_key="k-1")
+    assert (again.id, again.version) == (first.id, first.version)
+    assert [v.version for v in store.annotation_history(a)] == [1]
+    # a new key is a new save; keys belong to their document
+    assert store.save_annotation(a, "alice", "neutral", [], 1, idempotency_key="k-2").version == 2
+    assert store.save_annotation(b, "bob", "negative", [], None, idempotency_key="k-1").version == 1
+    assert store.save_annotation(a, "alice", "negative", [], 2).version == 3  # no key: always a new version
+    with pytest.raises(InputError, match="idempotency key"):
+        store.save_annotation(a, "alice", "negative", [], 3, idempotency_key="")

@@ -19,6 +19,17 @@ from xsent_core.types import Example, InputError, XsentError
 from . import annotation_logic as logic
 from .services import SPAN_METHODS, Services
 
+# Runs in the browser before a save: the key box (the last of the `n` inputs) gets a fresh key per
+# click; the function also receives the outputs' values and must hand back the inputs only.
+# crypto.randomUUID exists only in secure contexts (https, localhost); elsewhere time + random does.
+def fresh_save_key_js(n: int) -> str:
+    return f"""(...args) => {{
+  const key = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : Date.now() + '-' + Math.random().toString(36).slice(2);
+  const inputs = args.slice(0, {n});
+  inputs[{n - 1}] = key;
+  return inputs;
+}}"""
+
 
 def upload_roots(services: Services) -> tuple[Path, ...]:
     """Folders an imported file may come from: Gradio's upload cache and our uploads folder."""
@@ -175,6 +186,8 @@ def build(services: Services) -> None:
                     prev_btn = gr.Button("◀ Previous (p)", elem_id="annotate-prev")
                     save_btn = gr.Button("Save (s)", variant="primary", elem_id="annotate-save")
                     accept_btn = gr.Button("Accept & next (a)", elem_id="annotate-accept")
+                    # one key per click (filled in by the browser; API clients send their own): a retried save stores once
+                    save_key = gr.Textbox("", visible=False, elem_id="annotate-save-key")
                     next_btn = gr.Button("Next ▶ (n)", elem_id="annotate-next")
                 message = gr.Markdown(elem_id="annotate-message")
         with gr.Accordion("History of this document", open=True):
@@ -192,7 +205,7 @@ def build(services: Services) -> None:
                     up = gr.File(label=f"File to import (≤ {settings.max_upload_mb} MB)", file_types=[".jsonl", ".csv", ".conll", ".json", ".txt"], type="filepath", elem_id="annotate-import-file")
                     up_fmt = gr.Dropdown(list(logic.IMPORT_FORMATS), value="auto", label="Format", elem_id="annotate-import-format")
                     up_gold = gr.Checkbox(False, label="Labels/spans in the file become annotation version 1 (annotator import:<file>); Label Studio annotations always become versions, with their own annotators", elem_id="annotate-import-gold")
-                    ls_map = gr.Textbox(label="Label Studio label names → sentiment (import and export)", placeholder="Good=positive, Bad=negative, Mixed=neutral (Positive/Negative/Neutral need no entry)", elem_id="annotate-labelstudio-map")
+                    ls_map = gr.Textbox("", label="Label Studio label names → sentiment (import and export)", placeholder="Good=positive, Bad=negative, Mixed=neutral (Positive/Negative/Neutral need no entry)", elem_id="annotate-labelstudio-map")
                     up_btn = gr.Button("Import", elem_id="annotate-import")
                     up_md = gr.Markdown(elem_id="annotate-import-status")
                 with gr.Column():
@@ -340,7 +353,7 @@ def build(services: Services) -> None:
                 return show_spans(state, span_list, f"✗ {e}")
             return show_spans(state, logic.span_dicts(pred.spans, state["text"]), f"Suggested by `{record.name}`; correct it and save.")
 
-        def save(state, span_list, label_v, typed, note_v, request: gr.Request | None):
+        def save(state, span_list, label_v, typed, note_v, request: gr.Request | None, key: str | None = None):
             """(saved annotation or None, message)."""
             if state is None:
                 raise InputError("open a document first")
@@ -349,7 +362,8 @@ def build(services: Services) -> None:
             if problems:
                 raise InputError("; ".join(problems))
             saved = store.save_annotation(
-                state["id"], who, label_v or None, logic.to_aspect_spans(state["text"], span_list), state["parent"], note_v or ""
+                state["id"], who, label_v or None, logic.to_aspect_spans(state["text"], span_list), state["parent"], note_v or "",
+                idempotency_key=(key or "").strip() or None,
             )
             msg = (
                 f"✓ Saved **v{saved.version}** (from {f'v{saved.parent_version}' if saved.parent_version else 'scratch'}) "
@@ -358,21 +372,21 @@ def build(services: Services) -> None:
             notice = logic.conflict_notice(saved, store.annotation_history(state["id"]))
             return saved, msg + ("  \n" + notice if notice else "")
 
-        def on_save(state, span_list, label_v, typed, note_v, ids, request: gr.Request):
+        def on_save(state, span_list, label_v, typed, note_v, ids, key="", request: gr.Request = None):
             try:
-                _, msg = save(state, span_list, label_v, typed, note_v, request)
+                _, msg = save(state, span_list, label_v, typed, note_v, request, key)
             except XsentError as e:
                 return (*[gr.skip()] * 7, f"✗ {e}", gr.skip())
             return open_doc(state["id"], msg, ids)
 
-        def on_accept(state, span_list, label_v, typed, note_v, ids, p, request: gr.Request):
+        def on_accept(state, span_list, label_v, typed, note_v, ids, p, key="", request: gr.Request = None):
             msg = ""
             try:
                 current = store.current_annotation(state["id"]) if state else None
                 if state is not None and logic.same_annotation(label_v, span_list, current):
                     msg = f"v{current.version} already says this; nothing new saved."
                 else:
-                    _, msg = save(state, span_list, label_v, typed, note_v, request)
+                    _, msg = save(state, span_list, label_v, typed, note_v, request, key)
             except XsentError as e:
                 return (*[gr.skip()] * 7, f"✗ {e}", gr.skip(), gr.skip())
             return step(ids, p, state, +1, msg)
@@ -485,8 +499,8 @@ def build(services: Services) -> None:
         remove_btn.click(on_remove, [doc, spans, start_n, end_n], SPAN_OUTS, api_name="annotate_remove_span")
         clear_btn.click(on_clear, [doc, spans], SPAN_OUTS, api_name="annotate_clear_spans")
         suggest_btn.click(on_suggest, [doc, spans, suggest_method], SPAN_OUTS, api_name="annotate_suggest")
-        save_btn.click(on_save, [doc, spans, label, name, note, queue_ids], DOC_OUTS, api_name="annotate_save")
-        accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos], [*DOC_OUTS, pos], api_name="annotate_accept")
+        save_btn.click(on_save, [doc, spans, label, name, note, queue_ids, save_key], DOC_OUTS, api_name="annotate_save", js=fresh_save_key_js(7))
+        accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos, save_key], [*DOC_OUTS, pos], api_name="annotate_accept", js=fresh_save_key_js(8))
         revert_btn.click(on_revert, [doc, revert_v, name, queue_ids], DOC_OUTS, api_name="annotate_revert")
         agree_btn.click(on_agreement, None, [agree_md, agree_table], api_name="annotate_agreement")
         up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated, ls_map], [up_md, queue_table, queue_ids], api_name="annotate_import")

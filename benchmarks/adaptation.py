@@ -261,7 +261,8 @@ def ship(task: str, row: str, target: Path) -> dict[str, Any]:
     from xsent_core.registry import load_model, save_model
 
     spec = TASKS[task]
-    runs = [json.loads(p.read_text()) for p in sorted(RUNS.glob(f"{task}-{row}-*.json"))]
+    # filter on the row itself: the glob for "lora-r8-balanced" also matches "lora-r8-balanced-long"
+    runs = [r for r in (json.loads(p.read_text()) for p in sorted(RUNS.glob(f"{task}-{row}-*.json"))) if r["row"] == row]
     if not runs:
         raise SystemExit(f"no finished run of {task} {row}")
     best = max(runs, key=lambda r: r["dev"][spec["select"]])

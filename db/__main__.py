@@ -47,9 +47,12 @@ def cmd_import(args: argparse.Namespace) -> int:
             for line in read.report():
                 print(f"  {line}")
             return 0
-        from xsent_core.data import load_examples
+        from xsent_core.data import load_examples, read_conll
 
-        examples = [ex for ex in load_examples(args.data) if ex.text.strip() or ex.image]
+        rows = read_conll(path, repair=args.repair_bies) if sep and fmt == "conll" else load_examples(args.data)
+        for warning in (w for ex in rows for w in ex.meta.get("bies_warnings", ())):
+            print(f"warning: {warning}", file=sys.stderr)
+        examples = [ex for ex in rows if ex.text.strip() or ex.image]
         if not examples:
             raise XsentError(f"{args.data}: no rows to import")
         source = f"import:{Path(path or args.data).name}"
@@ -126,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotators", help="labelstudio: names for user ids that the export gives without one, e.g. '2=bob,3=chan'")
     p.add_argument("--text-field", help="labelstudio: the task data field holding the text (default: text)")
     p.add_argument("--gold", action="store_true", help="other formats: the file's labels/spans become version 1")
+    p.add_argument("--repair-bies", action="store_true", help="conll: keep spans repaired from broken BIES tags (default: drop and warn)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="write the store's documents and annotations")

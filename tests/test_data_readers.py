@@ -420,12 +420,30 @@ def test_conll_whitespace_tokens_and_alignment(tmp_path):
         write_conll(path, [tok])
 
 
+def test_broken_bies_is_reported_by_line_and_kept_only_on_request(tmp_path):
+    # sentence 1: E-POS without B; sentence 2 (from line 5): an unclosed B-NEG, then a good S-POS
+    path = write(tmp_path / "b.conll", "the\tO\nfish\tE-POS\n\n\nslow\tB-NEG\nservice\tI-NEG\n,\tO\ntea\tS-POS\n")
+    one, two = read_conll(path)
+    assert one.spans == () and [(s.text, s.polarity) for s in two.spans] == [("tea", POS)]
+    assert one.meta["bies_warnings"] == ["b.conll: line 2: tags E-POS are not a BIES span; span dropped (ask for repair to keep it)"]
+    assert two.meta["bies_warnings"] == ["b.conll: line 5-6: tags B-NEG I-NEG are not a BIES span; span dropped (ask for repair to keep it)"]
+    one, two = read_conll(path, repair=True)
+    assert [s.text for s in one.spans] == ["fish"] and [s.text for s in two.spans] == ["slow service", "tea"]
+    assert "kept as the repaired span" in two.meta["bies_warnings"][0]
+
+
 def test_read_conll_lenient_and_errors(tmp_path):
     path = write(tmp_path / "r.conll", "I-POS\tI-POS\nx E-NEG\nO\tO \n\n\nb\tS-NEU\n")
-    a, b = read_conll(path)
+    a, b = read_conll(path, repair=True)
     assert a.text == "I-POS x O"
     assert [(s.text, s.polarity) for s in a.spans] == [("I-POS", POS), ("x", NEG)]
     assert a.meta["bies_repaired"] is True and "bies_repaired" not in b.meta
+    a, b = read_conll(path)  # not asked to repair: broken spans are not taken for gold
+    assert a.spans == () and [(s.text, s.polarity) for s in b.spans] == [("b", "neutral")]
+    assert a.meta["bies_warnings"] == [
+        "r.conll: line 1: tags I-POS are not a BIES span; span dropped (ask for repair to keep it)",
+        "r.conll: line 2: tags E-NEG are not a BIES span; span dropped (ask for repair to keep it)",
+    ]
     for content, needle in [
         ("a\tO\nb\tT-POS\n", "line 2: unknown tag"),
         ("a\tO\nb\n", "line 2: expected 2 columns"),

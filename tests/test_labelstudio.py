@@ -303,3 +303,19 @@ def test_dataset_cli_exports_gold_as_label_studio_annotations_and_reads_them_bac
     assert [ex.id for ex in examples] == ["r1", "r2"]
     assert [(s.text, s.polarity) for s in examples[0].spans] == [("ဝန်ဆောင်မှု", "negative")]
     assert examples[0].meta["annotator"] == "gold" and examples[1].spans is None and examples[1].label is None
+
+
+def test_store_cli_warns_about_broken_bies_by_line(tmp_path, capsys):
+    from db.__main__ import main
+
+    conll = tmp_path / "gold.conll"
+    conll.write_text("the\tO\nfish\tE-POS\nwas\tO\ngood\tO\n\ntea\tS-POS\n", encoding="utf-8")
+    db_path = str(tmp_path / "s.sqlite3")
+    assert main(["--db", db_path, "import", f"conll:{conll}", "--gold"]) == 0
+    assert "gold.conll: line 2: tags E-POS are not a BIES span; span dropped" in capsys.readouterr().err
+    with Store.open(db_path) as store:
+        assert [spans_of(e) for e in store.corrected_examples()] == [{("tea", "positive")}]
+    assert main(["--db", str(tmp_path / "r.sqlite3"), "import", f"conll:{conll}", "--gold", "--repair-bies"]) == 0
+    assert "kept as the repaired span" in capsys.readouterr().err
+    with Store.open(tmp_path / "r.sqlite3") as store:
+        assert [spans_of(e) for e in store.corrected_examples()] == [{("fish", "positive")}, {("tea", "positive")}]

@@ -295,3 +295,13 @@ def test_upload_errors_name_the_file_not_the_server_folder(tmp_path):
         load_examples(f"jsonl:{upload}")
     shown = logic.upload_error(err.value, upload)
     assert shown.startswith("reviews.jsonl: line 1") and str(tmp_path) not in shown and "3f9a0c" not in shown
+
+
+def test_bies_notes_list_the_first_warnings():
+    from xsent_core.types import Example
+
+    rows = [Example(id=str(i), text="x", meta={"bies_warnings": [f"f.conll: line {i}: broken"]}) for i in range(7)]
+    notes = logic.bies_notes(rows, shown=5)
+    assert "7 span(s) with broken BIES tags" in notes and "line 4: broken" in notes and "line 5" not in notes
+    assert "and 2 more" in notes
+    assert logic.bies_notes([Example(id="a", text="x")]) == ""

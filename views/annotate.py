@@ -205,6 +205,7 @@ def build(services: Services) -> None:
                     up = gr.File(label=f"File to import (≤ {settings.max_upload_mb} MB)", file_types=[".jsonl", ".csv", ".conll", ".json", ".txt"], type="filepath", elem_id="annotate-import-file")
                     up_fmt = gr.Dropdown(list(logic.IMPORT_FORMATS), value="auto", label="Format", elem_id="annotate-import-format")
                     up_gold = gr.Checkbox(False, label="Labels/spans in the file become annotation version 1 (annotator import:<file>); Label Studio annotations always become versions, with their own annotators", elem_id="annotate-import-gold")
+                    up_repair = gr.Checkbox(False, label="CoNLL: keep spans repaired from broken BIES tags (E without B, unclosed B); otherwise they are dropped and listed", elem_id="annotate-import-repair")
                     ls_map = gr.Textbox("", label="Label Studio label names → sentiment (import and export)", placeholder="Good=positive, Bad=negative, Mixed=neutral (Positive/Negative/Neutral need no entry)", elem_id="annotate-labelstudio-map")
                     up_btn = gr.Button("Import", elem_id="annotate-import")
                     up_md = gr.Markdown(elem_id="annotate-import-status")
@@ -412,7 +413,7 @@ def build(services: Services) -> None:
                 return "No document has been annotated by two or more people yet.", []
             return f"{len(groups)} documents annotated by two or more people (each annotator's latest version).", logic.agreement_rows(groups)
 
-        def on_import(path, fmt, gold, order_v, only_new, label_map=""):
+        def on_import(path, fmt, gold, order_v, only_new, label_map="", repair=False):
             from xsent_core.data import load_examples
 
             try:
@@ -424,7 +425,12 @@ def build(services: Services) -> None:
                     message = import_labelstudio_file(p, label_map or "")
                     rows, qids = queue_rows(order_v, only_new)
                     return message, rows, qids
-                examples = load_examples(f"{kind}:{p}")
+                if kind == "conll":
+                    from xsent_core.data import read_conll
+
+                    examples = read_conll(p, repair=bool(repair))
+                else:
+                    examples = load_examples(f"{kind}:{p}")
                 if len(examples) > settings.max_batch_rows:
                     raise InputError(f"{p.name} has {len(examples)} rows, more than the {settings.max_batch_rows} allowed; use the CLI")
                 examples = [ex for ex in examples if ex.text.strip()]
@@ -435,7 +441,7 @@ def build(services: Services) -> None:
             except XsentError as e:
                 return f"✗ {logic.upload_error(e, path) if path else e}", gr.skip(), gr.skip()
             rows, qids = queue_rows(order_v, only_new)
-            return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`.", rows, qids
+            return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`." + logic.bies_notes(examples), rows, qids
 
         def import_labelstudio_file(p: Path, label_map: str) -> str:
             from db.labelstudio import import_labelstudio
@@ -503,7 +509,7 @@ def build(services: Services) -> None:
         accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos, save_key], [*DOC_OUTS, pos], api_name="annotate_accept", js=fresh_save_key_js(8))
         revert_btn.click(on_revert, [doc, revert_v, name, queue_ids], DOC_OUTS, api_name="annotate_revert")
         agree_btn.click(on_agreement, None, [agree_md, agree_table], api_name="annotate_agreement")
-        up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated, ls_map], [up_md, queue_table, queue_ids], api_name="annotate_import")
+        up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated, ls_map, up_repair], [up_md, queue_table, queue_ids], api_name="annotate_import")
         ex_btn.click(on_export, [ex_fmt, ls_map], [ex_md, ex_file], api_name="export_annotations")
 
 

@@ -263,6 +263,15 @@ def check_upload(path: str | Path, max_mb: int, roots: Sequence[Path] = ()) -> P
     return p
 
 
+def bies_notes(examples: Sequence[Any], shown: int = 5) -> str:
+    """Markdown lines for the broken-BIES warnings of imported CoNLL rows ('' when none)."""
+    warnings = [w for ex in examples for w in ex.meta.get("bies_warnings", ())]
+    if not warnings:
+        return ""
+    more = f"\n- … and {len(warnings) - shown} more" if len(warnings) > shown else ""
+    return f"\n\n⚠ {len(warnings)} span(s) with broken BIES tags:" + "".join(f"\n- {w}" for w in warnings[:shown]) + more
+
+
 def upload_error(error: Exception, path: str | Path) -> str:
     """An error about an upload, naming the file as the user knows it (not the server's upload folder)."""
     message = str(error)

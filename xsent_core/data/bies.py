@@ -118,6 +118,16 @@ def tags_to_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+def repaired_spans(tags: Sequence[str]) -> list[Span]:
+    """The spans of `tags_to_spans` that the tags do not spell out as written (S, or B I* E):
+    the ones the repair rule made up from a broken sequence."""
+    out = []
+    for start, end, pol in tags_to_spans(tags):
+        if spans_to_tags(end - start, [(0, end - start, pol)]) != list(tags[start:end]):
+            out.append((start, end, pol))
+    return out
+
+
 def is_valid_bies(tags: Sequence[str]) -> bool:
     """True if `tags` is a well-formed BIES sequence (O | S | B I* E)*."""
     return spans_to_tags(len(tags), tags_to_spans(tags)) == list(tags)

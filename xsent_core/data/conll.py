@@ -8,7 +8,7 @@ from typing import Iterable
 from ..types import Example, InputError
 from ._io import atomic_writer, decode_utf8, read_bytes
 from .align import char_to_token_spans, join_tokens, token_to_char_spans, whitespace_tokens
-from .bies import TAG2ID, is_valid_bies, spans_to_tags, tags_to_spans
+from .bies import TAG2ID, is_valid_bies, repaired_spans, spans_to_tags, tags_to_spans
 
 
 def example_tags(example: Example, *, snap: bool = False) -> tuple[tuple[str, ...], list[str]]:
@@ -54,14 +54,17 @@ def write_conll(path: str | os.PathLike[str], examples: Iterable[Example], *, sn
     return n
 
 
-def read_conll(path: str | os.PathLike[str]) -> list[Example]:
+def read_conll(path: str | os.PathLike[str], *, repair: bool = False) -> list[Example]:
     """Examples from a BIES CoNLL file (the inverse of :func:`write_conll`).
 
     Columns are tab-separated (whitespace-separated if a line has no tab);
     exactly two: token and one of the 13 BIES tags, else InputError naming
     the line. text is the tokens joined by one space; spans are decoded with
-    ``bies.tags_to_spans`` (invalid sequences are repaired by its rule and
-    flagged with meta["bies_repaired"]). id ``"{stem}:{index}"``, no label.
+    ``bies.tags_to_spans``. A broken sequence (``E-POS`` without ``B``, an
+    unclosed ``B-NEG``) is not gold as written: its span is dropped unless
+    `repair` keeps the rule's repair; either way the sentence gets
+    meta["bies_repaired"] and meta["bies_warnings"] naming the file lines.
+    id ``"{stem}:{index}"``, no label.
     """
     text = decode_utf8(read_bytes(path), path)
     stem = Path(path).stem
@@ -74,14 +77,25 @@ def read_conll(path: str | os.PathLike[str]) -> list[Example]:
         if not tokens:
             return
         sent, offsets = join_tokens(tokens)
-        meta = {"source": "conll", "line": first_line}
+        meta: dict = {"source": "conll", "line": first_line}
+        token_spans = tags_to_spans(tags)
         if not is_valid_bies(tags):
+            made_up = repaired_spans(tags)
             meta["bies_repaired"] = True
+            meta["bies_warnings"] = [
+                f"{Path(path).name}: line {first_line + a}"
+                + (f"-{first_line + b - 1}" if b - a > 1 else "")
+                + f": tags {' '.join(tags[a:b])} are not a BIES span; "
+                + ("kept as the repaired span" if repair else "span dropped (ask for repair to keep it)")
+                for a, b, _ in made_up
+            ]
+            if not repair:
+                token_spans = [s for s in token_spans if s not in made_up]
         examples.append(
             Example(
                 id=f"{stem}:{len(examples)}",
                 text=sent,
-                spans=token_to_char_spans(sent, offsets, tags_to_spans(tags)),
+                spans=token_to_char_spans(sent, offsets, token_spans),
                 tokens=tuple(tokens),
                 token_offsets=offsets,
                 meta=meta,

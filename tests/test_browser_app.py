@@ -268,21 +268,23 @@ def test_gradio_client_imports_a_file_with_gold_labels(app, tmp_path):
     rows = tmp_path / "reviews.jsonl"
     rows.write_text(
         '{"id": "r1", "text": "Lovely terrace.", "label": "positive", "spans": [{"start": 7, "end": 14, "polarity": "positive"}]}\n'
-        '{"id": "r2", "text": "Cold soup."}\n',
+        '{"id": "r2", "text": "Cold soup."}\n'
+        '{"id": "r3", "text": "Dark room.", "image": "/etc/passwd"}\n',
         encoding="utf-8",
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"id": "x", "text": "\xff\xfe"}\n')
     client = Client(app["url"], auth=("alice", USERS["alice"]), verbose=False)
     message, _ = client.predict(handle_file(str(rows)), "auto", True, "newest", False, api_name="/annotate_import")[:2]
-    assert "Imported 2 documents" in message, message
+    assert "Imported 3 documents" in message and "1 row(s): image not used" in message, message
     message = client.predict(handle_file(str(bad)), "auto", False, "newest", False, api_name="/annotate_import")[0]
     assert message.startswith("✗") and "bad.jsonl" in message, message
     assert "/tmp" not in message and "gradio" not in message, message  # the file's own name, not the server's upload path
     with Store.open(app["db"]) as store:
         docs = {d.text: d for d in store.list_documents(source="import:reviews.jsonl")}
         gold = store.current_annotation(docs["Lovely terrace."].id)
-    assert set(docs) == {"Lovely terrace.", "Cold soup."}
+    assert set(docs) == {"Lovely terrace.", "Cold soup.", "Dark room."}
+    assert docs["Dark room."].image is None  # a server path named in an upload is never stored
     assert gold.annotator == "import:reviews.jsonl" and gold.label == "positive" and gold.spans[0].text == "terrace"
 
 

@@ -305,3 +305,41 @@ def test_bies_notes_list_the_first_warnings():
     assert "7 span(s) with broken BIES tags" in notes and "line 4: broken" in notes and "line 5" not in notes
     assert "and 2 more" in notes
     assert logic.bies_notes([Example(id="a", text="x")]) == ""
+
+
+def test_batch_rows_cannot_reach_server_files(tmp_path):
+    import json
+
+    from views.predict import run_batch
+    from xsent_core.types import Prediction
+
+    upload = tmp_path / "upload" / "abc123"
+    upload.mkdir(parents=True)
+    (upload / "cat.jpg").write_bytes(b"fake image bytes")
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(b"not yours")
+    rows = [
+        {"id": "1", "text": "a", "image": "/etc/passwd"},
+        {"id": "2", "text": "b", "image": "../../../../etc/shadow"},
+        {"id": "3", "text": "c", "image": "never-uploaded.jpg"},
+        {"id": "4", "text": "d", "image": str(outside)},
+        {"id": "5", "text": "e", "image": "cat.jpg"},
+        {"id": "6", "text": "f"},
+    ]
+    batch = upload / "batch.jsonl"
+    batch.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seen = []
+
+    class Model:
+        def predict(self, examples):
+            seen.extend(ex.image for ex in examples)
+            return [Prediction(label="positive") for _ in examples]
+
+    settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=100, work_dir=tmp_path / "work")
+    services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="m2sa-default"), Model())))
+    progress = SimpleNamespace(tqdm=lambda it, desc=None: it)
+    out, _, _ = run_batch(services, batch, "m2sa", None, progress)
+    errors = [r.get("error") for r in out]
+    assert errors[:4] == [logic.IMAGE_REFUSED] * 4  # one answer, whether the file exists or not
+    assert errors[4:] == [None, None] and [r["label"] for r in out[4:]] == ["positive", "positive"]
+    assert seen == [str((upload / "cat.jpg").resolve()), None]  # the model never saw a refused path

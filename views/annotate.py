@@ -9,6 +9,7 @@ the span list (per-session gr.State) and validates every change.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -436,12 +437,16 @@ def build(services: Services) -> None:
                 examples = [ex for ex in examples if ex.text.strip()]
                 if not examples:
                     raise InputError(f"{p.name} has no rows with text")
+                images = [logic.confine_image(ex.image, (p.parent, settings.work_dir)) for ex in examples]
+                examples = [replace(ex, image=image) for ex, (image, _) in zip(examples, images)]
+                refused = sum(1 for _, was_refused in images if was_refused)
                 source = f"import:{Path(p.name).name}"
                 ids = store.add_documents(examples, source=source, gold_annotator=source if gold else None)
             except XsentError as e:
                 return f"✗ {logic.upload_error(e, path) if path else e}", gr.skip(), gr.skip()
             rows, qids = queue_rows(order_v, only_new)
-            return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`." + logic.bies_notes(examples), rows, qids
+            note = f"\n\n⚠ {refused} row(s): {logic.IMAGE_REFUSED}; stored without it." if refused else ""
+            return f"✓ Imported {len(ids)} documents (ids {ids[0]}–{ids[-1]}) from {p.name} as `{kind}`." + logic.bies_notes(examples) + note, rows, qids
 
         def import_labelstudio_file(p: Path, label_map: str) -> str:
             from db.labelstudio import import_labelstudio

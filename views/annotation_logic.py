@@ -263,6 +263,25 @@ def check_upload(path: str | Path, max_mb: int, roots: Sequence[Path] = ()) -> P
     return p
 
 
+IMAGE_REFUSED = "image not used: a row may only name an image uploaded with it or in the app's work folder"
+
+
+def confine_image(image: str | None, roots: Sequence[Path]) -> tuple[str | None, bool]:
+    """(the image path to use or None, whether a path was refused).
+
+    A path in an uploaded row is the uploader's word: only files inside `roots` are
+    used, and every other path (missing, elsewhere, a URL) gets the same answer, so
+    the reply does not tell which server files exist.
+    """
+    if not image:
+        return None, False
+    for root in roots:
+        target = inside(image, root)
+        if target is not None and target.is_file():
+            return str(target), False
+    return None, True
+
+
 def bies_notes(examples: Sequence[Any], shown: int = 5) -> str:
     """Markdown lines for the broken-BIES warnings of imported CoNLL rows ('' when none)."""
     warnings = [w for ex in examples for w in ex.meta.get("bies_warnings", ())]

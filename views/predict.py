@@ -135,20 +135,33 @@ def run_batch(services: Services, path: Path, method: str, model_name: str | Non
     if path.stat().st_size > limit_mb * 1024 * 1024:
         raise XsentError(f"{path.name} is larger than the {limit_mb} MB upload limit; use the CLI for big files")
     record, model = services.models.get(method, model_name or None)
-    examples = []
+    from dataclasses import replace
+
+    from .annotation_logic import IMAGE_REFUSED, confine_image
+
+    roots = (path.parent, services.settings.work_dir)
+    examples, refused = [], set()
     for i, ex in enumerate(_iter_input(str(path))):
         if i >= services.settings.max_batch_rows:
             raise XsentError(f"more than {services.settings.max_batch_rows} rows; use the CLI for big files")
-        examples.append(ex)
+        image, was_refused = confine_image(ex.image, roots)
+        if was_refused:
+            refused.add(len(examples))
+        examples.append(replace(ex, image=image))
     if not examples:
         raise XsentError(f"{path.name} has no rows")
     start = time.time()
     rows: list[dict] = []
     chunk = 32
     for i in progress.tqdm(range(0, len(examples), chunk), desc="predicting"):
-        part = examples[i : i + chunk]
-        for ex, pred in zip(part, model.predict(part)):
-            rows.append({**ex.to_dict(), **pred.to_dict(), "method": method, "model": record.name})
+        part = [(k, ex) for k, ex in enumerate(examples[i : i + chunk], start=i)]
+        usable = [ex for k, ex in part if k not in refused]
+        predictions = iter(model.predict(usable) if usable else [])
+        for k, ex in part:
+            if k in refused:  # the row asked for an image it may not use: say so, predict nothing
+                rows.append({**ex.to_dict(), "error": IMAGE_REFUSED, "method": method, "model": record.name})
+            else:
+                rows.append({**ex.to_dict(), **next(predictions).to_dict(), "method": method, "model": record.name})
     out_dir = services.settings.work_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"predictions-{method}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"

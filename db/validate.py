@@ -9,11 +9,9 @@ from xsent_core.types import POLARITIES, SENTIMENT_LABELS, AspectSpan, InputErro
 
 def check_text(text: str, where: str) -> str:
     """Text SQLite can store: a lone surrogate (e.g. from a JSON "\\ud800") cannot be encoded."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise InputError(f"{where}: the text has invalid Unicode (a lone surrogate at character {e.start})") from None
-    return text
+    from xsent_core.data._io import check_unicode
+
+    return check_unicode(text, where)
 
 
 def check_annotator(annotator: str) -> str:

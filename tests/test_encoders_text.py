@@ -255,3 +255,27 @@ def test_missing_model_message(tmp_path):
         load_text_encoder(str(tmp_path / "absent"))
     with pytest.raises(CheckpointError, match="no config.json"):
         load_text_encoder(str(tmp_path))
+
+
+def test_pickled_or_absurd_encoder_folders_are_refused_before_loading(tmp_path, monkeypatch):
+    import json
+    import pickle
+
+    calls = []
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError("loaded")))
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    config = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 100}
+    (pickled / "config.json").write_text(json.dumps(config))
+    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps({"weights": 1}))
+    with pytest.raises(CheckpointError, match="only pickled weights"):
+        load_text_encoder(str(pickled))
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    (huge / "config.json").write_text(json.dumps({**config, "hidden_size": 10**6, "num_hidden_layers": 10**3, "intermediate_size": 10**7}))
+    (huge / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="over the 3e\\+09 xsent builds"):
+        load_text_encoder(str(huge))
+    assert calls == []  # nothing was built or unpickled

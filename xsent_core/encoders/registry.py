@@ -21,6 +21,36 @@ def _not_found(spec: str) -> CheckpointError:
     )
 
 
+MAX_PARAMETERS = 3_000_000_000  # ~12 GB in fp32: far past any text encoder this tool trains on a CPU
+
+
+def check_local_folder(path: Path) -> None:
+    """Refuse, before anything is allocated, a folder whose weights are pickles only or
+    whose config describes a model too big to build."""
+    if not list(path.glob("*.safetensors")) and list(path.glob("*.bin")) + list(path.glob("*.pt")):
+        raise CheckpointError(
+            f"{path} holds only pickled weights (.bin/.pt), which can run code when loaded; xsent loads "
+            "safetensors only. Convert it where you trust the file: "
+            "AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)"
+        )
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: config.json cannot be read ({e})") from e
+    sizes = {k: getattr(config, k, None) for k in ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size")}
+    if not all(isinstance(v, int) and v > 0 for v in sizes.values()):
+        return  # not a BERT-like config: transformers checks it
+    h, layers, ff = sizes["hidden_size"], sizes["num_hidden_layers"], sizes["intermediate_size"]
+    estimate = sizes["vocab_size"] * h + layers * (4 * h * h + 2 * h * ff)
+    if estimate > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{path}: config.json describes a model of about {estimate:.2g} parameters "
+            f"(~{estimate * 4 / 2**30:.3g} GB), over the {MAX_PARAMETERS:.0e} xsent builds; check the file"
+        )
+
+
 def load_hf_text_model(spec: str) -> tuple[Any, Any]:
     """(model, tokenizer) from a local folder or a cached hub id, offline."""
     from transformers import AutoModel, AutoTokenizer
@@ -29,8 +59,11 @@ def load_hf_text_model(spec: str) -> tuple[Any, Any]:
     source = str(path) if path.exists() else spec
     if path.exists() and not (path / "config.json").is_file():
         raise CheckpointError(f"{path} has no config.json; it is not a Hugging Face model folder")
+    if path.is_dir():
+        check_local_folder(path)
     try:
-        model = AutoModel.from_pretrained(source, local_files_only=True)
+        # safetensors only: a pickled checkpoint can run code when loaded
+        model = AutoModel.from_pretrained(source, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as e:
         if path.exists():
             raise CheckpointError(f"{path}: cannot load the model ({e})") from e

@@ -334,3 +334,24 @@ def test_annotate_tab_label_studio_round_trip(app, browser, shots, tmp_path):
     expect(page.locator("#annotate-export-file")).to_contain_text(".json", timeout=30_000)
     page.screenshot(path=str(shots / "annotate-labelstudio.png"), full_page=True)
     context.close()
+
+
+def test_unreadable_images_get_a_message_over_the_api(app, tmp_path):
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    client = Client(app["url"], auth=("alice", USERS["alice"]), verbose=False)
+    renamed = tmp_path / "notes.jpg"
+    renamed.write_text("this is a text file", encoding="utf-8")
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    bomb = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 400 megapixels, a few kB on disk
+    for path, needle in ((renamed, "notes.jpg is not an image"), (corrupt, "broken.png"), (bomb, "huge.png has too many pixels")):
+        with pytest.raises(Exception) as err:
+            client.predict("A cat on a sofa.", handle_file(str(path)), "m2sa", None, api_name="/predict")
+        assert needle in str(err.value) and "/tmp" not in str(err.value), str(err.value)
+    # the same request with a real image still works
+    good = tmp_path / "ok.png"
+    Image.new("RGB", (64, 48), "orange").save(good)
+    client.predict("A cat on a sofa.", handle_file(str(good)), "m2sa", None, api_name="/predict")

@@ -10,6 +10,7 @@ import gradio as gr
 
 from xsent_core.types import Example, Prediction, XsentError
 
+from .components import CheckedImage
 from .render import POLARITY_COLORS, highlight_segments, label_value, prediction_rows, summary_markdown
 from .services import UI_METHODS, Services
 
@@ -72,7 +73,7 @@ def build(services: Services) -> None:
                 with gr.Row():
                     method = gr.Dropdown(list(UI_METHODS), value="tagger", label="Method", elem_id="predict-method")
                     model_name = gr.Dropdown([], value=None, label="Model (default if empty)", allow_custom_value=False)
-                image = gr.Image(label="Image (optional, M2SA / LFD-RT)", type="filepath", height=180)
+                image = CheckedImage(label="Image (optional, M2SA / LFD-RT)", type="filepath", height=180)
                 go = gr.Button("Predict", variant="primary", elem_id="predict-button")
             with gr.Column(scale=3):
                 spans = gr.HighlightedText(label="Aspect spans", color_map=POLARITY_COLORS, show_legend=True, elem_id="predict-spans")

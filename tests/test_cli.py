@@ -158,6 +158,22 @@ def test_sharded_predict_merges_in_input_order(tmp_path, capsys, tiny_classifier
         assert a["id"] == b["id"] and all(abs(a["probs"][k] - b["probs"][k]) < 1e-4 for k in a["probs"])
 
 
+def test_unknown_method_is_named_and_presets_belong_to_their_method(tmp_path, capsys):
+    write_rows(tmp_path / "a.jsonl", [{"id": "1", "text": "good food"}])
+    code, _, err = run(capsys, "predict", "--method", "nosuch", "--input", str(tmp_path / "a.jsonl"), "--output", str(tmp_path / "o.jsonl"))
+    assert code == 2 and "unknown method 'nosuch'; known methods: tagger" in err and "folder" not in err
+    code, out, _ = run(capsys, "methods")
+    assert code == 0
+    groups, current = {}, None
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            current = line.strip()
+            groups[current] = []
+        else:
+            groups[current].append(line.split(":")[0].strip())
+    assert all(name.startswith("vxlm-") for name in groups["vxlm"]) and all(name.startswith("ctam-") for name in groups["ctam"]) and "ctam-builtin" in groups["ctam"] and "vxlm-builtin" not in groups["ctam"]
+
+
 def test_file_errors_are_one_line(tmp_path, capsys):
     write_rows(tmp_path / "a.jsonl", [{"id": "1", "text": "good food", "label": "positive"}])
     (tmp_path / "folder").mkdir()

@@ -18,8 +18,11 @@ PREDICT_CHUNK = 256  # rows held in memory at once while predicting a file
 
 
 def default_model_dir(method: str) -> Path:
-    """The shipped default for a method (assets/models/<method>)."""
+    """The shipped default for a method (assets/models/<method>); an unknown method is named as such."""
     from .paths import shipped_models_dir
+    from .registry import method_class
+
+    method_class(method)  # "unknown method 'x'; known methods: ..." rather than a missing folder
 
     return shipped_models_dir() / method
 

@@ -81,7 +81,8 @@ def presets(method: str) -> Mapping[str, Any]:
     if found is None:
         module = importlib.import_module(method_class(method).__module__)
         found = getattr(module, "PRESETS", {})
-    return found
+    # methods that share a package (vxlm and ctam) share its table: each lists only its own
+    return {name: p for name, p in found.items() if getattr(p, "method", method) == method}
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         max_upload_mb=args.max_upload_mb,
     )
-    services = Services.create(settings)
+    from xsent_core.types import XsentError
+
+    try:
+        services = Services.create(settings)
+    except XsentError as e:  # an unusable store or models folder: the message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     demo = build_app(services)
     # predictions stay responsive while a training job runs: jobs have their own worker
     demo.queue(default_concurrency_limit=2, max_size=64)

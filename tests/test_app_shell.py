@@ -65,6 +65,18 @@ def test_store_inside_the_served_folder_refuses_to_start(tmp_path):
     assert not (work / "x.sqlite3").exists()  # refused before the store was created
 
 
+def test_unusable_store_is_one_line_at_start(tmp_path):
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_text("not a database", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--db", str(bad), "--work-dir", str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "is not a usable xsent database" in proc.stderr.strip().splitlines()[-1]
+    assert bad.read_text(encoding="utf-8") == "not a database"  # nothing changed
+
+
 def test_credentials_from_file_and_environment_never_echoed(tmp_path, monkeypatch):
     monkeypatch.setenv("XSENT_AUTH", "carol:pw3")
     f = tmp_path / "users.txt"

@@ -343,3 +343,12 @@ def test_batch_rows_cannot_reach_server_files(tmp_path):
     assert errors[:4] == [logic.IMAGE_REFUSED] * 4  # one answer, whether the file exists or not
     assert errors[4:] == [None, None] and [r["label"] for r in out[4:]] == ["positive", "positive"]
     assert seen == [str((upload / "cat.jpg").resolve()), None]  # the model never saw a refused path
+
+
+def test_heldout_summary_names_a_real_path_not_the_placeholder(shared_data):
+    from views.jobs import _metrics_block, hold_out
+
+    block = _metrics_block({}, {}, "gklmip:{data}/gklmip_myanmar_sentiment/dev.json", 64, None)
+    assert "{data}" not in block["heldout"]["data"] and block["heldout"]["data"].endswith("gklmip_myanmar_sentiment/dev.json")
+    rows, heldout, described = hold_out([], [], "rethink", "corrected")
+    assert heldout and "{data}" not in described and str(shared_data) in described

@@ -136,8 +136,10 @@ def hold_out(
         _, heldout = heldout_split(labelled)
         held_ids = {r.id for r in heldout}
         return [r for r in rows if r.id not in held_ids], heldout, f"store: {len(heldout)} {what} documents"
+    from xsent_core.recipes import resolve_spec
+
     spec = FALLBACK_HELDOUT[kind]
-    return list(rows), load_heldout(spec), spec
+    return list(rows), load_heldout(spec), resolve_spec(spec)
 
 
 def sample_rows(rows: Sequence[Example], n: int = HELDOUT_ROWS) -> list[Example]:
@@ -556,7 +558,10 @@ def _heldout_spec(data: Mapping[str, Any]) -> str | None:
 def _metrics_block(
     before: Mapping[str, Any], after: Mapping[str, Any], spec: str | None, n: int, extra: Any
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"heldout": {"data": spec or "", "rows": n}, "before": dict(before), "after": dict(after)}
+    from xsent_core.recipes import resolve_spec
+
+    # what a person reads in the summary: the real path, not the "{data}" placeholder
+    out: dict[str, Any] = {"heldout": {"data": resolve_spec(spec) if spec else "", "rows": n}, "before": dict(before), "after": dict(after)}
     if extra:
         out["train_report"] = extra
     return out

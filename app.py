@@ -86,6 +86,17 @@ def check_paths(args: argparse.Namespace) -> None:
         )
 
 
+def login_throttling(users: tuple[tuple[str, str], ...]) -> dict:
+    """FastAPI arguments that put failed-login throttling in front of Gradio's login form (when there is one)."""
+    if not users:
+        return {}
+    from starlette.middleware import Middleware
+
+    from views.login_throttle import LoginThrottle
+
+    return {"middleware": [Middleware(LoginThrottle)]}
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         css=CSS,
         prevent_thread_lock=True,
         footer_links=["api"],
+        app_kwargs=login_throttling(users),
     )
     if args.share and not share_url:
         print(

@@ -116,3 +116,30 @@ def test_summary_mentions_warnings_and_spans():
     pred = Prediction(spans=(AspectSpan(0, 4, "food", "positive", 0.9),), warnings=("text truncated",))
     md = summary_markdown("tagger", "tagger-default", pred)
     assert "`food` → positive (90%)" in md and "text truncated" in md
+
+
+def test_failed_logins_are_throttled_per_client():
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from views.login_throttle import LoginThrottle
+
+    async def login(request):
+        form = await request.form()
+        return JSONResponse({"ok": True}) if form.get("password") == "right" else JSONResponse({"detail": "Incorrect credentials."}, 400)
+
+    now = [0.0]
+    inner = Starlette(routes=[Route("/login", login, methods=["POST"])])
+    throttle = LoginThrottle(inner, max_failures=3, window_s=60, clock=lambda: now[0])
+    client = TestClient(throttle)
+    assert [client.post("/login", data={"username": "a", "password": "wrong"}).status_code for _ in range(3)] == [400] * 3
+    blocked = client.post("/login", data={"username": "a", "password": "right"})  # even the right one waits
+    assert blocked.status_code == 429 and "try again in 60 s" in blocked.json()["detail"] and blocked.headers["retry-after"] == "60"
+    other = TestClient(throttle, client=("10.0.0.9", 1))
+    assert other.post("/login", data={"username": "a", "password": "right"}).status_code == 200  # another client is not held
+    now[0] = 61.0
+    assert client.post("/login", data={"username": "a", "password": "right"}).status_code == 200
+    assert client.post("/login", data={"username": "a", "password": "wrong"}).status_code == 400  # success reset the count
+    assert app.login_throttling(()) == {} and "middleware" in app.login_throttling((("a", "b"),))

@@ -355,3 +355,11 @@ def test_unreadable_images_get_a_message_over_the_api(app, tmp_path):
     good = tmp_path / "ok.png"
     Image.new("RGB", (64, 48), "orange").save(good)
     client.predict("A cat on a sofa.", handle_file(str(good)), "m2sa", None, api_name="/predict")
+
+
+def test_zz_failed_logins_are_throttled(app):
+    """Last in this module: it locks the test client's address out of the login form for a minute."""
+    import httpx
+
+    codes = [httpx.post(app["url"].rstrip("/") + "/login", data={"username": "alice", "password": f"guess{i}"}).status_code for i in range(12)]
+    assert codes[:10] == [400] * 10 and codes[10:] == [429, 429], codes

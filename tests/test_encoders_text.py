@@ -279,3 +279,26 @@ def test_pickled_or_absurd_encoder_folders_are_refused_before_loading(tmp_path, 
     with pytest.raises(CheckpointError, match="over the 3e\\+09 xsent builds"):
         load_text_encoder(str(huge))
     assert calls == []  # nothing was built or unpickled
+
+
+def test_cache_is_keyed_on_the_source_content_not_its_path_or_time(builtin_encoder, tmp_path):
+    import os
+
+    import json
+
+    source = builtin_e5.source_file()
+    built = tmp_path / "cache"  # a copy of the session's cache, its manifest as this version writes it
+    shutil.copytree(builtin_e5.cache_dir(), built)
+    manifest = json.loads((built / builtin_e5.MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest["source"]["sha256"] = builtin_e5._sha256(source)
+    (built / builtin_e5.MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    assert builtin_e5.check_cache(built, source) is None
+    other = tmp_path / "other-checkout" / source.name  # the same file in a second checkout, copied later
+    other.parent.mkdir()
+    shutil.copyfile(source, other)
+    os.utime(other, ns=(source.stat().st_mtime_ns + 10**9, source.stat().st_mtime_ns + 10**9))
+    assert builtin_e5.check_cache(built, other) is None
+    with open(other, "r+b") as f:  # same size and path, other bytes: a different model
+        f.seek(4096)
+        f.write(b"\x01\x02\x03\x04")
+    assert "changed since conversion" in builtin_e5.check_cache(built, other)

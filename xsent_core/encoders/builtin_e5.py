@@ -253,8 +253,8 @@ def _stat_facts(path: Path) -> dict[str, Any]:
 def check_cache(directory: Path, source: Path, verify: bool = False) -> str | None:
     """Why `directory` is not a usable cache of `source` (None when it is).
 
-    Cheap by default (manifest, source size/mtime, file sizes); `verify=True`
-    also recomputes every file's sha256.
+    Cheap by default (manifest, source size/mtime, file sizes; the source's sha256
+    only when its time differs); `verify=True` also recomputes every file's sha256.
     """
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
@@ -265,7 +265,11 @@ def check_cache(directory: Path, source: Path, verify: bool = False) -> str | No
             return f"format version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
         src = manifest["source"]
         now = _stat_facts(source)
-        if (src["size"], src["mtime_ns"]) != (now["size"], now["mtime_ns"]):
+        # size and time first (cheap); a different time with the same content (another checkout's
+        # copy, a reinstall) is the same model: the content decides, so checkouts do not rebuild in turn
+        if src["size"] != now["size"] or (
+            src["mtime_ns"] != now["mtime_ns"] and src.get("sha256") != _sha256(source)
+        ):
             return f"source {source} changed since conversion"
         for name in CACHED_FILES:
             facts = manifest["files"][name]
@@ -296,7 +300,7 @@ def build_cache(directory: Path, source: Path, tokenizer_json: Path) -> float:
         shutil.copyfile(tokenizer_json, tmp / TOKENIZER_FILE)
         manifest = {
             "format_version": FORMAT_VERSION,
-            "source": _stat_facts(source),
+            "source": {**_stat_facts(source), "sha256": _sha256(source)},
             "tokenizer_source": str(tokenizer_json),
             "header": asdict(header),
             "files": {n: {"size": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in CACHED_FILES},

@@ -96,7 +96,8 @@ def test_label_map_parsing():
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('[{"data": {"text": "ok"}},\n {"data": ', "line 2 column"),
+        ('[{"data": {"text": "ok"}},\n {"data": ', r"line 2 column .* \(in task 1\)"),
+        ('[{"data": {"text": "a"}}, {"data": {"text": "b"}},\n {"data": {"text": "c",}}]', r"line 2 column .* \(in task 2\)"),
         ('{"tasks": []}', "expected a Label Studio JSON export"),
         ('[{"data": {"text": "ok"}}, "oops"]', "task 1: expected an object"),
         ('[{"data": {"text": "ok"}}, {"id": 9}]', r"task 1 \(id 9\): no 'data' object"),

@@ -157,7 +157,11 @@ def read_labelstudio(
         size = 0
     if size > max_bytes:
         raise InputError(f"{p.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit; split the export")
-    doc = read_json(p, p.name)
+    try:
+        doc = read_json(p, p.name)
+    except InputError as e:
+        where = _task_at_fault(p) if "invalid JSON" in str(e) else None
+        raise InputError(f"{e}{where}" if where else str(e)) from None
     if isinstance(doc, dict) and "data" in doc:
         doc = [doc]  # one task on its own
     if not isinstance(doc, list):
@@ -165,6 +169,29 @@ def read_labelstudio(
     state = _ReadState(label_map, {str(k).strip(): v.strip() for k, v in (annotators or {}).items() if v.strip()})
     tasks = tuple(_task(i, raw, state, text_field, p.name) for i, raw in enumerate(doc))
     return LSRead(tasks=tasks, skipped=dict(state.skipped), utf16_spans=state.utf16, trimmed_spans=state.trimmed)
+
+
+def _task_at_fault(path: Path) -> str | None:
+    """" in task N" for a JSON syntax error inside the list of tasks: the tasks before it decode one by one."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip())
+    if not text.startswith("[", pos):
+        return None
+    pos += 1
+    for index in range(len(text)):
+        while pos < len(text) and (text[pos].isspace() or text[pos] == ","):
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return None
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError):
+            return f" (in task {index})"
+    return None
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from db.store import Store
 from views.jobs import (
+    JobCancelled,
     JobRunner,
     before_after_rows,
     check_params,
@@ -195,3 +196,38 @@ def test_distill_and_rethink_jobs_on_store_sentences(env, tiny_tagger_dir, tmp_p
     assert r.status == "succeeded", r.message
     assert store.get_model(r.metrics["model"]).method == "lfdrt"
     assert "heads_agree_after" in r.metrics["train_report"]
+
+
+def test_cancelled_failed_and_interrupted_jobs_leave_no_model_folder(env, monkeypatch):
+    from db.records import ModelRecord
+
+    store, settings, make = env
+    models = settings.models_dir
+    # interrupted by a restart: marked failed and its folder removed when the runner starts
+    stale = store.create_job("train_preset", {"method": "tagger", "preset": "tagger-tiny"})
+    store.next_queued_job(pid=2**22 + 12345)
+    (models / "stale").mkdir(parents=True)
+    store.update_job(stale.id, metrics={"model_dir": str(models / "stale")})
+    # a registered model's folder and a folder outside models_dir are never touched
+    (models / "kept").mkdir()
+    store.register_model(ModelRecord("kept", "tagger", str(models / "kept")))
+    outside = settings.work_dir / "elsewhere"
+    outside.mkdir(parents=True)
+    runner = make()
+
+    def fake(job, cancel):
+        folder = {"cancel": models / "cancelled", "fail": models / "failed", "kept": models / "kept", "out": outside}[job.params["name"]]
+        folder.mkdir(exist_ok=True)
+        store.update_job(job.id, metrics={"model_dir": str(folder)})
+        if job.params["name"] == "cancel":
+            raise JobCancelled("cancelled")
+        raise XsentError("no data for this job")
+
+    monkeypatch.setattr(runner, "_dispatch", fake)
+    runner.start()
+    assert store.get_job(stale.id).status == "failed" and not (models / "stale").exists()
+    for name, status in (("cancel", "cancelled"), ("fail", "failed"), ("kept", "failed"), ("out", "failed")):
+        job = runner.submit("train_preset", {"method": "tagger", "preset": "tagger-tiny", "name": name})
+        wait_for(store, job.id, {status}, timeout=20)
+    assert not (models / "cancelled").exists() and not (models / "failed").exists()
+    assert (models / "kept").is_dir() and outside.is_dir()

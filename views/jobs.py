@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import time
 import traceback
@@ -243,6 +244,7 @@ class JobRunner:
         """Mark jobs of dead processes failed, then start the worker."""
         for job in self.store.mark_stale_running_jobs_failed():
             log.warning("job %s was interrupted by a restart; marked failed", job.id)
+            self._discard_unregistered(job.id)
         if self._thread is None or not self._thread.is_alive():
             self._stopping.clear()
             self._thread = threading.Thread(target=self._loop, name="xsent-jobs", daemon=True)
@@ -304,11 +306,14 @@ class JobRunner:
         except JobCancelled:
             message = "cancelled: the app was stopped" if self._stopping.is_set() else "cancelled by the user"
             self._finish(job.id, "cancelled", message)
+            self._discard_unregistered(job.id)
         except XsentError as e:
             self._finish(job.id, "failed", str(e))
+            self._discard_unregistered(job.id)
         except Exception as e:  # a bug: keep the worker alive, show the cause
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
             self._finish(job.id, "failed", f"{type(e).__name__}: {e}")
+            self._discard_unregistered(job.id)
         finally:
             with self._lock:
                 self._cancels.pop(job.id, None)
@@ -320,6 +325,25 @@ class JobRunner:
         except Exception:
             # e.g. the user cancelled while the job was finishing: the store keeps "cancelled"
             log.info("job %s: could not mark %s", job_id, status, exc_info=True)
+
+    def _discard_unregistered(self, job_id: int) -> None:
+        """Remove the model folder a cancelled, failed or interrupted job left half-written.
+
+        Only a folder inside models_dir that no registered model uses: a job cannot be
+        resumed from the app, so the folder would only fill the disk.
+        """
+        try:
+            folder = self.store.get_job(job_id).metrics.get("model_dir")
+            if not folder:
+                return
+            target = Path(folder).resolve()
+            root = Path(self.settings.models_dir).resolve()
+            used = {Path(m.path).resolve() for m in self.store.list_models()}
+            if target.parent == root and target.is_dir() and target not in used:
+                shutil.rmtree(target)
+                log.info("job %s: removed its unfinished model folder %s", job_id, target)
+        except Exception:  # clean-up must never take the worker down
+            log.warning("job %s: could not remove its model folder", job_id, exc_info=True)
 
     def _dispatch(self, job: Any, cancel: threading.Event) -> dict[str, Any]:
         reporter = _Reporter(self.store, job.id, cancel)

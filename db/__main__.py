@@ -39,11 +39,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 store, path, parse_label_map(args.label_map), text_field=args.text_field,
                 annotators=dict(parse_pairs(args.annotators, "annotators")),
             )
-            print(
-                f"{len(read.tasks)} tasks: {summary.documents_added} documents added, {summary.documents_matched} already stored; "
-                f"{summary.versions_added} annotation versions added, {summary.versions_skipped} already stored; "
-                f"{summary.predictions_added} predictions added, {summary.predictions_skipped} already stored"
-            )
+            print(f"{len(read.tasks)} tasks: {summary.describe()}")
             for line in read.report():
                 print(f"  {line}")
             return 0

@@ -191,6 +191,14 @@ class ImportSummary:
     predictions_added: int
     predictions_skipped: int
 
+    def describe(self) -> str:
+        """What changed, in the words the CLI and the Annotate tab both print."""
+        return (
+            f"{self.documents_added} documents added, {self.documents_matched} already stored; "
+            f"{self.versions_added} annotation versions added, {self.versions_skipped} already stored; "
+            f"{self.predictions_added} predictions added, {self.predictions_skipped} already stored"
+        )
+
 
 @dataclass(frozen=True)
 class DocumentBundle:

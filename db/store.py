@@ -399,18 +399,7 @@ class Store:
         for document_id, prediction in items:
             if not isinstance(prediction, Prediction):
                 raise InputError(f"record_prediction takes a Prediction, got {type(prediction).__name__}")
-            disagreement = codec.disagreement_of(prediction)
-            rows.append(
-                {
-                    "document_id": document_id,
-                    "model": model,
-                    "model_version": model_version,
-                    "method": method,
-                    "output_json": codec.to_json(prediction.to_dict(), "prediction"),
-                    "confidence": prediction.confidence,
-                    "disagreement": None if disagreement is None else int(disagreement),
-                }
-            )
+            rows.append(_prediction_row(document_id, model, model_version, method, prediction))
 
         def tx(db: Database) -> list[int]:
             now = codec.now_iso()
@@ -689,15 +678,8 @@ class Store:
                     if any(model == pred.model and _same_output(old, pred.prediction) for model, old in stored):
                         counts["predictions_skipped"] += 1
                         continue
-                    disagreement = codec.disagreement_of(pred.prediction)
-                    db["predictions"].insert(
-                        {
-                            "document_id": doc_id, "model": pred.model, "model_version": pred.model_version,
-                            "method": pred.method, "output_json": codec.to_json(pred.prediction.to_dict(), "prediction"),
-                            "confidence": pred.prediction.confidence,
-                            "disagreement": None if disagreement is None else int(disagreement), "created": now,
-                        }
-                    )
+                    row = _prediction_row(doc_id, pred.model, pred.model_version, pred.method, pred.prediction)
+                    db["predictions"].insert({**row, "created": now})
                     stored.append((pred.model, pred.prediction))
                     counts["predictions_added"] += 1
             return ImportSummary(
@@ -1126,6 +1108,22 @@ def _example_from_row(r: Mapping[str, Any]) -> Example:
         image=r["image"],
         meta=meta,
     )
+
+
+def _prediction_row(
+    document_id: int, model: str, model_version: str | None, method: str, prediction: Prediction
+) -> dict[str, Any]:
+    """A predictions row without its `created` time (the transaction stamps it)."""
+    disagreement = codec.disagreement_of(prediction)
+    return {
+        "document_id": document_id,
+        "model": model,
+        "model_version": model_version,
+        "method": method,
+        "output_json": codec.to_json(prediction.to_dict(), "prediction"),
+        "confidence": prediction.confidence,
+        "disagreement": None if disagreement is None else int(disagreement),
+    }
 
 
 def _match_document(db: Database, item: ImportedDocument) -> int | None:

@@ -457,12 +457,7 @@ def build(services: Services) -> None:
                 max_tasks=settings.max_batch_rows, display_name=p.name,
             )
             notes = "".join(f"\n- {line}" for line in read.report())
-            return (
-                f"✓ {p.name} (Label Studio): {len(read.tasks)} tasks; {summary.documents_added} documents added, "
-                f"{summary.documents_matched} already stored; {summary.versions_added} annotation versions added, "
-                f"{summary.versions_skipped} already stored; {summary.predictions_added} predictions added."
-                + notes
-            )
+            return f"✓ {p.name} (Label Studio): {len(read.tasks)} tasks; {summary.describe()}." + notes
 
         def export_labelstudio_file(label_map: str) -> tuple[str, str]:
             from db.labelstudio import export_labelstudio

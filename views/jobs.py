@@ -298,23 +298,24 @@ class JobRunner:
         with self._lock:
             self._cancels[job.id] = cancel
             self.current = job.id
+        succeeded = False
         try:
             result = self._dispatch(job, cancel)
             if cancel.is_set():
                 raise JobCancelled("cancelled")
             self._finish(job.id, "succeeded", "done", progress=1.0, **result)
+            succeeded = True
         except JobCancelled:
             message = "cancelled: the app was stopped" if self._stopping.is_set() else "cancelled by the user"
             self._finish(job.id, "cancelled", message)
-            self._discard_unregistered(job.id)
         except XsentError as e:
             self._finish(job.id, "failed", str(e))
-            self._discard_unregistered(job.id)
         except Exception as e:  # a bug: keep the worker alive, show the cause
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
             self._finish(job.id, "failed", f"{type(e).__name__}: {e}")
-            self._discard_unregistered(job.id)
         finally:
+            if not succeeded:
+                self._discard_unregistered(job.id)
             with self._lock:
                 self._cancels.pop(job.id, None)
                 self.current = None

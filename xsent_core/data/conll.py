@@ -8,7 +8,7 @@ from typing import Iterable
 from ..types import Example, InputError
 from ._io import atomic_writer, decode_utf8, read_bytes
 from .align import char_to_token_spans, join_tokens, token_to_char_spans, whitespace_tokens
-from .bies import TAG2ID, is_valid_bies, repaired_spans, spans_to_tags, tags_to_spans
+from .bies import TAG2ID, repaired_spans, spans_to_tags, tags_to_spans
 
 
 def example_tags(example: Example, *, snap: bool = False) -> tuple[tuple[str, ...], list[str]]:
@@ -79,8 +79,8 @@ def read_conll(path: str | os.PathLike[str], *, repair: bool = False) -> list[Ex
         sent, offsets = join_tokens(tokens)
         meta: dict = {"source": "conll", "line": first_line}
         token_spans = tags_to_spans(tags)
-        if not is_valid_bies(tags):
-            made_up = repaired_spans(tags)
+        made_up = repaired_spans(tags)  # empty exactly when the tags are valid BIES
+        if made_up:
             meta["bies_repaired"] = True
             meta["bies_warnings"] = [
                 f"{Path(path).name}: line {first_line + a}"

@@ -17,6 +17,7 @@ polarity, and which name to write back.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections import Counter
@@ -182,7 +183,7 @@ def _task_at_fault(path: Path) -> str | None:
     if not text.startswith("[", pos):
         return None
     pos += 1
-    for index in range(len(text)):
+    for index in itertools.count():
         while pos < len(text) and (text[pos].isspace() or text[pos] == ","):
             pos += 1
         if pos >= len(text) or text[pos] == "]":

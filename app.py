@@ -97,11 +97,20 @@ def login_throttling(users: tuple[tuple[str, str], ...]) -> dict:
     return {"middleware": [Middleware(LoginThrottle)]}
 
 
+def url_host(host: str) -> str:
+    """The host as it goes into a URL: an IPv6 address in brackets (`::` -> `[::]`), as Gradio expects."""
+    bare = host.strip("[]")
+    try:
+        return f"[{bare}]" if ipaddress.ip_address(bare).version == 6 else bare
+    except ValueError:
+        return host  # a name such as localhost
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     # predictions stay responsive while a training job runs: jobs have their own worker
     demo.queue(default_concurrency_limit=2, max_size=64)
     _, local_url, share_url = demo.launch(
-        server_name=args.host,
+        server_name=url_host(args.host),
         server_port=args.port,
         share=args.share,
         share_server_address=args.share_server,

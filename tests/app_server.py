@@ -26,9 +26,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(tmp: Path, *extra: str, timeout: float = 180.0) -> Iterator[str]:
+def running_app(tmp: Path, *extra: str, timeout: float = 180.0, host: str = "127.0.0.1") -> Iterator[str]:
     """Yield the app's URL; stop it afterwards. Fails with the app's output if it never serves."""
     port = free_port()
+    if host != "127.0.0.1":
+        extra = ("--host", host, *extra)
     log = open(tmp / "app.log", "w+", encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen(
@@ -36,7 +38,7 @@ def running_app(tmp: Path, *extra: str, timeout: float = 180.0) -> Iterator[str]
          "--work-dir", str(tmp / "work"), "--models-dir", str(tmp / "models"), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     try:
         deadline = time.time() + timeout
         while True:

@@ -36,6 +36,37 @@ def test_loopback_and_authenticated_hosts_do_not_warn():
     assert app.check_exposure(app.parse_args(["--host", "0.0.0.0", "--share"]), (("a", "b"),)) == []
 
 
+def test_ipv6_hosts_are_bracketed_for_urls():
+    assert [app.url_host(h) for h in ("::", "::1", "[::1]", "fe80::1", "0.0.0.0", "localhost")] == [
+        "[::]", "[::1]", "[::1]", "[fe80::1]", "0.0.0.0", "localhost"]
+    assert app.is_loopback("[::1]") and not app.is_loopback("[::]")
+
+
+def test_app_serves_on_an_ipv6_address(tmp_path):
+    """`--host ::1` crashed at launch (the local URL was not bracketed); it must serve."""
+    import urllib.request
+
+    from tests.app_server import running_app
+
+    try:
+        with socket_bound("::1"):
+            pass
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    with running_app(tmp_path, host="::1") as url:
+        assert url.startswith("http://[::1]:")
+        with urllib.request.urlopen(url + "config", timeout=10) as r:
+            assert r.status == 200
+
+
+def socket_bound(host: str):
+    import socket
+
+    s = socket.socket(socket.AF_INET6)
+    s.bind((host, 0))
+    return s
+
+
 def test_auth_entries_and_file(tmp_path):
     f = tmp_path / "users.txt"
     f.write_text("# team\nbob:pw2\n", encoding="utf-8")

@@ -352,3 +352,37 @@ def test_heldout_summary_names_a_real_path_not_the_placeholder(shared_data):
     assert "{data}" not in block["heldout"]["data"] and block["heldout"]["data"].endswith("gklmip_myanmar_sentiment/dev.json")
     rows, heldout, described = hold_out([], [], "rethink", "corrected")
     assert heldout and "{data}" not in described and str(shared_data) in described
+
+
+@pytest.mark.parametrize("fmt, good, bad", [
+    ("semeval", "The\tO\tNULL\nfish\tT-POS\tFOOD#QUALITY\n\n", "broken line without tabs\n"),
+    ("conll", "The\tO\nfish\tS-POS\n\n", "too\tmany\tcolumns\n"),
+    ("jsonl", '{"text": "the fish"}\n', "{not json\n"),
+    ("csv", None, "too,many,cells\n"),
+])
+def test_row_limit_is_checked_while_streaming_before_the_rest_is_parsed(tmp_path, fmt, good, bad):
+    """A file over the row limit is refused having read only limit + 1 rows: what follows is never parsed."""
+    from xsent_core.data import iter_examples
+
+    limit = 50
+    path = tmp_path / f"gold-en-test.{ {'semeval': 'txt'}.get(fmt, fmt) }"
+    body = "text\n" + "the fish\n" * (limit + 1) if fmt == "csv" else good * (limit + 1)
+    path.write_text(body + bad, encoding="utf-8")
+    with pytest.raises(InputError, match=f"more than {limit} rows"):
+        logic.take_rows(iter_examples(f"{fmt}:{path}"), limit, path.name)
+    # under the limit the same file is parsed to the end, and its broken tail is reported
+    with pytest.raises(InputError, match="line"):
+        logic.take_rows(iter_examples(f"{fmt}:{path}"), limit + 10, path.name)
+
+
+def test_batch_predict_refuses_a_file_over_the_row_limit_without_reading_on(tmp_path):
+    from views.predict import run_batch
+
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    batch = upload / "big.jsonl"
+    batch.write_text('{"text": "ok"}\n' * 11 + "{broken\n", encoding="utf-8")
+    settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=10, work_dir=tmp_path / "work")
+    services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="x"), None)))
+    with pytest.raises(InputError, match="big.jsonl has more than 10 rows"):
+        run_batch(services, batch, "tagger", None, SimpleNamespace(tqdm=lambda it, desc=None: it))

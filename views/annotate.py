@@ -415,7 +415,7 @@ def build(services: Services) -> None:
             return f"{len(groups)} documents annotated by two or more people (each annotator's latest version).", logic.agreement_rows(groups)
 
         def on_import(path, fmt, gold, order_v, only_new, label_map="", repair=False):
-            from xsent_core.data import load_examples
+            from xsent_core.data import iter_examples
 
             try:
                 if not path:
@@ -427,14 +427,12 @@ def build(services: Services) -> None:
                     rows, qids = queue_rows(order_v, only_new)
                     return message, rows, qids
                 if kind == "conll":
-                    from xsent_core.data import read_conll
+                    from xsent_core.data import iter_conll
 
-                    examples = read_conll(p, repair=bool(repair))
+                    rows = iter_conll(p, repair=bool(repair))
                 else:
-                    examples = load_examples(f"{kind}:{p}")
-                if len(examples) > settings.max_batch_rows:
-                    raise InputError(f"{p.name} has {len(examples)} rows, more than the {settings.max_batch_rows} allowed; use the CLI")
-                examples = [ex for ex in examples if ex.text.strip()]
+                    rows = iter_examples(f"{kind}:{p}")
+                examples = [ex for ex in logic.take_rows(rows, settings.max_batch_rows, p.name) if ex.text.strip()]
                 if not examples:
                     raise InputError(f"{p.name} has no rows with text")
                 images = [logic.confine_image(ex.image, (p.parent, settings.work_dir)) for ex in examples]

@@ -263,6 +263,18 @@ def check_upload(path: str | Path, max_mb: int, roots: Sequence[Path] = ()) -> P
     return p
 
 
+def take_rows(rows: Iterable[Any], limit: int, name: str) -> list[Any]:
+    """At most `limit` rows of a streamed file, read no further than one past it.
+
+    A file over the limit is refused before the rest of it is parsed: the
+    reader is a generator, so the sentences after `limit + 1` are never built.
+    """
+    taken = list(itertools.islice(rows, limit + 1))
+    if len(taken) > limit:
+        raise InputError(f"{name} has more than {limit:,} rows, the most one upload may hold; use the CLI for big files")
+    return taken
+
+
 IMAGE_REFUSED = "image not used: a row may only name an image uploaded with it or in the app's work folder"
 
 

@@ -132,19 +132,15 @@ def run_batch(services: Services, path: Path, method: str, model_name: str | Non
     from xsent_core.cli import _iter_input
     from xsent_core.data.jsonl import write_jsonl
 
-    limit_mb = services.settings.max_upload_mb
-    if path.stat().st_size > limit_mb * 1024 * 1024:
-        raise XsentError(f"{path.name} is larger than the {limit_mb} MB upload limit; use the CLI for big files")
-    record, model = services.models.get(method, model_name or None)
     from dataclasses import replace
 
-    from .annotation_logic import IMAGE_REFUSED, confine_image
+    from .annotation_logic import IMAGE_REFUSED, check_upload, confine_image, take_rows
 
+    path = check_upload(path, services.settings.max_upload_mb)
+    record, model = services.models.get(method, model_name or None)
     roots = (path.parent, services.settings.work_dir)
     examples, refused = [], set()
-    for i, ex in enumerate(_iter_input(str(path))):
-        if i >= services.settings.max_batch_rows:
-            raise XsentError(f"more than {services.settings.max_batch_rows} rows; use the CLI for big files")
+    for ex in take_rows(_iter_input(str(path)), services.settings.max_batch_rows, path.name):
         image, was_refused = confine_image(ex.image, roots)
         if was_refused:
             refused.add(len(examples))

@@ -7,20 +7,23 @@ jsonl, conll, csv. Without a known prefix, the extension decides for
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..types import Example, InputError
-from .conll import read_conll, write_conll
+from .conll import iter_conll, read_conll, write_conll
 from .gklmip import read_gklmip
 from .jsonl import iter_csv, iter_jsonl, read_jsonl, write_jsonl
 from .labelstudio import examples_from_labelstudio
-from .semeval import read_semeval
+from .semeval import iter_semeval, read_semeval
 from .splits import stratified_split
 
 __all__ = [
     "FORMATS",
+    "iter_conll",
     "iter_csv",
+    "iter_examples",
     "iter_jsonl",
+    "iter_semeval",
     "load_examples",
     "read_conll",
     "read_gklmip",
@@ -33,10 +36,10 @@ __all__ = [
 ]
 
 FORMATS: dict[str, Callable[[str], Iterable[Example]]] = {
-    "semeval": read_semeval,
+    "semeval": iter_semeval,
     "gklmip": read_gklmip,
     "jsonl": iter_jsonl,
-    "conll": read_conll,
+    "conll": iter_conll,
     "csv": iter_csv,
     "labelstudio": examples_from_labelstudio,  # each task with its latest annotation
 }
@@ -47,6 +50,17 @@ def load_examples(spec: str) -> list[Example]:
     """Read a dataset given as ``"FORMAT:PATH"`` (e.g. ``"semeval:data/gold-fr-test.txt"``).
 
     InputError for an unknown format, a missing file, or bad content.
+    """
+    return list(iter_examples(spec))
+
+
+def iter_examples(spec: str) -> Iterator[Example]:
+    """The examples of ``"FORMAT:PATH"`` one at a time: the line-based formats (semeval,
+    conll, jsonl, csv) are read as they are consumed, so a caller with a row limit stops
+    reading there; JSON formats (gklmip, labelstudio) are parsed whole first.
+
+    The format and the file are checked at once (InputError); content errors come
+    while iterating.
     """
     fmt, sep, path = spec.partition(":")
     # A word before ':' is a format name; one letter is a Windows drive.
@@ -61,7 +75,7 @@ def load_examples(spec: str) -> list[Example]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"{path}: file not found" if not p.exists() else f"{path}: not a file")
-    return list(FORMATS[fmt](str(p)))
+    return iter(FORMATS[fmt](str(p)))
 
 
 def sentence_level(examples: Iterable[Example]) -> list[Example]:

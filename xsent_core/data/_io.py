@@ -40,6 +40,26 @@ def decode_utf8(data: bytes, path: str | os.PathLike[str], byte_base: int = 0, l
     return text
 
 
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its newline) one at a time, strictly UTF-8.
+
+    Streaming, so a caller that stops early (a row limit) never reads the rest.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    with f:
+        byte_pos = 0
+        for lineno, raw in enumerate(f, start=1):
+            yield lineno, decode_utf8(raw, path, byte_base=byte_pos, line=lineno).rstrip("\r\n")
+            byte_pos += len(raw)
+
+
 def read_json(path: str | os.PathLike[str], shown: str | os.PathLike[str] | None = None) -> Any:
     """A whole JSON file, strictly UTF-8; InputError naming `shown` (default: the path) and the line."""
     shown = path if shown is None else shown

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..types import Example, InputError
-from ._io import atomic_writer, decode_utf8, read_bytes
+from ._io import atomic_writer, iter_lines
 from .align import char_to_token_spans, join_tokens, token_to_char_spans, whitespace_tokens
 from .bies import TAG2ID, repaired_spans, spans_to_tags, tags_to_spans
 
@@ -55,7 +55,12 @@ def write_conll(path: str | os.PathLike[str], examples: Iterable[Example], *, sn
 
 
 def read_conll(path: str | os.PathLike[str], *, repair: bool = False) -> list[Example]:
-    """Examples from a BIES CoNLL file (the inverse of :func:`write_conll`).
+    """Every sentence of a BIES CoNLL file; see :func:`iter_conll`."""
+    return list(iter_conll(path, repair=repair))
+
+
+def iter_conll(path: str | os.PathLike[str], *, repair: bool = False) -> Iterator[Example]:
+    """Examples from a BIES CoNLL file (the inverse of :func:`write_conll`), streamed.
 
     Columns are tab-separated (whitespace-separated if a line has no tab);
     exactly two: token and one of the 13 BIES tags, else InputError naming
@@ -66,48 +71,15 @@ def read_conll(path: str | os.PathLike[str], *, repair: bool = False) -> list[Ex
     meta["bies_repaired"] and meta["bies_warnings"] naming the file lines.
     id ``"{stem}:{index}"``, no label.
     """
-    text = decode_utf8(read_bytes(path), path)
     stem = Path(path).stem
-    examples: list[Example] = []
     tokens: list[str] = []
     tags: list[str] = []
-    first_line = 0
-
-    def flush() -> None:
-        if not tokens:
-            return
-        sent, offsets = join_tokens(tokens)
-        meta: dict = {"source": "conll", "line": first_line}
-        token_spans = tags_to_spans(tags)
-        made_up = repaired_spans(tags)  # empty exactly when the tags are valid BIES
-        if made_up:
-            meta["bies_repaired"] = True
-            meta["bies_warnings"] = [
-                f"{Path(path).name}: line {first_line + a}"
-                + (f"-{first_line + b - 1}" if b - a > 1 else "")
-                + f": tags {' '.join(tags[a:b])} are not a BIES span; "
-                + ("kept as the repaired span" if repair else "span dropped (ask for repair to keep it)")
-                for a, b, _ in made_up
-            ]
-            if not repair:
-                token_spans = [s for s in token_spans if s not in made_up]
-        examples.append(
-            Example(
-                id=f"{stem}:{len(examples)}",
-                text=sent,
-                spans=token_to_char_spans(sent, offsets, token_spans),
-                tokens=tuple(tokens),
-                token_offsets=offsets,
-                meta=meta,
-            )
-        )
-        tokens.clear()
-        tags.clear()
-
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    first_line = index = 0
+    for lineno, line in iter_lines(path):
         if not line.strip():
-            flush()
+            if tokens:
+                yield _sentence(path, f"{stem}:{index}", tokens, tags, first_line, repair)
+                tokens, tags, index = [], [], index + 1
             continue
         cols = line.split("\t") if "\t" in line else line.split()
         if len(cols) != 2:
@@ -123,5 +95,33 @@ def read_conll(path: str | os.PathLike[str], *, repair: bool = False) -> list[Ex
             first_line = lineno
         tokens.append(token)
         tags.append(tag)
-    flush()
-    return examples
+    if tokens:
+        yield _sentence(path, f"{stem}:{index}", tokens, tags, first_line, repair)
+
+
+def _sentence(
+    path: str | os.PathLike[str], example_id: str, tokens: list[str], tags: list[str], first_line: int, repair: bool
+) -> Example:
+    sent, offsets = join_tokens(tokens)
+    meta: dict = {"source": "conll", "line": first_line}
+    token_spans = tags_to_spans(tags)
+    made_up = repaired_spans(tags)  # empty exactly when the tags are valid BIES
+    if made_up:
+        meta["bies_repaired"] = True
+        meta["bies_warnings"] = [
+            f"{Path(path).name}: line {first_line + a}"
+            + (f"-{first_line + b - 1}" if b - a > 1 else "")
+            + f": tags {' '.join(tags[a:b])} are not a BIES span; "
+            + ("kept as the repaired span" if repair else "span dropped (ask for repair to keep it)")
+            for a, b, _ in made_up
+        ]
+        if not repair:
+            token_spans = [s for s in token_spans if s not in made_up]
+    return Example(
+        id=example_id,
+        text=sent,
+        spans=token_to_char_spans(sent, offsets, token_spans),
+        tokens=tuple(tokens),
+        token_offsets=offsets,
+        meta=meta,
+    )

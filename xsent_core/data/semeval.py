@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from ..types import Example, InputError
-from ._io import decode_utf8, read_bytes
+from ._io import iter_lines
 from .align import join_tokens, token_to_char_spans
 from .bies import TAGS, TS_TAGS, tags_to_spans
 
@@ -32,27 +32,24 @@ class TaggedSentence(NamedTuple):
 
 
 def read_tagged(path: str | os.PathLike[str]) -> list[TaggedSentence]:
-    """The file's sentences as raw tokens/tags/categories (tags as written).
+    """The file's sentences as raw tokens/tags/categories (tags as written); see :func:`iter_tagged`."""
+    return list(iter_tagged(path))
+
+
+def iter_tagged(path: str | os.PathLike[str]) -> Iterator[TaggedSentence]:
+    """The file's sentences one at a time, read line by line.
 
     InputError (naming file and line) for invalid UTF-8, a line without
     exactly three tab-separated columns, an empty token or an unknown tag.
     Lines holding only whitespace count as blank.
     """
-    text = decode_utf8(read_bytes(path), path)
-    sentences: list[TaggedSentence] = []
     rows: list[list[str]] = []
     first_line = 0
-
-    def flush() -> None:
-        if rows:
-            tokens, tags, cats = zip(*rows)
-            sentences.append(TaggedSentence(tokens, tags, cats, first_line))
-            rows.clear()
-
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for lineno, line in iter_lines(path):
         if not line.strip():
-            flush()
+            if rows:
+                yield _sentence(rows, first_line)
+                rows = []
             continue
         cols = line.split("\t")
         if len(cols) != 3:
@@ -71,8 +68,13 @@ def read_tagged(path: str | os.PathLike[str]) -> list[TaggedSentence]:
         if not rows:
             first_line = lineno
         rows.append([token, tag, category])
-    flush()
-    return sentences
+    if rows:
+        yield _sentence(rows, first_line)
+
+
+def _sentence(rows: list[list[str]], first_line: int) -> TaggedSentence:
+    tokens, tags, cats = zip(*rows)
+    return TaggedSentence(tokens, tags, cats, first_line)
 
 
 def sentence_spans(tags: tuple[str, ...] | list[str]) -> list[tuple[int, int, str]]:
@@ -97,7 +99,12 @@ def infer_lang(path: str | os.PathLike[str]) -> tuple[str | None, dict[str, Any]
 
 
 def read_semeval(path: str | os.PathLike[str], lang: str | None = None) -> list[Example]:
-    """Examples from a SemEval tagged file, one per sentence (all of them).
+    """Every sentence of a SemEval tagged file; see :func:`iter_semeval`."""
+    return list(iter_semeval(path, lang))
+
+
+def iter_semeval(path: str | os.PathLike[str], lang: str | None = None) -> Iterator[Example]:
+    """Examples from a SemEval tagged file, one per sentence, streamed.
 
     text is the tokens joined by one space, with tokens/token_offsets set and
     spans as AspectSpans in character offsets into that text. label is the
@@ -110,8 +117,7 @@ def read_semeval(path: str | os.PathLike[str], lang: str | None = None) -> list[
     inferred, lang_meta = infer_lang(path)
     lang = lang if lang is not None else inferred
     stem = Path(path).stem
-    examples = []
-    for index, sent in enumerate(read_tagged(path)):
+    for index, sent in enumerate(iter_tagged(path)):
         text, offsets = join_tokens(sent.tokens)
         token_spans = sentence_spans(sent.tags)
         spans = token_to_char_spans(text, offsets, token_spans)
@@ -124,16 +130,13 @@ def read_semeval(path: str | os.PathLike[str], lang: str | None = None) -> list[
             "categories": tuple(sent.categories[s] for s, _, _ in token_spans),
             **lang_meta,
         }
-        examples.append(
-            Example(
-                id=f"{stem}:{index}",
-                text=text,
-                lang=lang,
-                label=label,
-                spans=spans,
-                tokens=sent.tokens,
-                token_offsets=offsets,
-                meta=meta,
-            )
+        yield Example(
+            id=f"{stem}:{index}",
+            text=text,
+            lang=lang,
+            label=label,
+            spans=spans,
+            tokens=sent.tokens,
+            token_offsets=offsets,
+            meta=meta,
         )
-    return examples

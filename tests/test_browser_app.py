@@ -357,6 +357,29 @@ def test_unreadable_images_get_a_message_over_the_api(app, tmp_path):
     client.predict("A cat on a sofa.", handle_file(str(good)), "m2sa", None, api_name="/predict")
 
 
+def test_batch_predict_shows_progress_and_cancel_stops_it(app, browser, shots, tmp_path):
+    import json
+
+    rows = tmp_path / "reviews.jsonl"
+    with rows.open("w", encoding="utf-8") as f:
+        for i in range(3000):
+            f.write(json.dumps({"id": str(i), "text": DOCS[i % len(DOCS)]}, ensure_ascii=False) + "\n")
+    context, page = login(browser, app["url"], "alice")
+    page.get_by_text("Batch: CSV or JSONL file").click()
+    page.locator("#predict-batch-file input[type=file]").set_input_files(str(rows))
+    page.locator("#predict-batch-go").click()
+    status = page.locator("#predict-batch-status")
+    expect(status).to_contain_text("of 3,000 rows", timeout=120_000)
+    page.screenshot(path=str(shots / "predict-batch-progress.png"), full_page=True)
+    page.locator("#predict-batch-cancel").click()
+    expect(status).to_contain_text("Cancelled", timeout=30_000)
+    # a batch still running would overwrite the status with its next chunk's progress, then write a file
+    time.sleep(8)
+    expect(status).to_contain_text("Cancelled")
+    assert not list((app["work"] / "exports").glob("predictions-*.jsonl"))
+    context.close()
+
+
 def test_zz_failed_logins_are_throttled(app):
     """Last in this module: it locks the test client's address out of the login form for a minute."""
     import httpx

@@ -310,7 +310,7 @@ def test_bies_notes_list_the_first_warnings():
 def test_batch_rows_cannot_reach_server_files(tmp_path):
     import json
 
-    from views.predict import run_batch
+    from views.predict import open_batch
     from xsent_core.types import Prediction
 
     upload = tmp_path / "upload" / "abc123"
@@ -337,8 +337,7 @@ def test_batch_rows_cannot_reach_server_files(tmp_path):
 
     settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=100, work_dir=tmp_path / "work")
     services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="m2sa-default"), Model())))
-    progress = SimpleNamespace(tqdm=lambda it, desc=None: it)
-    out, _, _ = run_batch(services, batch, "m2sa", None, progress)
+    out = [row for part in open_batch(services, batch, "m2sa", None).rows() for row in part]
     errors = [r.get("error") for r in out]
     assert errors[:4] == [logic.IMAGE_REFUSED] * 4  # one answer, whether the file exists or not
     assert errors[4:] == [None, None] and [r["label"] for r in out[4:]] == ["positive", "positive"]
@@ -376,7 +375,7 @@ def test_row_limit_is_checked_while_streaming_before_the_rest_is_parsed(tmp_path
 
 
 def test_batch_predict_refuses_a_file_over_the_row_limit_without_reading_on(tmp_path):
-    from views.predict import run_batch
+    from views.predict import open_batch
 
     upload = tmp_path / "upload"
     upload.mkdir()
@@ -385,4 +384,33 @@ def test_batch_predict_refuses_a_file_over_the_row_limit_without_reading_on(tmp_
     settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=10, work_dir=tmp_path / "work")
     services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="x"), None)))
     with pytest.raises(InputError, match="big.jsonl has more than 10 rows"):
-        run_batch(services, batch, "tagger", None, SimpleNamespace(tqdm=lambda it, desc=None: it))
+        open_batch(services, batch, "tagger", None)
+
+
+def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp_path):
+    """Each chunk yields a progress update; closing the generator (Gradio's cancel) stops predicting."""
+    import json
+
+    from views.predict import batch_updates
+    from xsent_core.types import Prediction
+
+    batch = tmp_path / "rows.jsonl"
+    batch.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(100)), encoding="utf-8")
+    predicted = []
+
+    class Model:
+        def predict(self, examples):
+            predicted.extend(examples)
+            return [Prediction(label="neutral") for _ in examples]
+
+    settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=1000, work_dir=tmp_path / "work")
+    services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c"), Model())))
+    updates = batch_updates(services, str(batch), "classifier", None)
+    assert "Predicted 32 of 100 rows" in next(updates)[0]
+    assert "Predicted 64 of 100 rows" in next(updates)[0]
+    updates.close()  # what a cancel does between chunks
+    assert len(predicted) == 64 and not (tmp_path / "work" / "exports").exists()
+
+    *progress, (final, table, out) = list(batch_updates(services, str(batch), "classifier", None))
+    assert len(progress) == 4 and final.startswith("Predicted 100 rows") and len(table) == 100
+    assert sum(1 for _ in open(out, encoding="utf-8")) == 100

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
 from xsent_core.types import Example, Prediction, XsentError
 
+from .annotation_logic import IMAGE_REFUSED, check_upload, confine_image, take_rows, upload_error
 from .components import CheckedImage
 from .render import POLARITY_COLORS, highlight_segments, label_value, prediction_rows, summary_markdown
 from .services import UI_METHODS, Services
@@ -84,9 +86,11 @@ def build(services: Services) -> None:
 
         with gr.Accordion("Batch: CSV or JSONL file", open=False):
             gr.Markdown("CSV needs a `text` column; JSONL rows are `{id, text, image?, lang?}`. Results download as JSONL.")
-            batch_file = gr.File(label="Input file", file_types=[".csv", ".jsonl", ".json"], type="filepath")
-            batch_go = gr.Button("Predict file")
-            batch_status = gr.Markdown()
+            batch_file = gr.File(label="Input file", file_types=[".csv", ".jsonl", ".json"], type="filepath", elem_id="predict-batch-file")
+            with gr.Row():
+                batch_go = gr.Button("Predict file", elem_id="predict-batch-go")
+                batch_stop = gr.Button("Cancel", variant="stop", elem_id="predict-batch-cancel")
+            batch_status = gr.Markdown(elem_id="predict-batch-status")
             batch_table = gr.Dataframe(headers=["id", "text", "result", "error"], interactive=False, wrap=True)
             batch_out = gr.File(label="Download results")
 
@@ -106,35 +110,49 @@ def build(services: Services) -> None:
             extra = [notes] if notes else []
             return highlights, label_value(pred), summary_markdown(m, record.name, pred, extra), pred.to_dict()
 
-        def on_batch(path: str | None, m: str, name: str | None, progress=gr.Progress()):
-            if not path:
-                return "❌ Choose a CSV or JSONL file first.", None, None
-            try:
-                rows, out_path, seconds = run_batch(services, Path(path), m, name, progress)
-            except XsentError as e:
-                from .annotation_logic import upload_error
-
-                return f"❌ {upload_error(e, path)}", None, None
-            errors = sum(1 for r in rows if r.get("error"))
-            msg = f"Predicted {len(rows)} rows in {seconds:.1f} s" + (f"; {errors} rows have an error field" if errors else "")
-            return msg, prediction_rows(rows[:200]), str(out_path)
+        def on_batch(path: str | None, m: str, name: str | None):
+            yield from batch_updates(services, path, m, name)
 
         method.change(on_method, method, model_name, api_name="list_models")
         text.change(zawgyi_notice, text, [zawgyi_md, convert_btn], api_name="check_zawgyi", show_progress="hidden")
         convert_btn.click(convert_zawgyi, text, text, api_name="convert_zawgyi")
         go.click(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict")
         text.submit(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict_submit")
-        batch_go.click(on_batch, [batch_file, method, model_name], [batch_status, batch_table, batch_out], api_name="predict_batch")
+        batch_run = batch_go.click(
+            on_batch, [batch_file, method, model_name], [batch_status, batch_table, batch_out], api_name="predict_batch",
+        )
+        batch_stop.click(lambda: "⏹ Cancelled: no results file was written.", None, batch_status, cancels=[batch_run],
+                         api_name="predict_batch_cancel")
 
 
-def run_batch(services: Services, path: Path, method: str, model_name: str | None, progress: Any) -> tuple[list[dict], Path, float]:
-    """Predict an uploaded file in chunks; per-row errors are kept, not fatal."""
+@dataclass(frozen=True)
+class Batch:
+    """An uploaded file read and checked, ready to predict chunk by chunk."""
+
+    method: str
+    model_name: str
+    model: Any
+    examples: tuple[Example, ...]
+    refused: frozenset[int]  # rows whose image path was refused
+
+    def rows(self, chunk: int = 32) -> Iterator[list[dict]]:
+        """Result rows, one list per chunk; per-row errors are kept, not fatal.
+
+        A generator, so a cancelled batch stops after the chunk in progress.
+        """
+        for i in range(0, len(self.examples), chunk):
+            part = list(enumerate(self.examples[i : i + chunk], start=i))
+            usable = [ex for k, ex in part if k not in self.refused]
+            predictions = iter(self.model.predict(usable) if usable else [])
+            tag = {"method": self.method, "model": self.model_name}
+            # a row that asked for an image it may not use: say so, predict nothing
+            yield [{**ex.to_dict(), "error": IMAGE_REFUSED, **tag} if k in self.refused
+                   else {**ex.to_dict(), **next(predictions).to_dict(), **tag} for k, ex in part]
+
+
+def open_batch(services: Services, path: Path, method: str, model_name: str | None) -> Batch:
+    """Read an uploaded CSV/JSONL within the upload limits; image paths confined to the upload."""
     from xsent_core.cli import _iter_input
-    from xsent_core.data.jsonl import write_jsonl
-
-    from dataclasses import replace
-
-    from .annotation_logic import IMAGE_REFUSED, check_upload, confine_image, take_rows
 
     path = check_upload(path, services.settings.max_upload_mb)
     record, model = services.models.get(method, model_name or None)
@@ -147,20 +165,39 @@ def run_batch(services: Services, path: Path, method: str, model_name: str | Non
         examples.append(replace(ex, image=image))
     if not examples:
         raise XsentError(f"{path.name} has no rows")
-    start = time.time()
-    rows: list[dict] = []
-    chunk = 32
-    for i in progress.tqdm(range(0, len(examples), chunk), desc="predicting"):
-        part = [(k, ex) for k, ex in enumerate(examples[i : i + chunk], start=i)]
-        usable = [ex for k, ex in part if k not in refused]
-        predictions = iter(model.predict(usable) if usable else [])
-        for k, ex in part:
-            if k in refused:  # the row asked for an image it may not use: say so, predict nothing
-                rows.append({**ex.to_dict(), "error": IMAGE_REFUSED, "method": method, "model": record.name})
-            else:
-                rows.append({**ex.to_dict(), **next(predictions).to_dict(), "method": method, "model": record.name})
+    return Batch(method, record.name, model, tuple(examples), frozenset(refused))
+
+
+def save_batch(services: Services, method: str, rows: list[dict]) -> Path:
+    from xsent_core.data.jsonl import write_jsonl
+
     out_dir = services.settings.work_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"predictions-{method}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     write_jsonl(out_path, rows)
-    return rows, out_path, time.time() - start
+    return out_path
+
+
+def batch_updates(services: Services, path: str | None, method: str, model_name: str | None) -> Iterator[tuple[Any, Any, Any]]:
+    """(status, table, file) updates for a batch: one per chunk, then the results.
+
+    The results file is written only when every row is done, so a cancelled batch
+    leaves nothing half-written behind.
+    """
+    if not path:
+        yield "❌ Choose a CSV or JSONL file first.", None, None
+        return
+    start = time.time()
+    try:
+        batch = open_batch(services, Path(path), method, model_name)
+        rows: list[dict] = []
+        for part in batch.rows():
+            rows += part
+            yield f"⏳ Predicted {len(rows):,} of {len(batch.examples):,} rows… (*Cancel* stops after this chunk)", gr.skip(), gr.skip()
+    except XsentError as e:
+        yield f"❌ {upload_error(e, path)}", None, None
+        return
+    out_path = save_batch(services, method, rows)
+    errors = sum(1 for r in rows if r.get("error"))
+    msg = f"Predicted {len(rows):,} rows in {time.time() - start:.1f} s" + (f"; {errors} rows have an error field" if errors else "")
+    yield msg, prediction_rows(rows[:200]), str(out_path)

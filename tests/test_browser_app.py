@@ -357,6 +357,32 @@ def test_unreadable_images_get_a_message_over_the_api(app, tmp_path):
     client.predict("A cat on a sofa.", handle_file(str(good)), "m2sa", None, api_name="/predict")
 
 
+def test_long_documents_open_in_parts_marks_keep_whole_text_offsets(app, browser):
+    from db.store import Store
+    from xsent_core.types import Example
+
+    long_text = "The soup was cold. " * 30_000  # 570,000 characters: sent in parts
+    medium = "The wine was fine. " * 2_000  # 38,000: cut, with Show all
+    with Store.open(app["db"]) as store:
+        long_id, medium_id = store.add_documents([Example(id="long", text=long_text), Example(id="medium", text=medium)], source="test-long")
+    context, page = login(browser, app["url"], "bob")
+    open_document(page, long_id)
+    view = page.locator("#annotate-doc .ann-text")
+    assert len(view.inner_text()) <= 20_000
+    expect(page.locator("#annotate-doc .ann-more")).to_contain_text("Characters 0–20,000 of 570,000")
+    page.locator("#annotate-part-next").click()
+    expect(page.locator("#annotate-doc .ann-more")).to_contain_text("Characters 20,000–40,000 of 570,000", timeout=30_000)
+    mark(page, "soup", "1")  # selected in the second part: stored at its offset in the whole text
+    start = int(page.locator("#annotate-doc mark.xs-span").first.get_attribute("data-start"))
+    assert 20_000 <= start < 20_040 and long_text[start:start + 4] == "soup"
+    assert len(view.inner_text()) <= 20_000 and page.locator("#annotate-show-all").count() == 0
+    open_document(page, medium_id)
+    page.locator("#annotate-show-all").click()
+    expect(page.locator("#annotate-message")).to_contain_text("Showing all 38,000 characters", timeout=30_000)
+    assert len(view.inner_text()) >= 37_000 and page.locator("#annotate-doc .ann-more").count() == 0
+    context.close()
+
+
 def test_batch_predict_shows_progress_and_cancel_stops_it(app, browser, shots, tmp_path):
     import json
 

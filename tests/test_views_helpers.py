@@ -414,3 +414,67 @@ def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp
     *progress, (final, table, out) = list(batch_updates(services, str(batch), "classifier", None))
     assert len(progress) == 4 and final.startswith("Predicted 100 rows") and len(table) == 100
     assert sum(1 for _ in open(out, encoding="utf-8")) == 100
+
+
+TEXT = "The fish was fresh but the service was slow."
+
+
+@pytest.mark.parametrize("data", [
+    None, "add", 42, [], ["add", 1, 2], {}, {"action": None}, {"action": "drop table"},
+    {"action": "add"}, {"action": "add", "start": "x", "end": 8, "polarity": "positive"},
+    {"action": "add", "start": 4, "end": 8, "polarity": "furious"},
+    {"action": "add", "start": 4, "end": 10**30, "polarity": "positive"},
+    {"action": "add", "start": float("inf"), "end": 8, "polarity": "positive"},
+    {"action": "add", "start": float("nan"), "end": 8, "polarity": "positive"},
+    {"action": "add", "start": [4], "end": {"e": 8}, "polarity": ["positive"]},
+    {"action": "add", "start": -5, "end": 3, "polarity": "negative"},
+    {"action": "remove"}, {"action": "remove", "start": "four", "end": 8},
+    {"action": "remove", "start": float("inf"), "end": 1}, {"action": "remove", "start": None, "end": None},
+])
+def test_hand_crafted_span_actions_get_a_message_and_keep_the_spans(data):
+    before = [{"start": 4, "end": 8, "text": "fish", "polarity": "positive"}]
+    done = logic.span_action(TEXT, before, data)
+    assert done.spans == before and done.message.startswith("✗ ") and done.part == "same"
+
+
+def test_span_actions_add_remove_and_move_through_parts():
+    added = logic.span_action(TEXT, [], {"action": "add", "start": 27, "end": 34, "polarity": "negative"})
+    assert added.message == "" and added.spans == [{"start": 27, "end": 34, "text": "service", "polarity": "negative"}]
+    removed = logic.span_action(TEXT, added.spans, {"action": "remove", "start": "27", "end": 34})
+    assert removed.spans == [] and removed.message == ""
+    assert logic.span_action(TEXT, added.spans, {"action": "show_all"}).part is None
+    long = "x" * 50_000
+    assert logic.span_action(long, [], {"action": "part", "start": 25_000}).part == 20_000
+    assert logic.span_action(long, [], {"action": "part", "start": -3}).part == 0
+    assert logic.span_action(long, [], {"action": "part", "start": 10**12}).part == 40_000
+    assert logic.span_action(long, [], {"action": "part", "start": "x"}).message.startswith("✗")
+    too_long = logic.span_action("x" * (logic.SHOW_ALL_MAX + 1), [], {"action": "show_all"})
+    assert too_long.part == "same" and "too many to show at once" in too_long.message
+
+
+def shown_text(page: str) -> tuple[int, str]:
+    body = page.split("<div class='ann-text' lang='und' data-base='")[1]
+    base, rest = body.split("'>", 1)
+    return int(base), re.sub(r"<[^>]+>", "", rest.split("</div>")[0])
+
+
+def test_long_documents_open_in_parts_with_offsets_of_the_whole_text():
+    text = "good soup. " * 10_000  # 110,000 characters
+    spans = [{"start": 0, "end": 4, "polarity": "positive"}, {"start": 19_998, "end": 20_004, "polarity": "neutral"},
+             {"start": 50_000, "end": 50_004, "polarity": "negative"}]
+    first = logic.annotator_html(text, spans, part=0)
+    assert len(first) < 25_000 and "Characters 0–20,000 of 110,000" in first and "1 span(s) in other parts" in first
+    assert "annotate-part-next" in first and "annotate-part-prev" not in first
+    assert "annotate-show-all" not in first  # 110,000 > SHOW_ALL_MAX: parts only
+    assert "data-start='19998' data-end='20004'" in first  # a mark across the edge keeps its offsets
+    assert shown_text(first) == (0, text[:20_000])
+    third = logic.annotator_html(text, spans, part=45_000)
+    assert shown_text(third) == (40_000, text[40_000:60_000]) and "data-start='50000'" in third
+    assert "data-part='20000'" in third and "data-part='60000'" in third
+    second = logic.annotator_html(text, spans, part=20_000)
+    assert shown_text(second) == (20_000, text[20_000:40_000]) and "data-start='19998'" in second  # the edge mark's other piece
+    whole = logic.annotator_html(text, spans, part=None)
+    assert "ann-more" not in whole and shown_text(whole) == (0, text)
+    assert "annotate-show-all" in logic.annotator_html(text[:30_000], [], part=0)
+    assert "ann-more" not in logic.annotator_html("short text", [], part=0)
+    assert len(logic.span_rows([{"start": 0, "end": 5000, "text": "x" * 5000, "polarity": "positive"}])[0][3]) == logic.CELL_CHARS

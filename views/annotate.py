@@ -58,7 +58,7 @@ ANNOTATOR_JS = r"""
     const r = sel.getRangeAt(0);
     if (!r0.contains(r.startContainer) || !r0.contains(r.endContainer)) return null;
     const pre = document.createRange(); pre.selectNodeContents(r0); pre.setEnd(r.startContainer, r.startOffset);
-    const start = Array.from(pre.toString()).length;
+    const start = +(r0.dataset.base || 0) + Array.from(pre.toString()).length;
     return [start, start + Array.from(r.toString()).length];
   };
   host.__sel = null; host.__mark = null;
@@ -68,6 +68,9 @@ ANNOTATOR_JS = r"""
     const add = e.target.closest('.ann-add');
     if (add) { e.preventDefault(); window.__xsentSpan(add.dataset.pol); return; }
     if (e.target.closest('.ann-remove')) { e.preventDefault(); window.__xsentSpan(''); return; }
+    if (e.target.closest('.ann-show-all')) { e.preventDefault(); trigger('click', {action: 'show_all'}); return; }
+    const part = e.target.closest('.ann-part');
+    if (part) { e.preventDefault(); trigger('click', {action: 'part', start: +part.dataset.part}); return; }
     const m = e.target.closest('mark.xs-span');
     const sel = window.getSelection();
     if (m && (!sel || sel.isCollapsed)) {
@@ -116,6 +119,8 @@ ANNOTATOR_CSS = """
   border-radius: 8px; background: var(--background-fill-secondary); user-select: text; cursor: text;
   font-family: "Noto Sans Myanmar", "Padauk", "Myanmar Text", system-ui, sans-serif; }
 .ann-empty { padding: 16px; color: var(--body-text-color-subdued); }
+.ann-more { margin-top: 4px; font-size: .9em; color: var(--body-text-color-subdued); }
+.ann-more button { border-radius: 6px; padding: 2px 10px; border: 1px solid var(--border-color-primary); cursor: pointer; background: var(--background-fill-secondary); }
 mark.xs-span { border-radius: 4px; padding: 1px 2px; color: #fff; cursor: pointer; }
 mark.xs-span::after { content: attr(data-label); font-size: .6em; margin-left: 3px; vertical-align: super; opacity: .9; }
 mark.pol-positive { background: #2e9d5b; } mark.pol-negative { background: #d64545; } mark.pol-neutral { background: #8a8f98; }
@@ -251,10 +256,11 @@ def build(services: Services) -> None:
             ids = ids or []
             place = f" · {ids.index(document.id) + 1}/{len(ids)} in queue" if document.id in ids else ""
             head = f"### Document {document.id}{place}\n{where} · source `{document.source or '—'}`"
-            state = {"id": document.id, "text": document.text, "parent": current.version if current else None}
+            # "part": where the part of a long document the page gets starts (None: all of it)
+            state = {"id": document.id, "text": document.text, "parent": current.version if current else None, "part": 0}
             hist = store.annotation_history(document.id)
             return (
-                state, span_list, logic.annotator_html(document.text, span_list), logic.span_rows(span_list),
+                state, span_list, logic.annotator_html(document.text, span_list, part=0), logic.span_rows(span_list),
                 label_v, head, logic.history_rows(hist), msg, document.id,
             )
 
@@ -262,8 +268,8 @@ def build(services: Services) -> None:
             return (None, [], logic.annotator_html(None, []), [], "", "### No document open", [], msg, None)
 
         def show_spans(state: dict | None, span_list: list, msg: str):
-            text = state["text"] if state else None
-            return span_list, logic.annotator_html(text, span_list), logic.span_rows(span_list), msg
+            text, part = (state["text"], state.get("part")) if state else (None, None)
+            return span_list, logic.annotator_html(text, span_list, part=part), logic.span_rows(span_list), msg
 
         DOC_OUTS = [doc, spans, editor, span_table, label, header, history, message, doc_id]
         SPAN_OUTS = [spans, editor, span_table, message]
@@ -311,20 +317,14 @@ def build(services: Services) -> None:
             return (*open_doc(ids[new], msg, ids), new)
 
         def on_action(evt: gr.EventData, state, span_list):
-            data = getattr(evt, "_data", None)
-            data = data if isinstance(data, dict) else {}  # event data comes from the client: any JSON at all
+            """Clicks inside the document view: (doc state, *SPAN_OUTS)."""
             if state is None:
-                return show_spans(state, span_list, "Open a document first.")
-            action = data.get("action")
-            try:
-                if action == "add":
-                    new = logic.add_span(state["text"], span_list, data.get("start"), data.get("end"), str(data.get("polarity")))
-                    return show_spans(state, new, "")
-                if action == "remove":
-                    return show_spans(state, logic.remove_span(span_list, int(data["start"]), int(data["end"])), "")
-                raise InputError("select some text in the document first (or click a span to pick it)")
-            except (InputError, KeyError, ValueError, TypeError) as e:
-                return show_spans(state, span_list, f"✗ {e}")
+                return gr.skip(), *show_spans(state, span_list, "Open a document first.")
+            done = logic.span_action(state["text"], span_list, getattr(evt, "_data", None))
+            if done.part == "same":
+                return gr.skip(), *show_spans(state, done.spans, done.message)
+            state = {**state, "part": done.part}
+            return state, *show_spans(state, done.spans, done.message)
 
         def on_add(state, span_list, s, e, pol):
             if state is None:
@@ -498,7 +498,7 @@ def build(services: Services) -> None:
         queue_table.select(on_pick, queue_ids, [*DOC_OUTS, pos], api_name="annotate_pick")
         prev_btn.click(lambda ids, p, st: step(ids, p, st, -1), [queue_ids, pos, doc], [*DOC_OUTS, pos], api_name="annotate_prev")
         next_btn.click(lambda ids, p, st: step(ids, p, st, +1), [queue_ids, pos, doc], [*DOC_OUTS, pos], api_name="annotate_next")
-        editor.click(on_action, [doc, spans], SPAN_OUTS, api_name="annotate_span_action")
+        editor.click(on_action, [doc, spans], [doc, *SPAN_OUTS], api_name="annotate_span_action")
         add_btn.click(on_add, [doc, spans, start_n, end_n, polarity], SPAN_OUTS, api_name="annotate_add_span")
         remove_btn.click(on_remove, [doc, spans, start_n, end_n], SPAN_OUTS, api_name="annotate_remove_span")
         clear_btn.click(on_clear, [doc, spans], SPAN_OUTS, api_name="annotate_clear_spans")

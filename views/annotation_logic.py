@@ -55,7 +55,7 @@ def check_new_span(text: str, spans: Sequence[Mapping[str, Any]], start: Any, en
         raise InputError(f"choose a polarity ({', '.join(POLARITIES)}) for the span")
     try:
         s, e = int(start), int(end)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError("select some text first (or type a start and end character)") from None
     if not 0 <= s <= len(text) or not 0 <= e <= len(text):
         raise InputError(f"span {s}–{e} is outside the text (0–{len(text)})")
@@ -84,6 +84,41 @@ def add_span(text: str, spans: Sequence[Mapping[str, Any]], start: Any, end: Any
 
 def remove_span(spans: Sequence[Mapping[str, Any]], start: int, end: int) -> list[dict[str, Any]]:
     return [dict(d) for d in spans if (int(d["start"]), int(d["end"])) != (int(start), int(end))]
+
+
+@dataclass(frozen=True)
+class SpanAction:
+    """What a click in the document view asks for, and what comes of it."""
+
+    spans: list[dict[str, Any]]
+    message: str = ""
+    part: int | None | str = "same"  # the part of the document to show next: a start, None (all) or "same"
+
+
+def span_action(text: str, spans: Sequence[Mapping[str, Any]], data: Any) -> SpanAction:
+    """Apply the event data of a click in the document view (add, remove, part, show_all).
+
+    The data comes from the browser, or from anyone calling the API: any JSON at all.
+    Whatever it is, the answer is a span list and a message, never an exception.
+    """
+    data = data if isinstance(data, dict) else {}
+    action = data.get("action")
+    try:
+        if action == "show_all":
+            if len(text) > SHOW_ALL_MAX:
+                raise InputError(f"{len(text):,} characters are too many to show at once; move through the parts")
+            return SpanAction(list(spans), f"Showing all {len(text):,} characters.", part=None)
+        if action == "part":
+            lo, hi = part_range(len(text), int(data["start"]))
+            return SpanAction(list(spans), f"Showing characters {lo:,}–{hi:,} of {len(text):,}.", part=lo)
+        if action == "add":
+            return SpanAction(add_span(text, spans, data.get("start"), data.get("end"), str(data.get("polarity"))))
+        if action == "remove":
+            return SpanAction(remove_span(spans, int(data["start"]), int(data["end"])))
+        raise InputError("select some text in the document first (or click a span to pick it)")
+    except (InputError, KeyError, ValueError, TypeError, OverflowError) as e:
+        message = str(e) if isinstance(e, InputError) else "that click did not name a span (start and end character)"
+        return SpanAction(list(spans), f"✗ {message}")
 
 
 def validate_all(text: str, spans: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -117,43 +152,81 @@ def same_annotation(label: str | None, spans: Sequence[Mapping[str, Any]], curre
     return (label or None) == (current.label or None) and mine == theirs
 
 
-def annotator_html(text: str | None, spans: Sequence[Mapping[str, Any]], header: str = "") -> str:
+PART_CHARS = 20_000  # a longer document opens in parts of this many characters
+SHOW_ALL_MAX = 60_000  # "Show all" up to here: Gradio's HTML view slows down sharply beyond (570k chars froze it)
+CELL_CHARS = 200  # span text in tables
+
+
+def annotator_html(text: str | None, spans: Sequence[Mapping[str, Any]], header: str = "", part: int | None = None) -> str:
     """The document with its spans as coloured marks, plus the polarity toolbar.
 
-    Offsets in the page are counted over the text nodes of `.ann-text` only:
-    the polarity tag of a mark is CSS `::after` content, which a DOM Range
-    does not count, so a selection maps back to code points of `text`.
+    Offsets in the page are counted over the text nodes of `.ann-text` only,
+    from its `data-base`: the polarity tag of a mark is CSS `::after` content,
+    which a DOM Range does not count, so a selection maps back to code points
+    of `text`. A document longer than PART_CHARS is sent one part at a time,
+    starting at character `part` (None: all of it), with buttons for the
+    other parts and, when it is not too long, "Show all".
     """
     if text is None:
         return "<div class='ann-empty'>No document open: pick one from the queue, or import a file below.</div>"
+    lo, hi = part_range(len(text), part)
     parts: list[str] = []
-    pos = 0
+    pos = lo
     for d in sorted(spans, key=lambda d: (int(d["start"]), int(d["end"]))):
         s, e = int(d["start"]), int(d["end"])
-        if s < pos or e > len(text) or s >= e:
-            continue
-        parts.append(html.escape(text[pos:s]))
+        if max(s, lo) < pos or e > len(text) or s >= e or s >= hi or e <= lo:
+            continue  # overlapping, out of range, or in another part
+        parts.append(html.escape(text[pos:max(s, lo)]))
         pol = html.escape(str(d["polarity"]))
-        parts.append(
+        parts.append(  # a mark crossing a part's edge shows its visible piece and keeps its own offsets
             f"<mark class='xs-span pol-{pol}' data-start='{s}' data-end='{e}' data-pol='{pol}' "
-            f"data-label='{SHORT.get(str(d['polarity']), pol)}' title='{pol} ({s}–{e})'>{html.escape(text[s:e])}</mark>"
+            f"data-label='{SHORT.get(str(d['polarity']), pol)}' title='{pol} ({s}–{e})'>{html.escape(text[max(s, lo):min(e, hi)])}</mark>"
         )
-        pos = e
-    parts.append(html.escape(text[pos:]))
+        pos = min(e, hi)
+    parts.append(html.escape(text[pos:hi]))
+    more = part_controls(text, spans, lo, hi) if (lo, hi) != (0, len(text)) else ""
     buttons = "".join(
         f"<button type='button' class='ann-add pol-{p}' data-pol='{p}' id='annotate-mark-{p}'>{p.capitalize()} <kbd>{k}</kbd></button>"
         for p, k in POLARITY_KEYS.items()
     )
     return (
         f"<div class='ann-head'>{html.escape(header)}</div>"
-        f"<div class='ann-text' lang='und'>{''.join(parts)}</div>"
+        f"<div class='ann-text' lang='und' data-base='{lo}'>{''.join(parts)}</div>{more}"
         f"<div class='ann-toolbar'>Select text, then: {buttons}"
         "<button type='button' class='ann-remove' data-pol='' id='annotate-mark-remove'>Remove picked <kbd>x</kbd></button></div>"
     )
 
 
+def part_range(length: int, part: int | None) -> tuple[int, int]:
+    """[lo, hi) of the text the page gets: all of it, or the part of PART_CHARS holding `part`."""
+    if part is None or length <= PART_CHARS:
+        return 0, length
+    lo = min(max(0, int(part)), length - 1) // PART_CHARS * PART_CHARS
+    return lo, min(length, lo + PART_CHARS)
+
+
+def part_controls(text: str, spans: Sequence[Mapping[str, Any]], lo: int, hi: int) -> str:
+    elsewhere = sum(1 for d in spans if int(d["end"]) <= lo or int(d["start"]) >= hi)
+    buttons = []
+    if lo > 0:
+        buttons.append(f"<button type='button' class='ann-part' data-part='{lo - PART_CHARS}' id='annotate-part-prev'>◀ Previous part</button>")
+    if hi < len(text):
+        buttons.append(f"<button type='button' class='ann-part' data-part='{hi}' id='annotate-part-next'>Next part ▶</button>")
+    if len(text) <= SHOW_ALL_MAX:
+        buttons.append(f"<button type='button' class='ann-show-all' id='annotate-show-all'>Show all {len(text):,} characters</button>")
+    return (
+        f"<div class='ann-more'>Characters {lo:,}–{hi:,} of {len(text):,}"
+        + (f" ({elsewhere} span(s) in other parts are in the table)" if elsewhere else "")
+        + ". " + " ".join(buttons) + "</div>"
+    )
+
+
 def span_rows(spans: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    return [[i + 1, d["start"], d["end"], d["text"], d["polarity"]] for i, d in enumerate(spans)]
+    return [[i + 1, d["start"], d["end"], clip(d["text"]), d["polarity"]] for i, d in enumerate(spans)]
+
+
+def clip(text: str, limit: int = CELL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def history_rows(history: Sequence[Any]) -> list[list[Any]]:
@@ -161,7 +234,7 @@ def history_rows(history: Sequence[Any]) -> list[list[Any]]:
     rows = []
     latest = max((a.version for a in history), default=None)
     for a in sorted(history, key=lambda a: -a.version):
-        spans = "; ".join(f"{s.text}:{SHORT.get(s.polarity, s.polarity)}" for s in a.spans)
+        spans = "; ".join(f"{clip(s.text)}:{SHORT.get(s.polarity, s.polarity)}" for s in a.spans)
         flag = " (current)" if a.version == latest else ""
         rows.append([f"v{a.version}{flag}", f"v{a.parent_version}" if a.parent_version else "—", a.annotator, a.created[:19].replace("T", " "), a.label or "", spans, a.note])
     return rows

@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, default=ROOT / "data" / "models", help="where models trained in the app go")
     p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "work", help="uploads and exports")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--max-upload-mb", type=int, default=20)
+    p.add_argument("--max-upload-mb", type=int, default=20, help="largest single upload")
+    p.add_argument("--upload-quota-mb", type=int, default=200, help="most one user may upload per hour (0: no quota)")
     return p.parse_args(argv)
 
 
@@ -86,15 +87,18 @@ def check_paths(args: argparse.Namespace) -> None:
         )
 
 
-def login_throttling(users: tuple[tuple[str, str], ...]) -> dict:
-    """FastAPI arguments that put failed-login throttling in front of Gradio's login form (when there is one)."""
-    if not users:
-        return {}
+def guards(users: tuple[tuple[str, str], ...], upload_quota_mb: int, window_s: int) -> dict:
+    """FastAPI arguments that put failed-login throttling (when there are logins) and the
+    per-user upload quota (unless 0) in front of Gradio's routes."""
     from starlette.middleware import Middleware
 
     from views.login_throttle import LoginThrottle
+    from views.upload_quota import UploadQuota
 
-    return {"middleware": [Middleware(LoginThrottle)]}
+    middleware = [Middleware(LoginThrottle)] if users else []
+    if upload_quota_mb > 0:
+        middleware.append(Middleware(UploadQuota, quota_bytes=upload_quota_mb * 2**20, window_s=window_s))
+    return {"middleware": middleware} if middleware else {}
 
 
 def url_host(host: str) -> str:
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=args.work_dir,
         device=args.device,
         max_upload_mb=args.max_upload_mb,
+        upload_quota_mb=args.upload_quota_mb,
     )
     from xsent_core.types import XsentError
 
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         css=CSS,
         prevent_thread_lock=True,
         footer_links=["api"],
-        app_kwargs=login_throttling(users),
+        app_kwargs=guards(users, settings.upload_quota_mb, settings.upload_keep_s),
     )
     if args.share and not share_url:
         print(

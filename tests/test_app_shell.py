@@ -173,4 +173,95 @@ def test_failed_logins_are_throttled_per_client():
     now[0] = 61.0
     assert client.post("/login", data={"username": "a", "password": "right"}).status_code == 200
     assert client.post("/login", data={"username": "a", "password": "wrong"}).status_code == 400  # success reset the count
-    assert app.login_throttling(()) == {} and "middleware" in app.login_throttling((("a", "b"),))
+    assert app.guards((), 0, 3600) == {} and len(app.guards((("a", "b"),), 0, 3600)["middleware"]) == 1
+    assert len(app.guards((("a", "b"),), 200, 3600)["middleware"]) == 2
+
+
+def quota_app(quota: int, now: list[float]):
+    """A Starlette app with an /upload route behind UploadQuota; uploads over 5,000 bytes are refused by the route."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    from views.upload_quota import UploadQuota
+
+    async def upload(request):
+        body = await request.body()
+        if len(body) > 5_000:
+            return PlainTextResponse("File size exceeds the maximum allowed size", 413)
+        return JSONResponse([f"/tmp/gradio/{len(body)}"])
+
+    inner = Starlette(routes=[Route("/gradio_api/upload", upload, methods=["POST"])],
+                      middleware=[Middleware(UploadQuota, quota_bytes=quota, window_s=3600, clock=lambda: now[0])])
+    inner.tokens, inner.cookie_id = {"tok-alice": "alice", "tok-bob": "bob"}, "abc"  # what Gradio's App holds
+    return inner
+
+
+def test_uploads_have_a_per_user_quota():
+    from starlette.testclient import TestClient
+
+    now = [0.0]
+    inner = quota_app(10_000, now)
+    alice = TestClient(inner, cookies={"access-token-abc": "tok-alice"})
+    assert [alice.post("/gradio_api/upload", content=b"x" * 4_000).status_code for _ in range(2)] == [200, 200]
+    over = alice.post("/gradio_api/upload", content=b"x" * 4_000)
+    assert over.status_code == 413 and over.text.startswith("Upload quota reached: at most 0 MB per user every 60 min")
+    # the same user from another address shares the quota; another user does not
+    elsewhere = TestClient(inner, client=("10.0.0.7", 1), cookies={"access-token-abc": "tok-alice"})
+    assert elsewhere.post("/gradio_api/upload", content=b"x" * 4_000).status_code == 413
+    bob = TestClient(inner, cookies={"access-token-abc": "tok-bob"})
+    assert bob.post("/gradio_api/upload", content=b"x" * 4_000).status_code == 200
+    # an unknown token counts as its address; an upload the route refuses does not count
+    assert "more than the upload quota" in bob.post("/gradio_api/upload", content=b"x" * 20_000).text
+    stranger = TestClient(inner, client=("10.0.0.8", 1), cookies={"access-token-abc": "forged"})
+    assert stranger.post("/gradio_api/upload", content=b"x" * 6_000).status_code == 413  # the route's refusal
+    assert [stranger.post("/gradio_api/upload", content=b"x" * 4_500).status_code for _ in range(3)] == [200, 200, 413]
+    # an upload that does not say its size is refused before any byte is read
+    chunked = alice.post("/gradio_api/upload", content=iter([b"x" * 10]))
+    assert chunked.status_code == 411
+    now[0] = 3601.0  # an hour later the quota is free again
+    assert alice.post("/gradio_api/upload", content=b"x" * 4_000).status_code == 200
+    assert alice.get("/gradio_api/upload").status_code == 405  # other methods pass through untouched
+
+
+def test_upload_quota_over_a_running_app(tmp_path):
+    from gradio_client import Client, handle_file
+
+    from tests.app_server import running_app
+
+    files = []
+    for i in range(3):
+        f = tmp_path / f"rows{i}.jsonl"
+        f.write_text('{"text": "the soup was cold"}\n' * 12_000, encoding="utf-8")  # ~400 kB each
+        files.append(f)
+    with running_app(tmp_path, "--upload-quota-mb", "1") as url:
+        client = Client(url, verbose=False)
+        for f in files[:2]:
+            status = client.predict(handle_file(str(f)), "auto", False, "newest", False, api_name="/annotate_import")[0]
+            assert "Imported 12000 documents" in status, status
+        with pytest.raises(Exception, match="413"):
+            client.predict(handle_file(str(files[2])), "auto", False, "newest", False, api_name="/annotate_import")
+        import httpx  # what the browser gets: the reason
+
+        with open(files[2], "rb") as f:
+            answer = httpx.post(url + "gradio_api/upload", files={"files": ("rows2.jsonl", f)}, timeout=30)
+        assert answer.status_code == 413 and answer.text.startswith("Upload quota reached: at most 1 MB per user every 60 min")
+        with open(tmp_path / "big.jsonl", "wb") as f:
+            f.write(b'{"text": "x"}\n' * 100_000)  # 1.3 MB: over the whole quota
+        with open(tmp_path / "big.jsonl", "rb") as f:
+            answer = httpx.post(url + "gradio_api/upload", files={"files": ("big.jsonl", f)}, timeout=30)
+        assert answer.status_code == 413 and "more than the upload quota (1 MB per user every 60 min)" in answer.text
+
+
+def test_uploads_leave_the_temporary_folder_after_an_hour(tmp_path):
+    from views.layout import build_app
+    from views.services import AppSettings, Services
+
+    services = Services.create(AppSettings(db_path=tmp_path / "s.sqlite3", models_dir=tmp_path / "m", work_dir=tmp_path / "w",
+                                           shipped_dir=ROOT / "assets" / "models"))
+    try:
+        assert build_app(services).delete_cache == (600, 3600)
+    finally:
+        if services.jobs is not None:
+            services.jobs.stop()

@@ -22,7 +22,9 @@ body, .gradio-container { font-family: system-ui, "Noto Sans Myanmar", "Padauk",
 
 
 def build_app(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="xsent · cross-lingual sentiment workbench") as demo:
+    keep = services.settings.upload_keep_s
+    # uploads (and files made for downloads) leave Gradio's temporary folder after `keep` seconds
+    with gr.Blocks(title="xsent · cross-lingual sentiment workbench", delete_cache=(max(60, keep // 6), keep)) as demo:
         gr.Markdown(
             "# xsent\nCross-lingual and multimodal sentiment analysis for low-resource languages "
             "(Burmese first): predict, inspect, align, annotate, fine-tune."

@@ -8,16 +8,13 @@ one address, so the limit then holds for all of them together.
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from .asgi import Receive, Scope, Send, client_address, is_post_to, reply
 
 
 class LoginThrottle:
@@ -32,17 +29,14 @@ class LoginThrottle:
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", "")).rstrip("/")
-        if scope.get("type") != "http" or scope.get("method") != "POST" or not path.endswith("/login"):
+        if not is_post_to(scope, "/login"):
             await self.app(scope, receive, send)
             return
-        client = str((scope.get("client") or ("unknown",))[0])
+        client = client_address(scope)
         wait = self._wait(client)
         if wait > 0:
-            body = json.dumps({"detail": f"Too many failed logins from this address; try again in {wait} s."}).encode()
-            headers = [(b"content-type", b"application/json"), (b"retry-after", str(wait).encode())]
-            await send({"type": "http.response.start", "status": 429, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await reply(send, 429, f"Too many failed logins from this address; try again in {wait} s.",
+                        [(b"retry-after", str(wait).encode())])
             return
         status: dict[str, int] = {}
 

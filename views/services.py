@@ -30,6 +30,8 @@ class AppSettings:
     device: str = "auto"
     max_upload_mb: int = 20
     max_batch_rows: int = 100_000
+    upload_quota_mb: int = 200  # per user per upload_keep_s; 0: no quota
+    upload_keep_s: int = 3600  # uploads older than this are deleted from Gradio's temporary folder
 
 
 class ModelProvider:

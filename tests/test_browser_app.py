@@ -114,6 +114,9 @@ def test_annotate_correct_save_reload_shows_version(app, browser, shots):
     page.keyboard.press("s")  # save shortcut (works with the focus on the label radio)
     page.locator("#annotate-message").get_by_text("Saved v1").wait_for(timeout=30_000)
     assert "alice" in page.locator("#annotate-message").inner_text()
+    # the queue's version column follows the save
+    queue_row = page.locator("#annotate-queue tr", has_text=DOCS[0][:30])
+    expect(queue_row).to_contain_text("v1", timeout=30_000)
     page.reload()
     page.get_by_role("tab", name="Annotate").wait_for(timeout=60_000)
     open_document(page, doc_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
 
@@ -42,6 +43,13 @@ def test_predict_in_browser_highlights_spans(app_url, shots):
         assert highlighted.count() > 0, spans.inner_html()[:2000]
         assert any(w in spans.inner_text() for w in ("fish", "service"))
         page.screenshot(path=str(shots / "predict.png"), full_page=True)
+        # another method: the tagger's output goes, it would read as the classifier's
+        page.locator("#predict-method input").click()
+        page.get_by_role("option", name="classifier").click()
+        expect(summary).to_have_text("", timeout=30_000)
+        assert "fish" not in spans.inner_text()
+        # the footer lists the API, as the README says
+        expect(page.locator("footer").get_by_text("Use via API")).to_be_visible()
         browser.close()
 
 

@@ -503,9 +503,13 @@ def build(services: Services) -> None:
         remove_btn.click(on_remove, [doc, spans, start_n, end_n], SPAN_OUTS, api_name="annotate_remove_span")
         clear_btn.click(on_clear, [doc, spans], SPAN_OUTS, api_name="annotate_clear_spans")
         suggest_btn.click(on_suggest, [doc, spans, suggest_method], SPAN_OUTS, api_name="annotate_suggest")
-        save_btn.click(on_save, [doc, spans, label, name, note, queue_ids, save_key], DOC_OUTS, api_name="annotate_save", js=fresh_save_key_js(7))
-        accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos, save_key], [*DOC_OUTS, pos], api_name="annotate_accept", js=fresh_save_key_js(8))
-        revert_btn.click(on_revert, [doc, revert_v, name, queue_ids], DOC_OUTS, api_name="annotate_revert")
+        saves = [
+            save_btn.click(on_save, [doc, spans, label, name, note, queue_ids, save_key], DOC_OUTS, api_name="annotate_save", js=fresh_save_key_js(7)),
+            accept_btn.click(on_accept, [doc, spans, label, name, note, queue_ids, pos, save_key], [*DOC_OUTS, pos], api_name="annotate_accept", js=fresh_save_key_js(8)),
+            revert_btn.click(on_revert, [doc, revert_v, name, queue_ids], DOC_OUTS, api_name="annotate_revert"),
+        ]
+        for event in saves:  # the queue's version column shows the new version
+            event.success(on_refresh, [order, unannotated, doc], [queue_table, queue_ids, pos], api_name=False, show_progress="hidden")
         agree_btn.click(on_agreement, None, [agree_md, agree_table], api_name="annotate_agreement")
         up_btn.click(on_import, [up, up_fmt, up_gold, order, unannotated, ls_map, up_repair], [up_md, queue_table, queue_ids], api_name="annotate_import")
         ex_btn.click(on_export, [ex_fmt, ls_map], [ex_md, ex_file], api_name="export_annotations")

@@ -12,7 +12,6 @@ TABS = ("predict", "inspect", "alignment", "annotate", "train", "models")
 
 CSS = """
 #predict-spans { min-height: 80px; }
-footer { display: none !important; }
 body, .gradio-container { font-family: system-ui, "Noto Sans Myanmar", "Padauk", "Myanmar Text", sans-serif; }
 .xs-progress { position: relative; height: 28px; border-radius: 14px; background: var(--background-fill-secondary);
   border: 1px solid var(--border-color-primary); overflow: hidden; }

@@ -114,6 +114,8 @@ def build(services: Services) -> None:
             yield from batch_updates(services, path, m, name)
 
         method.change(on_method, method, model_name, api_name="list_models")
+        # another method's output would read as this one's
+        method.change(lambda: ([], None, "", None), None, [spans, probs, summary, details], api_name=False, show_progress="hidden")
         text.change(zawgyi_notice, text, [zawgyi_md, convert_btn], api_name="check_zawgyi", show_progress="hidden")
         convert_btn.click(convert_zawgyi, text, text, api_name="convert_zawgyi")
         go.click(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict")

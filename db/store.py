@@ -296,12 +296,16 @@ class Store:
         source: str | None = None,
         *,
         gold_annotator: str | None = None,
+        reuse_existing: bool = False,
     ) -> list[int]:
         """Store examples as documents (one transaction); returns their ids in order.
 
         `Example.id` is kept as `external_id`. Labels/spans on the examples are
         ignored unless `gold_annotator` is given: then each labelled example gets
         annotation version 1 by that annotator (e.g. "gold:semeval").
+        With `reuse_existing`, a document of the same source, external id, text
+        and image is returned instead of a new one (checked inside the write, so
+        two concurrent calls still store it once).
         """
         items = list(examples)
         gold: list[tuple[str | None, tuple[AspectSpan, ...]] | None] = []
@@ -324,6 +328,14 @@ class Store:
             now = codec.now_iso()
             ids: list[int] = []
             for ex, g in zip(items, gold):
+                if reuse_existing:
+                    found = db.execute(
+                        "SELECT id FROM documents WHERE source IS ? AND external_id IS ? AND text = ? AND image IS ? LIMIT 1",
+                        [source, ex.id, ex.text, ex.image],
+                    ).fetchone()
+                    if found is not None:
+                        ids.append(int(found[0]))
+                        continue
                 doc_id = db["documents"].insert(
                     {
                         "text": ex.text,

@@ -428,3 +428,18 @@ def test_a_retried_save_with_the_same_key_is_stored_once(store):
     assert store.save_annotation(a, "alice", "negative", [], 2).version == 3  # no key: always a new version
     with pytest.raises(InputError, match="idempotency key"):
         store.save_annotation(a, "alice", "negative", [], 3, idempotency_key="")
+
+
+def test_add_documents_can_reuse_an_identical_document(tmp_path):
+    from db.store import Store
+    from xsent_core.types import Example
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        a = Example(id="k1", text="good soup")
+        (first,) = store.add_documents([a], source="predict", reuse_existing=True)
+        again = store.add_documents([a, a], source="predict", reuse_existing=True)
+        assert again == [first, first]
+        assert store.add_documents([a], source="predict") != [first]  # without the flag: a new document
+        assert store.add_documents([a], source="import", reuse_existing=True) != [first]  # another source
+        assert store.add_documents([Example(id="k1", text="good soup", image="x.png")], source="predict", reuse_existing=True) != [first]
+        assert store.count_documents() == 4

@@ -285,6 +285,28 @@ def test_predict_with_a_lone_surrogate_still_answers_and_says_it_was_not_saved(t
         assert notes == "" and store.count_documents() == 1
 
 
+def test_predicting_the_same_sentence_again_adds_a_prediction_not_a_document(tmp_path):
+    from db.store import Store
+    from views.predict import predict_one
+    from xsent_core.types import Prediction
+
+    class Model:
+        def predict(self, examples):
+            return [Prediction(label="negative") for _ in examples]
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c", created=""), Model())))
+        for _ in range(5):
+            predict_one(services, "the service was slow", None, "classifier")
+        predict_one(services, "the service was slow ", None, "classifier")  # another text
+        image = tmp_path / "a.png"
+        predict_one(services, "the service was slow", str(image), "m2sa")  # same text with an image
+        assert store.count_documents() == 3
+        (doc,) = [d for d in store.list_documents() if d.text == "the service was slow" and not d.image]
+        rows = store._db().execute("SELECT COUNT(*) FROM predictions WHERE document_id = ?", [doc.id]).fetchone()[0]
+        assert rows == 5
+
+
 def test_upload_errors_name_the_file_not_the_server_folder(tmp_path):
     upload = tmp_path / "gradio" / "3f9a0c" / "reviews.jsonl"
     upload.parent.mkdir(parents=True)

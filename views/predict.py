@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,14 +32,21 @@ def predict_one(services: Services, text: str, image: str | None, method: str, m
     if image and method not in ("m2sa", "lfdrt"):
         notes.append(f"{method} reads text only; the image was ignored.")
         image = None
-    example = Example(id=str(uuid.uuid4()), text=text, image=image)
+    example = Example(id=content_id(text, image), text=text, image=image)
     prediction = model.predict([example])[0]
-    try:
-        doc_ids = services.store.add_documents([example], source="predict")
+    try:  # the same sentence predicted again is one document with several predictions, not a new queue row
+        doc_ids = services.store.add_documents([example], source="predict", reuse_existing=True)
         services.store.record_prediction(doc_ids[0], record.name, record.created or "", method, prediction)
     except XsentError as e:  # the prediction is still shown; say why it was not stored
         notes.append(f"not saved to the store: {e}")
     return record, prediction, "\n".join(notes)
+
+
+def content_id(text: str, image: str | None) -> str:
+    """The external id of a predicted document: its content, so a repeat finds the first one."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(f"{text}\0{image or ''}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def zawgyi_notice(text: str) -> tuple[str, Any]:

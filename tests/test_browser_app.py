@@ -186,6 +186,11 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     page.locator("#train-kind").get_by_label("Preset training (any method)").check()
     page.locator("#train-method input").wait_for()
     time.sleep(1)
+    # a real recipe is offered first; the smoke test is marked as one
+    expect(page.locator("#train-preset input")).to_have_value("tagger-builtin")
+    page.locator("#train-preset input").click()
+    page.get_by_role("option", name="tagger-tiny (smoke test").click()
+    expect(page.locator("#train-preset-about")).to_contain_text("not a model to use", timeout=30_000)
     page.locator("#train-steps textarea, #train-steps input").first.fill("3")
     page.locator("#train-name textarea, #train-name input").first.fill("browser-tiny")
     page.locator("#train-start").click()
@@ -194,6 +199,7 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     assert page.locator("#train-progress-bar").get_attribute("data-progress") == "100"
     assert "100 %" in page.locator("#train-progress").inner_text()
     page.locator("#train-summary").get_by_text("browser-tiny").wait_for(timeout=30_000)
+    expect(page.locator("#train-summary")).to_contain_text("expect poor predictions")
     expect(page.locator("#train-compare")).to_contain_text("f1", timeout=30_000)
     page.screenshot(path=str(shots / "train.png"), full_page=True)
     # reload: the finished job is still shown (state lives in the jobs table)

@@ -500,3 +500,16 @@ def test_long_documents_open_in_parts_with_offsets_of_the_whole_text():
     assert "annotate-show-all" in logic.annotator_html(text[:30_000], [], part=0)
     assert "ann-more" not in logic.annotator_html("short text", [], part=0)
     assert len(logic.span_rows([{"start": 0, "end": 5000, "text": "x" * 5000, "polarity": "positive"}])[0][3]) == logic.CELL_CHARS
+
+
+def test_smoke_presets_are_offered_last_and_marked():
+    from views.train import preset_about, preset_choices
+    from xsent_core.registry import presets
+
+    for method in ("tagger", "msmo", "lfdrt"):
+        choices, chosen = preset_choices(presets(method))
+        assert not presets(method)[chosen].smoke
+        smoke = [name for label, name in choices if "smoke test" in label]
+        assert smoke and all(presets(method)[n].smoke for n in smoke) and [n for _, n in choices][-len(smoke):] == smoke
+    assert "not a model to use" in preset_about(presets("tagger")["tagger-tiny"])
+    assert "not a model to use" not in preset_about(presets("tagger")["tagger-builtin"])

@@ -64,6 +64,8 @@ def job_summary(job: Any | None) -> str:
     model = (job.metrics or {}).get("model")
     if job.status == "succeeded" and model:
         lines.append(f"New model **`{model}`** is registered: pick it in Predict, make it the default in Models.")
+        if job.kind == "train_preset" and is_smoke(p.get("method"), p.get("preset")):
+            lines.append(f"⚠ `{p.get('preset')}` is a {SMOKE_NOTE}; expect poor predictions from it.")
     held = (job.metrics or {}).get("heldout")
     if isinstance(held, Mapping):
         lines.append(f"Held-out slice: {held.get('data')} ({held.get('rows')} rows), never trained on.")
@@ -81,23 +83,45 @@ def params_from_form(kind: str, method: str | None, preset: str | None, base: st
     return params
 
 
-def tiny_preset(names: list[str]) -> str | None:
-    """The quick preset to offer first (the app is often tried on a CPU)."""
-    return next((p for p in names if p.endswith("-tiny")), names[0] if names else None)
+SMOKE_NOTE = "smoke test: seconds of training, not a model to use"
+
+
+def preset_choices(presets: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str | None]:
+    """Dropdown (label, name) pairs, real recipes first and smoke tests marked and last, and the one to preselect."""
+    real = [(name, name) for name, p in presets.items() if not getattr(p, "smoke", False)]
+    smoke = [(f"{name} ({SMOKE_NOTE})", name) for name, p in presets.items() if getattr(p, "smoke", False)]
+    choices = real + smoke
+    return choices, (choices[0][1] if choices else None)
+
+
+def is_smoke(method: Any, preset: Any) -> bool:
+    from xsent_core.registry import presets
+
+    try:
+        return bool(getattr(presets(str(method)).get(str(preset)), "smoke", False))
+    except (XsentError, ImportError):
+        return False
+
+
+def preset_about(preset: Any | None) -> str:
+    if preset is None:
+        return ""
+    warning = f"  \n⚠ **{SMOKE_NOTE}**: its model is registered so the pipeline can be checked end to end." if getattr(preset, "smoke", False) else ""
+    return f"*{html.escape(preset.description)}*{warning}"
 
 
 def build(services: Services) -> None:
     from xsent_core.registry import available_methods, presets
 
-    def preset_names(method: str | None) -> list[str]:
+    def method_presets(method: str | None) -> Mapping[str, Any]:
         if not method:
-            return []
+            return {}
         try:
-            return list(presets(method))
+            return presets(method)
         except (XsentError, ImportError):
-            return []
+            return {}
 
-    trainable = [m for m in available_methods() if preset_names(m)]
+    trainable = [m for m in available_methods() if method_presets(m)]
     first = "tagger" if "tagger" in trainable else (trainable[0] if trainable else None)
 
     with gr.Tab("Train", id="train") as tab:
@@ -111,7 +135,9 @@ def build(services: Services) -> None:
                 kind = gr.Radio(JOB_CHOICES, value="distill", label="What to train", elem_id="train-kind")
                 with gr.Row():
                     method = gr.Dropdown(trainable, value=first, label="Method (preset training)", interactive=False, elem_id="train-method")
-                    preset = gr.Dropdown(preset_names(first), value=tiny_preset(preset_names(first)), label="Preset", interactive=False, elem_id="train-preset")
+                    first_choices, first_preset = preset_choices(method_presets(first))
+                    preset = gr.Dropdown(first_choices, value=first_preset, label="Preset", interactive=False, elem_id="train-preset")
+                about = gr.Markdown(preset_about(method_presets(first).get(first_preset)), elem_id="train-preset-about")
                 base = gr.Dropdown([], value=None, label="Teacher / base model (default if empty)", elem_id="train-base")
                 data = gr.Radio(DATA_CHOICES, value="corrected", label="Data", elem_id="train-data")
                 data_md = gr.Markdown(elem_id="train-data-counts")
@@ -159,8 +185,11 @@ def build(services: Services) -> None:
             )
 
         def on_method(m: str | None):
-            names = preset_names(m)
-            return gr.update(choices=names, value=tiny_preset(names))
+            choices, chosen = preset_choices(method_presets(m))
+            return gr.update(choices=choices, value=chosen)
+
+        def on_preset(m: str | None, p: str | None):
+            return preset_about(method_presets(m).get(p))
 
         def job_choices(selected: Any = None):
             jobs = services.store.list_jobs(limit=50)
@@ -208,6 +237,7 @@ def build(services: Services) -> None:
         tick_outs = [progress, summary, loss, compare, jobs_table, seen]
         kind.change(on_kind, [kind, method], [method, preset, data, base, data_md], api_name="train_kind")
         method.change(on_method, method, preset, api_name="train_presets")
+        preset.change(on_preset, [method, preset], about, api_name="train_preset_about")
         start.click(on_start, [kind, method, preset, base, data, steps, lr, name, lang], [start_md, job_pick], api_name="train_start")
         cancel.click(on_cancel, job_pick, start_md, api_name="train_cancel")
         job_pick.change(lambda s: on_tick(s, ""), job_pick, tick_outs, api_name="train_job", show_progress="hidden")

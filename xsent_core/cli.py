@@ -184,7 +184,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
     for name in available_methods():
         print(name)
         for preset in presets(name).values():
-            print(f"  {preset.name}: {preset.description}")
+            print(f"  {preset.name}: {'[smoke test] ' if preset.smoke else ''}{preset.description}")
     return 0
 
 

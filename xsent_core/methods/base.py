@@ -55,6 +55,7 @@ class Preset:
     train: TrainConfig = field(default_factory=TrainConfig)
     # dataset specs "format:path"; paths may use {data} for the shared data folder
     data: Mapping[str, Any] = field(default_factory=dict)
+    smoke: bool = False  # seconds of training, for tests and smoke runs: its model is not one to use
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ PRESETS = {
     ),
     "classifier-tiny": Preset(
         name="classifier-tiny",
+        smoke=True,
         method="classifier",
         description="A few steps on 64 English sentences: for tests and smoke runs only.",
         config={"encoder": "builtin", "train_from_layer": 11},

@@ -61,6 +61,7 @@ PRESETS = {
     ),
     "vxlm-tiny": Preset(
         name="vxlm-tiny",
+        smoke=True,
         method="vxlm",
         description="A few steps on 48 Burmese reviews: for tests and smoke runs only.",
         config={"encoder": "builtin", "train_from_layer": 11, "static_layer": 11, "static_min_count": 1,
@@ -70,6 +71,7 @@ PRESETS = {
     ),
     "ctam-tiny": Preset(
         name="ctam-tiny",
+        smoke=True,
         method="ctam",
         description="A few steps on 48 Burmese reviews and 48 English sentences: for tests and smoke runs only.",
         config={"encoder": "builtin", "train_from_layer": 11, "static_layer": 11, "static_min_count": 1,

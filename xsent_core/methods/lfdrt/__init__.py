@@ -96,6 +96,7 @@ PRESETS = {
     ),
     "lfdrt-tiny": Preset(
         name="lfdrt-tiny",
+        smoke=True,
         method="lfdrt",
         description="A few steps on 48 English sentences and 24 French pairs: for tests and smoke runs only.",
         config={"encoder": "builtin", "train_from_layer": 11, "max_pairs_per_lang": 24, "mlm_negatives": 256,

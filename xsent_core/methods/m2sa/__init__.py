@@ -84,6 +84,7 @@ PRESETS = {
     ),
     "m2sa-tiny": Preset(
         name="m2sa-tiny",
+        smoke=True,
         method="m2sa",
         description="A few steps on 64 English sentences: for tests and smoke runs only.",
         config={"encoder": "builtin", "image_encoder": "builtin", "modality": "both", "train_from_layer": 11},

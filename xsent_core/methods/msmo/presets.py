@@ -124,6 +124,7 @@ PRESETS["msmo-paper-mbert"] = _paper(
 PRESETS["msmo-paper-xlmr"] = _paper("msmo-paper-xlmr", "xlm-roberta-base", PAPER_BETA_XLMR, 2e-5, 8, 2500)
 PRESETS["msmo-tiny"] = Preset(
     name="msmo-tiny",
+    smoke=True,
     method="msmo",
     description="A few steps on 24 French items: for tests and smoke runs only.",
     config={"encoder": "builtin", "train_from_layer": 11, "langs": ("fr",), "max_pairs": 12, "beta": BUILTIN_BETA},
@@ -132,6 +133,7 @@ PRESETS["msmo-tiny"] = Preset(
 )
 PRESETS["msmo-distill-tiny"] = Preset(
     name="msmo-distill-tiny",
+    smoke=True,
     method="msmo",
     description="Distillation smoke run: two tiny teachers, 16 unlabelled French sentences.",
     config={

@@ -30,6 +30,7 @@ PRESETS = {
     ),
     "tagger-tiny": Preset(
         name="tagger-tiny",
+        smoke=True,
         method="tagger",
         description="A few steps on 64 English sentences: for tests and smoke runs only.",
         config={"encoder": "builtin", "train_from_layer": 11},

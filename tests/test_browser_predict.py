@@ -71,3 +71,29 @@ def test_gradio_client_empty_text_gets_clear_message(app_url):
     client = Client(app_url, verbose=False)
     _, _, summary, _ = client.predict("   ", None, "tagger", None, api_name="/predict")
     assert "Type a sentence" in summary
+
+
+def test_shortcut_keys_type_into_the_annotator_name_and_the_save_names_who(app_url):
+    """Without a login the name is typed: 's' in the name field is a letter, not Save; the save then says who."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.locator("#predict-text textarea").fill("The soup was cold.")
+        page.locator("#predict-button").click()
+        expect(page.locator("#predict-summary")).to_contain_text("tagger-default", timeout=120_000)
+        page.get_by_role("tab", name="Annotate").click()
+        page.locator("#annotate-doc .ann-text").wait_for(timeout=30_000)
+        name = page.locator("#annotate-name textarea, #annotate-name input").first
+        name.click()
+        name.type("alice")
+        page.keyboard.press("s")
+        expect(name).to_have_value("alices")
+        page.wait_for_timeout(1500)
+        assert "Saved" not in page.locator("#annotate-message").inner_text()
+        name.fill("alice")
+        page.locator("#annotate-save").click()
+        expect(page.locator("#annotate-message")).to_contain_text("by alice", timeout=30_000)
+        browser.close()

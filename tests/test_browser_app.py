@@ -208,6 +208,10 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     page.locator("#train-progress-bar[data-progress='100']").wait_for(timeout=30_000)
     open_tab(page, "Models")
     expect(page.locator("#models-table")).to_contain_text("browser-tiny", timeout=30_000)
+    # every column, `created` included, lies inside the page (long metrics wrap)
+    table_box = page.locator("#models-table").bounding_box()
+    created = page.locator("#models-table th", has_text="created").first.bounding_box()
+    assert created["x"] + created["width"] <= table_box["x"] + table_box["width"] + 1 <= 1400
     # make it the tagger default (Inspect uses it below when no shipped tagger exists)
     page.locator("#models-choice input").fill("browser-tiny")
     page.get_by_role("option", name="browser-tiny").click()
@@ -228,6 +232,10 @@ def test_inspect_attention_or_clear_message(app, browser, shots):
     if ctam is not None:
         page.locator("#inspect-t2s .js-plotly-plot").wait_for(timeout=120_000)
         page.locator("#inspect-s2t .js-plotly-plot").wait_for(timeout=30_000)
+        # each token row of an attention map is tall enough to read (it was ~10 px)
+        area, rows = page.evaluate("""() => [document.querySelector('#inspect-s2t .nsewdrag').getBoundingClientRect().height,
+                                             document.querySelectorAll('#inspect-s2t .ytick').length]""")
+        assert rows >= 3 and area / rows >= 20, (area, rows)
     else:
         page.locator("#inspect-message").get_by_text("ctam").wait_for(timeout=60_000)
         assert "no trained 'ctam' model" in page.locator("#inspect-message").inner_text()

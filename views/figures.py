@@ -59,7 +59,8 @@ def matrix_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols:
     )
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(cols))), ticktext=list(cols), title=col_title, tickangle=_angle(cols))
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=list(rows), title=row_title, autorange="reversed")
-    return _layout(fig, title, height=max(300, 60 + 28 * len(rows)))
+    # title, axis titles and tick labels take ~150 px; every row gets 30 px of its own
+    return _layout(fig, title, height=150 + 30 * max(len(rows), 4))
 
 
 def bar_chart(values: Mapping[str, float], title: str) -> go.Figure:

@@ -45,10 +45,10 @@ def model_rows(records: Sequence[Any]) -> list[list[Any]]:
             r.method,
             "★" if r.is_default else "",
             "yes" if r.shipped else "",
-            (r.encoder or "")[:24],
+            (r.encoder or "")[:24].replace(";", "; "),
             r.data or "",
             metrics_summary(r.metrics or {}),
-            (r.created or "")[:19],
+            (r.created or "")[:16].replace("T", " "),
         ])
     return rows
 
@@ -75,7 +75,9 @@ def build(services: Services) -> None:
             "The model registry: shipped defaults (cannot be deleted) and models trained in the Train tab. "
             "The default model of each method is what Predict uses when no model is chosen."
         )
-        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="models-table")
+        # fixed widths so long metrics wrap inside the page instead of pushing `created` out of it
+        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="models-table",
+                             column_widths=["13%", "8%", "7%", "7%", "12%", "14%", "27%", "12%"])
         with gr.Row():
             choice = gr.Dropdown([], label="Model", elem_id="models-choice", scale=3)
             refresh = gr.Button("Refresh", size="sm", elem_id="models-refresh")

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     users, notes = read_auth(args)
     for w in notes + check_exposure(args, users):
         print(w, file=sys.stderr)
-    from views.layout import CSS, build_app
+    from views.layout import build_app, page_css
     from views.services import AppSettings, Services
 
     settings = AppSettings(
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         auth=list(users) or None,
         allowed_paths=[str(settings.work_dir.resolve())],
         max_file_size=f"{args.max_upload_mb}mb",
-        css=CSS,
+        css=page_css(),
         prevent_thread_lock=True,
         footer_links=["api"],
         app_kwargs=guards(users, settings.upload_quota_mb, settings.upload_keep_s),

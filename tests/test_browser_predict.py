@@ -97,3 +97,21 @@ def test_shortcut_keys_type_into_the_annotator_name_and_the_save_names_who(app_u
         page.locator("#annotate-save").click()
         expect(page.locator("#annotate-message")).to_contain_text("by alice", timeout=30_000)
         browser.close()
+
+
+def test_burmese_renders_with_the_shipped_myanmar_webfont(app_url):
+    """The page carries its own Myanmar font, so Burmese is not boxes on machines without one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(app_url)
+        page.locator("#predict-text textarea").fill("ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်")
+        loaded = page.evaluate("""async () => (await document.fonts.load('16px "xsent Myanmar"', 'ကောင်း')).length""")
+        assert loaded == 1
+        family = page.evaluate("() => getComputedStyle(document.querySelector('#predict-text textarea')).fontFamily")
+        assert family.startswith('"xsent Myanmar"'), family
+        # Latin text does not download or use it: the face is limited to the Myanmar blocks
+        assert page.evaluate("""async () => (await document.fonts.load('16px "xsent Myanmar"', 'fish')).length""") == 0
+        browser.close()

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-FONT = "Noto Sans Myanmar, Padauk, Myanmar Text, system-ui, sans-serif"
+FONT = "xsent Myanmar, Noto Sans Myanmar, Padauk, Myanmar Text, system-ui, sans-serif"  # the first is shipped (views.layout)
 
 
 def _angle(labels: Sequence[str]) -> int:

@@ -1,7 +1,9 @@
 """Assemble the Blocks app from the tab modules."""
 from __future__ import annotations
 
+import base64
 import importlib
+from pathlib import Path
 
 import gradio as gr
 
@@ -12,12 +14,30 @@ TABS = ("predict", "inspect", "alignment", "annotate", "train", "models")
 
 CSS = """
 #predict-spans { min-height: 80px; }
-body, .gradio-container { font-family: system-ui, "Noto Sans Myanmar", "Padauk", "Myanmar Text", sans-serif; }
+body, .gradio-container { font-family: "xsent Myanmar", system-ui, "Noto Sans Myanmar", "Padauk", "Myanmar Text", sans-serif; }
 .xs-progress { position: relative; height: 28px; border-radius: 14px; background: var(--background-fill-secondary);
   border: 1px solid var(--border-color-primary); overflow: hidden; }
 .xs-progress .xs-fill { position: absolute; left: 0; top: 0; bottom: 0; transition: width .4s; }
 .xs-progress span { position: relative; display: block; text-align: center; line-height: 28px; font-weight: 600; }
 """
+
+
+MYANMAR_FONT = Path(__file__).resolve().parent.parent / "assets" / "fonts" / "NotoSansMyanmar-Regular.woff2"
+MYANMAR_RANGES = "U+1000-109F, U+AA60-AA7F, U+A9E0-A9FF"
+
+
+def page_css(font: Path = MYANMAR_FONT) -> str:
+    """The app's CSS with the shipped Myanmar webfont inlined (no file route needed; 56 kB once per page).
+
+    Its unicode-range limits it to Burmese, so other scripts keep the system font, and a
+    machine without any Myanmar font still shows Burmese instead of boxes.
+    """
+    data = base64.b64encode(font.read_bytes()).decode("ascii")
+    face = (
+        '@font-face { font-family: "xsent Myanmar"; font-display: swap; '
+        f'src: url(data:font/woff2;base64,{data}) format("woff2"); unicode-range: {MYANMAR_RANGES}; }}\n'
+    )
+    return face + CSS
 
 
 def build_app(services: Services) -> gr.Blocks:

@@ -197,7 +197,7 @@ def test_family_table_mismatch_is_refused(encoder):
         ([Example("one", "Une seule phrase .", "fr")], "at least 2 rows"),
         ([Example("a", "x y", "fr"), Example("b", "   ", "fr")], "1 blank rows skipped"),
         ([Example("a", "hola que tal", "xx"), Example("b", "bien", "xx")], "'xx' (2 rows)"),
-        ([Example("a", "no code", None), Example("b", "none either", None)], "no language code"),
+        ([Example("a", "ok", None), Example("b", "good", None)], "could not be told from their script or text"),
     ],
 )
 def test_rethink_refuses_and_leaves_model_unchanged(model, rows, message):
@@ -206,6 +206,29 @@ def test_rethink_refuses_and_leaves_model_unchanged(model, rows, message):
         rethink(model, rows)
     assert message in str(err.value)
     assert _same(before, head_state(model))
+
+
+def test_rethink_detects_the_language_of_rows_without_a_code(model):
+    """Mixed store rows: Burmese by script, French/English/Spanish by the language identifier; only the
+    undetectable need `lang`."""
+    from xsent_core.methods.lfdrt.train import check_unlabelled
+
+    rows = [
+        Example("my", "ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်", None),
+        Example("fr", "Le poisson était frais mais le service était lent.", None),
+        Example("en", "The fish was fresh but the service was painfully slow.", None),
+        Example("es", "El pescado estaba fresco pero el servicio era lento.", None),
+        Example("coded", "ok", "nl"),
+    ]
+    _, routes, _ = check_unlabelled(model, rows)
+    assert [(r.lang, r.source) for r in routes] == [
+        ("my", "script"), ("fr", "detected"), ("en", "detected"), ("es", "detected"), ("nl", "lang")]
+    short = [Example("a", "ok", None), Example("b", "Le service était très lent ce soir.", None)]
+    with pytest.raises(XsentError, match="1 of 2 rows could not be told") as err:
+        check_unlabelled(model, short)
+    assert "'a'" in str(err.value)
+    _, routes, _ = check_unlabelled(model, short, lang="fr")  # `lang` covers only what was not detected
+    assert [(r.lang, r.source) for r in routes] == [("fr", "lang"), ("fr", "detected")]
 
 
 def test_rethink_changes_only_the_heads(model, data, tmp_path):

@@ -13,7 +13,7 @@ Job kinds (params in the job row):
 - "distill": {teacher?, data, steps?, lr?, name?}: MSMO multi-teacher
   distillation on store sentences; corrected spans are hard labels.
 - "rethink": {base?, data, steps?, lr?, name?, lang?}: LFD-RT rethinking
-  fine-tuning on unlabelled store texts (`lang` for rows without a language).
+  fine-tuning on unlabelled store texts (`lang` for rows whose language is neither given nor detected).
 """
 from __future__ import annotations
 

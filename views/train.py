@@ -141,7 +141,7 @@ def build(services: Services) -> None:
                 base = gr.Dropdown([], value=None, label="Teacher / base model (default if empty)", elem_id="train-base")
                 data = gr.Radio(DATA_CHOICES, value="corrected", label="Data", elem_id="train-data")
                 data_md = gr.Markdown(elem_id="train-data-counts")
-                lang = gr.Textbox(label="Language of store texts that have none (rethinking)", placeholder="e.g. my (Burmese script is recognised by itself)", elem_id="train-lang")
+                lang = gr.Textbox(label="Language for store texts whose language cannot be detected (rethinking)", placeholder="usually empty: each text's script or words tell its language; e.g. my", elem_id="train-lang")
                 with gr.Row():
                     steps = gr.Textbox(label="Steps", placeholder="the recipe's if empty, e.g. 20", elem_id="train-steps")
                     lr = gr.Textbox(label="Learning rate", placeholder="the recipe's if empty, e.g. 5e-5", elem_id="train-lr")

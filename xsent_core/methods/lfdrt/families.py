@@ -39,7 +39,7 @@ class Route:
     lang: str | None  # normalised language code (None when unknown/missing)
     family: str  # family id, or "shared"
     index: int | None  # disentangler index; None for the shared/anchor path
-    source: str  # "lang" | "anchor" | "script" | "default" | "unknown"
+    source: str  # "lang" | "anchor" | "script" | "detected" (language identifier) | "default" | "unknown"
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

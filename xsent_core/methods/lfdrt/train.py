@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -101,13 +101,20 @@ def check_unlabelled(
             f"two heads cannot be checked against each other on so little; {NOT_CHANGED}"
         )
     routes, unknown, missing = [], {}, []
+    detect = _language_detector(table)
     for ex in rows:
-        code = ex.lang or lang
-        route = table.route(code, ex.text)
+        # the row's own code, else its script, else the language identifier, else `lang`
+        route = table.route(ex.lang, ex.text)
+        if route.source == "default":
+            guessed = detect(ex.text)
+            route = table.route(guessed or lang, ex.text)
+            if guessed:
+                route = dataclasses.replace(route, source="detected")
         if route.source == "unknown":
+            code = ex.lang or lang
             unknown[str(code)] = unknown.get(str(code), 0) + 1
         elif route.source == "default":
-            missing.append(ex.id)
+            missing.append(ex)
         routes.append(route)
     if unknown:
         listed = ", ".join(f"{c!r} ({n} rows)" for c, n in sorted(unknown.items()))
@@ -117,11 +124,28 @@ def check_unlabelled(
             f"(families: {', '.join(table.families)}); {NOT_CHANGED}"
         )
     if missing:
+        first = missing[0]
         raise XsentError(
-            f"{len(missing)} rows have no language code and their script names no language family "
-            f"(first: {missing[0]!r}); give the rows a 'lang' or pass lang=...; {NOT_CHANGED}"
+            f"the language of {len(missing)} of {len(rows)} rows could not be told from their script or text "
+            f"(first: {first.id!r}, {first.text[:60]!r}); give those rows a language code, or name the one "
+            f"language they are in (lang=...); {NOT_CHANGED}"
         )
     return rows, routes, blank
+
+
+def _language_detector(table: Any) -> Callable[[str], str | None]:
+    """text -> a language of the family table, or None; judged by family (what routing needs);
+    the identifier loads only when a row needs it."""
+    from ...text.language import LanguageDetector
+
+    loaded: list[LanguageDetector] = []
+
+    def detect(text: str) -> str | None:
+        if not loaded:
+            loaded.append(LanguageDetector(list(table.lang_to_family)))
+        return loaded[0].guess(text, group=table.family_of).lang
+
+    return detect
 
 
 def balanced_weights(counts: Mapping[str, int]) -> torch.Tensor:

@@ -1,13 +1,21 @@
 """Shared fixtures. Heavy objects (the builtin encoder) load once per session."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # keep the two CPU cores for the test runner itself; results do not depend on it
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# caches (the converted builtin encoder, image features) go to a folder of this run, never the
+# user's ~/.cache/xsent; app processes started by tests inherit it. Rebuilding costs ~3 s.
+_HOME = tempfile.mkdtemp(prefix="xsent-test-home-")
+os.environ["XSENT_HOME"] = _HOME
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

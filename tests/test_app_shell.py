@@ -265,3 +265,10 @@ def test_uploads_leave_the_temporary_folder_after_an_hour(tmp_path):
     finally:
         if services.jobs is not None:
             services.jobs.stop()
+
+
+def test_tests_keep_their_caches_out_of_the_users_home():
+    from xsent_core.paths import xsent_home
+
+    home = xsent_home().resolve()
+    assert home.name.startswith("xsent-test-home-") and Path.home().resolve() not in home.parents

@@ -47,6 +47,19 @@ def logged_in_user(scope: Scope) -> str | None:
     return None
 
 
+async def call_for_status(app: Any, scope: Scope, receive: Receive, send: Send) -> int:
+    """Run the wrapped app and return the status it answered with (500 if it never started one)."""
+    status: dict[str, int] = {}
+
+    async def capture(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status["code"] = int(message["status"])
+        await send(message)
+
+    await app(scope, receive, capture)
+    return status.get("code", 500)
+
+
 async def reply(send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = (), plain: bool = False) -> None:
     """A JSON `{"detail": ...}` answer, the shape FastAPI gives its own errors, or `plain` text
     (what Gradio's upload route answers, and its front end shows as it is)."""

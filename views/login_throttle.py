@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from .asgi import Receive, Scope, Send, client_address, is_post_to, reply
+from .asgi import Receive, Scope, Send, call_for_status, client_address, is_post_to, reply
 
 
 class LoginThrottle:
@@ -38,15 +38,8 @@ class LoginThrottle:
             await reply(send, 429, f"Too many failed logins from this address; try again in {wait} s.",
                         [(b"retry-after", str(wait).encode())])
             return
-        status: dict[str, int] = {}
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = int(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, capture)
-        self._record(client, status.get("code", 500) < 400)
+        code = await call_for_status(self.app, scope, receive, send)
+        self._record(client, code < 400)
 
     def _wait(self, client: str) -> int:
         """Seconds this client must wait before trying again (0: it may try)."""

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from .asgi import Receive, Scope, Send, client_address, header, is_post_to, logged_in_user, reply
+from .asgi import Receive, Scope, Send, call_for_status, client_address, header, is_post_to, logged_in_user, reply
 
 
 class UploadQuota:
@@ -41,17 +41,11 @@ class UploadQuota:
         if refusal:
             await reply(send, 413, refusal, plain=True)
             return
-        status: dict[str, int] = {}
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = int(message["status"])
-            await send(message)
-
+        code = 500
         try:
-            await self.app(scope, receive, capture)
+            code = await call_for_status(self.app, scope, receive, send)
         finally:
-            if status.get("code", 500) >= 400:
+            if code >= 400:  # refused or failed: the bytes are not kept, so they do not count
                 self._release(user, int(length))
 
     def _reserve(self, user: str, size: int) -> str | None:

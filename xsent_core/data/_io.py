@@ -11,15 +11,24 @@ from typing import IO, Any, Iterator
 from ..types import InputError
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
+def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The file opened for reading; InputError saying why not (missing, a folder, unreadable)."""
     try:
-        return Path(path).read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, expected a file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    with open_binary(path) as f:
+        try:
+            return f.read()
+        except OSError as e:  # e.g. reading a folder on some systems, an I/O error
+            raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def decode_utf8(data: bytes, path: str | os.PathLike[str], byte_base: int = 0, line: int | None = None) -> str:
@@ -45,15 +54,7 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
 
     Streaming, so a caller that stops early (a row limit) never reads the rest.
     """
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    with f:
+    with open_binary(path) as f:
         byte_pos = 0
         for lineno, raw in enumerate(f, start=1):
             yield lineno, decode_utf8(raw, path, byte_base=byte_pos, line=lineno).rstrip("\r\n")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..types import POLARITIES, SENTIMENT_LABELS, AspectSpan, Example, InputError
-from ._io import atomic_writer, check_unicode, decode_utf8
+from ._io import atomic_writer, check_unicode, iter_lines
 
 _KNOWN = ("id", "text", "image", "lang", "label", "spans")
 _URL_PREFIXES = ("http://", "https://", "data:", "file://")
@@ -151,31 +151,21 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[Example]:
     """Stream Examples from a JSONL file, one object per non-blank line."""
     stem = Path(path).stem
     base_dir = Path(path).resolve().parent
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    with f:
-        byte_pos = 0
-        for lineno, raw in enumerate(f, start=1):
-            line = decode_utf8(raw, path, byte_base=byte_pos, line=lineno)
-            byte_pos += len(raw)
-            if not line.strip():
-                continue
-            where = f"{path}: line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where}: invalid JSON at column {e.colno} ({e.msg})") from None
-            except RecursionError:
-                raise InputError(f"{where}: JSON nested too deeply") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            if b"\\u" in raw:  # only escapes can smuggle in lone surrogates
-                _check_all_strings(row, where)
-            yield build_example(row, where, f"{stem}:{lineno}", base_dir, lineno)
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}: line {lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: invalid JSON at column {e.colno} ({e.msg})") from None
+        except RecursionError:
+            raise InputError(f"{where}: JSON nested too deeply") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        if "\\u" in line:  # only escapes can smuggle in lone surrogates
+            _check_all_strings(row, where)
+        yield build_example(row, where, f"{stem}:{lineno}", base_dir, lineno)
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[Example]:

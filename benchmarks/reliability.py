@@ -1,10 +1,15 @@
-"""Reliability benchmark: fuzzing, concurrent writes, kill-and-resume, bounded predict memory.
+"""Reliability benchmark: fuzzing, concurrent writes, kill-and-resume, bounded predict memory,
+retried saves through a killed app.
 
 1. Fuzz: every hypothesis property in tests/test_data_fuzz.py, test_text_properties.py
-   and test_predict_fuzz.py, run from here with fixed seeds until at least
-   `--fuzz-cases` cases each; a failing case is counted and generation goes on.
-   The test functions themselves run (their `.hypothesis.inner_test` is wrapped
-   to count), so the strategies are exactly the suite's.
+   and test_predict_fuzz.py (readers, normaliser, BIES codec, predict), run from here
+   with fixed seeds until at least `--fuzz-cases` cases each; a failing case is
+   counted and generation goes on. The test functions themselves run (their
+   `.hypothesis.inner_test` is wrapped to count), so the strategies are exactly the suite's.
+1b. App fuzz: `--app-fuzz-cases` calls of every API endpoint of a running app through
+   gradio_client (tests/app_fuzz.py: generated hostile inputs, issue 19's named cases;
+   a failure is an unclear error, a dead server, a reply over 60 s, a leaked server
+   path or file, or a traceback in the server log).
 2. Concurrent writes: 8 processes each save `--writes` annotations, alternating
    between one shared document and their own, on one SQLite store: attempted,
    acknowledged and stored versions, with gaps and duplicates checked.
@@ -13,11 +18,16 @@
 4. Predict memory: peak RSS of `python -m xsent_core predict` (the streaming
    CLI path) on generated JSONL files of 10 rows, 10k and 100k rows, with the
    tiny tagger on a random 2-layer BERT (the child's own ru_maxrss).
+5. Kill and retry saves: 8 gradio_client clients save annotations through the app
+   (each save with its own idempotency key, retried with the same key until
+   acknowledged) while the app is SIGKILLed and restarted `--save-kills` times on
+   the same store (tests/kill_saves.py): lost, duplicated, version gaps, integrity.
 
-Writes benchmarks/results/reliability.json (command, machine, numbers).
+Writes benchmarks/results/reliability.json (command, machine, numbers); the fuzz
+totals of parts 1 and 1b are `fuzz_cases_total` and `fuzz_failures_total`.
 
-    python benchmarks/reliability.py            # full: 300 cases, 8 x 50 writes, 3 trials, 100k rows
-    python benchmarks/reliability.py --quick    # minutes: 1 fuzz round, 8 x 10 writes, 1 trial, 2k rows
+    python benchmarks/reliability.py            # full: 450 cases/property, 2000 app calls, 8 x 50 writes, 3 trials, 100k rows, 8 x 25 saves, 2 kills
+    python benchmarks/reliability.py --quick    # minutes: 1 fuzz round, 100 app calls, 8 x 10 writes, 1 trial, 2k rows, 8 x 5 saves, 1 kill
 """
 from __future__ import annotations
 
@@ -134,6 +144,27 @@ def bench_fuzz(work: Path, target: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def bench_app_fuzz(work: Path, cases: int, seed: int) -> dict[str, Any]:
+    """Every endpoint of a fresh app on a temporary store (a few documents to open), `cases` generated calls."""
+    from tests.app_fuzz import fuzz_app
+    from tests.app_server import AppServer
+    from tests.kill_saves import seed_store
+
+    folder = work / "app-fuzz"
+    folder.mkdir()
+    server = AppServer(folder)
+    seed_store(server.db, 3)
+    server.start()
+    try:
+        result = fuzz_app(server, cases, seed, folder / "inputs", progress=log)
+    finally:
+        server.stop()
+    for api, row in result["per_endpoint"].items():
+        if row["failures"]:
+            log(f"[app-fuzz] {api}: {row['failures']}/{row['cases']} failures: {[k['kind'] for k in row['failure_kinds']]}")
+    return result
+
+
 # ------------------------------------------------------------ concurrent writes
 
 
@@ -220,6 +251,24 @@ def bench_kill_resume(work: Path, trials: int, encoder: Path) -> dict[str, Any]:
         "run": f"tagger-tiny on a random 2-layer BERT, {EPOCHS} epochs x {STEPS_PER_EPOCH} steps, SIGKILL after the first checkpoint",
         "details": details,
     }
+
+
+# ------------------------------------------------------------ retried saves through a killed app
+
+
+def bench_kill_saves(work: Path, clients: int, saves: int, kills: int) -> dict[str, Any]:
+    from tests.app_server import AppServer
+    from tests.kill_saves import run_kill_retry_saves, seed_store
+
+    folder = work / "kill-saves"
+    folder.mkdir()
+    server = AppServer(folder)
+    shared, own = seed_store(server.db, clients)  # before the app starts, as an import would
+    server.start()
+    try:
+        return run_kill_retry_saves(server, shared, own, saves=saves, kills=kills)
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------ predict memory
@@ -313,12 +362,17 @@ def bench_predict(work: Path, sizes: list[int], encoder: Path, limit_s: float) -
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a smaller run (minutes)")
-    p.add_argument("--fuzz-cases", type=int, help="cases per property (default 300; quick: one round)")
+    p.add_argument("--fuzz-cases", type=int, help="cases per property (default 450; quick: one round)")
+    p.add_argument("--app-fuzz-cases", type=int, help="generated app endpoint calls (default 2000; quick 100)")
+    p.add_argument("--app-fuzz-seed", type=int, default=19)
     p.add_argument("--writes", type=int, help="annotations per writer process (default 50; quick 10)")
     p.add_argument("--trials", type=int, help="kill-and-resume trials (default 3; quick 1)")
     p.add_argument("--rows", type=int, nargs="+", help="predict sizes (default 10 10000 100000; quick 10 2000)")
     p.add_argument("--predict-limit-min", type=float, default=15.0, help="longest one predict run may take")
-    p.add_argument("--skip", nargs="*", default=[], choices=("fuzz", "writes", "kill", "predict"))
+    p.add_argument("--save-clients", type=int, default=8, help="gradio_client clients saving through the app")
+    p.add_argument("--saves", type=int, help="saves per client (default 25; quick 5)")
+    p.add_argument("--save-kills", type=int, help="SIGKILLs of the app during the saves (default 2; quick 1)")
+    p.add_argument("--skip", nargs="*", default=[], choices=("fuzz", "app_fuzz", "writes", "kill", "predict", "saves"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reliability.json"))
     return p.parse_args(argv)
 
@@ -332,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     from tests.tiny_encoder import make_tiny_bert
 
     quick = args.quick
-    fuzz_cases = args.fuzz_cases or (1 if quick else 300)
+    fuzz_cases = args.fuzz_cases or (1 if quick else 450)
+    app_fuzz_cases = args.app_fuzz_cases or (100 if quick else 2000)
+    saves = args.saves or (5 if quick else 25)
+    save_kills = args.save_kills or (1 if quick else 2)
     writes = args.writes or (10 if quick else 50)
     trials = args.trials or (1 if quick else 3)
     sizes = args.rows or ([10, 2_000] if quick else [10, 10_000, 100_000])
@@ -358,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
         if "fuzz" not in args.skip:
             result["fuzz"] = bench_fuzz(work, fuzz_cases, quick)
             save()
+        if "app_fuzz" not in args.skip:
+            result["app_fuzz"] = bench_app_fuzz(work, app_fuzz_cases, args.app_fuzz_seed)
+            save()
+        parts = [result[k] for k in ("fuzz", "app_fuzz") if k in result]
+        result["fuzz_cases_total"] = sum(p["cases"] for p in parts)
+        result["fuzz_failures_total"] = sum(p["failures"] for p in parts)
         if "writes" not in args.skip:
             result["concurrent_writes"] = bench_writes(work, writes)
             log(f"[writes] {json.dumps(result['concurrent_writes'])}")
@@ -368,12 +431,20 @@ def main(argv: list[str] | None = None) -> int:
         if "predict" not in args.skip:
             result["predict_memory"] = bench_predict(work, sizes, encoder, args.predict_limit_min * 60)
             save()
+        if "saves" not in args.skip:
+            result["kill_retry_saves"] = bench_kill_saves(work, args.save_clients, saves, save_kills)
+            log(f"[saves] {json.dumps(result['kill_retry_saves'])}")
+            save()
     summary = {
         "fuzz": {k: result["fuzz"][k] for k in ("properties", "cases", "failures")} if "fuzz" in result else None,
+        "app_fuzz": {k: result["app_fuzz"][k] for k in ("endpoints_fuzzed", "cases", "failures")} if "app_fuzz" in result else None,
+        "fuzz_total": {"cases": result["fuzz_cases_total"], "failures": result["fuzz_failures_total"]},
         "writes": {k: result["concurrent_writes"][k] for k in ("attempted", "stored", "lost", "duplicated")}
         if "concurrent_writes" in result else None,
         "kill_resume": f"{result['kill_resume']['passed']}/{result['kill_resume']['trials']}" if "kill_resume" in result else None,
         "predict_peak_rss_mb": {r["rows"]: r["peak_rss_mb"] for r in result.get("predict_memory", {}).get("runs", [])},
+        "kill_retry_saves": {k: result["kill_retry_saves"][k] for k in ("attempted", "stored", "lost", "duplicated", "kills")}
+        if "kill_retry_saves" in result else None,
     }
     log(json.dumps(summary, indent=2))
     log(f"wrote {out}")

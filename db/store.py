@@ -355,6 +355,7 @@ class Store:
         return self._write("add_documents", tx)
 
     def get_document(self, document_id: int) -> Document:
+        validate.check_number(document_id, "a document id")
         rows = self._read("SELECT * FROM documents WHERE id = ?", [document_id])
         if not rows:
             raise NotFoundError(f"document {document_id} is not in the store")
@@ -460,6 +461,7 @@ class Store:
         annotator = validate.check_annotator(annotator)
         where = f"document {document_id}"
         label = validate.check_label(label, where)
+        validate.check_text(note or "", f"{where}: the note")
         if parent_version is not None and (
             isinstance(parent_version, bool) or not isinstance(parent_version, int)
         ):
@@ -495,6 +497,9 @@ class Store:
     def revert_annotation(self, document_id: int, to_version: int, annotator: str, note: str = "") -> Annotation:
         """Make `to_version`'s label and spans current again, as a NEW version on top of the latest."""
         annotator = validate.check_annotator(annotator)
+        validate.check_number(document_id, "a document id")
+        validate.check_number(to_version, "a version")
+        validate.check_text(note or "", "the note")
 
         def tx(db: Database) -> Annotation:
             _require_document(db, document_id)

@@ -18,7 +18,14 @@ def check_annotator(annotator: str) -> str:
     name = (annotator or "").strip() if isinstance(annotator, str) else ""
     if not name:
         raise InputError("an annotation needs an annotator name")
-    return name
+    return check_text(name, "the annotator name")
+
+
+def check_number(value: object, what: str) -> int:
+    """A whole number SQLite can hold (ids, versions): 1 .. 2**63 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InputError(f"{what} must be a whole number from 1 up, got {str(value)[:40]!r}")
+    return value
 
 
 def check_label(label: str | None, where: str) -> str | None:

@@ -61,9 +61,6 @@ def failures_of(result: dict) -> str:
     return json.dumps({"issue_cases": named, "per_endpoint": rows}, indent=1, ensure_ascii=True)[:6000]
 
 
-# Remove the mark once the app passes (strict: an unexpected pass fails, so it cannot be forgotten).
-@pytest.mark.xfail(strict=True, reason="issue 19: the fuzz finds app bugs (lone surrogates in replies, among others); "
-                   "see app_fuzz.failure_kinds in benchmarks/results/reliability.json")
 def test_app_fuzz_finds_no_failures(fuzzed):
     assert fuzzed["failures"] == 0, failures_of(fuzzed)
 

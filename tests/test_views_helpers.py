@@ -513,3 +513,34 @@ def test_smoke_presets_are_offered_last_and_marked():
         assert smoke and all(presets(method)[n].smoke for n in smoke) and [n for _, n in choices][-len(smoke):] == smoke
     assert "not a model to use" in preset_about(presets("tagger")["tagger-tiny"])
     assert "not a model to use" not in preset_about(presets("tagger")["tagger-builtin"])
+
+
+def test_answers_lose_lone_surrogates_and_keep_everything_else():
+    import plotly.graph_objects as go
+
+    from views.blocks import REPLACEMENT, without_surrogates
+
+    update = {"__type__": "update", "value": "bad \ud800 text", "choices": [("a\udfff", "a")]}
+    clean = without_surrogates(update)
+    assert clean == {"__type__": "update", "value": f"bad {REPLACEMENT} text", "choices": [(f"a{REPLACEMENT}", "a")]}
+    fine = {"value": "ok", "n": 3, "nested": [1, ("x", None)]}
+    assert without_surrogates(fine) is fine  # nothing to change: the same object
+    assert without_surrogates(("t\ud83d", 1)) == (f"t{REPLACEMENT}", 1)
+    fig = go.Figure(go.Heatmap(z=[[1]], x=["tok\ud800"], y=["y"]))
+    assert list(without_surrogates(fig).to_dict()["data"][0]["x"]) == [f"tok{REPLACEMENT}"]
+    import json
+
+    json.dumps(clean, ensure_ascii=False).encode("utf-8")  # encodable now
+
+
+def test_event_data_is_read_whatever_the_client_sent():
+    from views.event_data import selected_row, selected_row_value
+
+    def event(data):
+        return SimpleNamespace(_data=data)
+
+    assert selected_row(event({"index": [3, 1]})) == 3 and selected_row(event({"index": 2})) == 2
+    for bad in (None, {}, {"index": None}, {"index": []}, {"index": ["0", 1]}, {"index": -1}, {"index": True}, "x"):
+        assert selected_row(event(bad)) is None
+    assert selected_row_value(event({"row_value": ["m", 1]})) == ["m", 1]
+    assert selected_row_value(event({"row_value": "garbage"})) is None

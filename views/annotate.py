@@ -18,6 +18,7 @@ import gradio as gr
 from xsent_core.types import Example, InputError, XsentError
 
 from . import annotation_logic as logic
+from .event_data import payload, selected_row
 from .services import SPAN_METHODS, Services
 
 # Runs in the browser before a save: the key box (the last of the `n` inputs) gets a fresh key per
@@ -296,13 +297,14 @@ def build(services: Services) -> None:
                 return open_doc(int(doc_id_v), "", ids)
             except XsentError as e:
                 return (*empty_doc(f"✗ {e}"),)
+            except (TypeError, ValueError, OverflowError):
+                return (*empty_doc("✗ a document id is a whole number, e.g. 12"),)
 
-        def on_pick(evt: gr.SelectData, ids):
-            try:
-                doc_id_v = ids[evt.index[0]]
-            except (IndexError, TypeError, KeyError):
+        def on_pick(evt: gr.EventData, ids):
+            row = selected_row(evt)
+            if row is None or not isinstance(ids, list) or row >= len(ids):
                 return (*[gr.skip()] * 9, gr.skip())
-            return (*open_doc(doc_id_v, "", ids), ids.index(doc_id_v))
+            return (*open_doc(ids[row], "", ids), row)
 
         def step(ids, p, state, delta, msg=""):
             if not ids:
@@ -320,7 +322,7 @@ def build(services: Services) -> None:
             """Clicks inside the document view: (doc state, *SPAN_OUTS)."""
             if state is None:
                 return gr.skip(), *show_spans(state, span_list, "Open a document first.")
-            done = logic.span_action(state["text"], span_list, getattr(evt, "_data", None))
+            done = logic.span_action(state["text"], span_list, payload(evt))
             if done.part == "same":
                 return gr.skip(), *show_spans(state, done.spans, done.message)
             state = {**state, "part": done.part}
@@ -398,7 +400,7 @@ def build(services: Services) -> None:
                 if state is None:
                     raise InputError("open a document first")
                 version = str(version or "").strip().lstrip("vV")
-                if not version.isdigit():
+                if not (version.isascii() and version.isdigit()):
                     raise InputError("type the version number to restore (e.g. 2)")
                 saved = store.revert_annotation(state["id"], int(version), annotator_name(request, typed))
             except XsentError as e:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .blocks import XsentBlocks
 from .services import Services
 
 # tab modules in display order; a tab whose module is absent is skipped
@@ -43,7 +44,7 @@ def page_css(font: Path = MYANMAR_FONT) -> str:
 def build_app(services: Services) -> gr.Blocks:
     keep = services.settings.upload_keep_s
     # uploads (and files made for downloads) leave Gradio's temporary folder after `keep` seconds
-    with gr.Blocks(title="xsent · cross-lingual sentiment workbench", delete_cache=(max(60, keep // 6), keep)) as demo:
+    with XsentBlocks(title="xsent · cross-lingual sentiment workbench", delete_cache=(max(60, keep // 6), keep)) as demo:
         gr.Markdown(
             "# xsent\nCross-lingual and multimodal sentiment analysis for low-resource languages "
             "(Burmese first): predict, inspect, align, annotate, fine-tune."

@@ -7,6 +7,7 @@ import gradio as gr
 
 from xsent_core.types import XsentError
 
+from .event_data import selected_row_value
 from .services import Services
 
 HEADERS = ["name", "method", "default", "shipped", "encoder", "data", "metrics", "created"]
@@ -108,16 +109,14 @@ def build(services: Services) -> None:
                 msg = f"✗ {e}"
             return (*listing(None), msg)
 
-        def on_pick(evt: gr.SelectData, rows: Any):
-            try:
-                row = evt.index[0]
-                return rows.iloc[row, 0] if hasattr(rows, "iloc") else rows[row][0]
-            except (IndexError, KeyError, TypeError):
-                return gr.update()
+        def on_pick(evt: gr.EventData):
+            row = selected_row_value(evt)
+            name = row[0] if row else None
+            return name if isinstance(name, str) and name else gr.update()
 
         outs = [table, choice, status]
         tab.select(on_refresh, choice, outs, api_name="models_tab")
         refresh.click(on_refresh, choice, outs, api_name="models_list")
         make_default.click(on_default, choice, outs, api_name="models_set_default")
         delete.click(on_delete, choice, outs, api_name="models_delete")
-        table.select(on_pick, table, choice, api_name="models_pick")
+        table.select(on_pick, None, choice, api_name="models_pick")

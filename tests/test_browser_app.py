@@ -117,6 +117,10 @@ def test_annotate_correct_save_reload_shows_version(app, browser, shots):
     # the queue's version column follows the save
     queue_row = page.locator("#annotate-queue tr", has_text=DOCS[0][:30])
     expect(queue_row).to_contain_text("v1", timeout=30_000)
+    # clicking a queue row opens that document
+    page.locator("#annotate-queue").get_by_text(DOCS[1][:20]).first.click()
+    expect(page.locator("#annotate-header")).to_contain_text(f"Document {app['ids'][1]}", timeout=30_000)
+    open_document(page, doc_id)
     page.reload()
     page.get_by_role("tab", name="Annotate").wait_for(timeout=60_000)
     open_document(page, doc_id)
@@ -213,8 +217,8 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     created = page.locator("#models-table th", has_text="created").first.bounding_box()
     assert created["x"] + created["width"] <= table_box["x"] + table_box["width"] + 1 <= 1400
     # make it the tagger default (Inspect uses it below when no shipped tagger exists)
-    page.locator("#models-choice input").fill("browser-tiny")
-    page.get_by_role("option", name="browser-tiny").click()
+    page.locator("#models-table").get_by_text("browser-tiny").first.click()  # picking a row fills the choice
+    expect(page.locator("#models-choice input")).to_have_value("browser-tiny", timeout=30_000)
     page.locator("#models-default").click()
     expect(page.locator("#models-status")).to_contain_text("now the default", timeout=30_000)
     page.screenshot(path=str(shots / "models.png"), full_page=True)

@@ -477,6 +477,8 @@ class Store:
 
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200):
             raise InputError(f"{where}: an idempotency key is a string of 1-200 characters")
+        if idempotency_key is not None:
+            validate.check_text(idempotency_key, f"{where}: the idempotency key")
 
         def tx(db: Database) -> Annotation:
             if idempotency_key is not None:

@@ -4,6 +4,7 @@ Two things happen inside Gradio, before and after any handler, that a handler ca
 - reading the inputs (a file reference that was never uploaded, a table or number that does not
   parse, a list sent for a one-value dropdown): such a request now gets one sentence saying
   which input could not be read;
+- anything else that fails unexpectedly is logged and answered with one sentence naming its kind;
 - sending the answer: a lone surrogate (a JSON "\\ud800" in the request, echoed back in the
   answer) cannot be encoded, and the whole answer was lost. Every answer's text is made
   encodable (lone surrogates become U+FFFD) before Gradio serialises it.
@@ -57,6 +58,20 @@ def unreadable_input(block_fn: Any, error: Exception) -> str:
 
 
 class XsentBlocks(gr.Blocks):
+    async def process_api(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().process_api(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as e:  # a failure nobody turned into a message: still one sentence, details in the log
+            import traceback
+
+            traceback.print_exc()
+            raise gr.Error(
+                f"The server could not handle this request ({type(e).__name__}); the details are in its log.",
+                print_exception=False,
+            ) from None
+
     async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
         try:
             processed = await super().preprocess_data(block_fn, inputs, state, explicit_call)

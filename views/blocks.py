@@ -59,6 +59,9 @@ def unreadable_input(block_fn: Any, error: Exception) -> str:
 
 class XsentBlocks(gr.Blocks):
     async def process_api(self, *args: Any, **kwargs: Any) -> Any:
+        event = kwargs.get("event_data")
+        if event is not None and hasattr(event, "_data"):  # Gradio resolves any "path" in it as a file path
+            event._data = without_surrogates(event._data)
         try:
             return await super().process_api(*args, **kwargs)
         except gr.Error:

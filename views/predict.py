@@ -108,6 +108,7 @@ def build(services: Services) -> None:
             return gr.update(choices=names, value=None)
 
         def on_predict(t: str, img: str | None, m: str, name: str | None):
+            t = t if isinstance(t, str) else ""  # an API call may send null
             try:
                 record, pred, notes = predict_one(services, t, img, m, name)
             except XsentError as e:

@@ -28,41 +28,12 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(tmp: Path, *extra: str, timeout: float = 180.0, host: str = "127.0.0.1") -> Iterator[str]:
     """Yield the app's URL; stop it afterwards. Fails with the app's output if it never serves."""
-    port = free_port()
-    if host != "127.0.0.1":
-        extra = ("--host", host, *extra)
-    log = open(tmp / "app.log", "w+", encoding="utf-8")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--db", str(tmp / "store.sqlite3"),
-         "--work-dir", str(tmp / "work"), "--models-dir", str(tmp / "models"), *extra],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-    )
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    server = AppServer(tmp, *extra, host=host)
+    server.start(timeout)
     try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"app exited with {proc.returncode}:\n{log.read()[-4000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"app did not serve within {timeout}s:\n{log.read()[-4000:]}")
-            time.sleep(0.5)
-        yield url
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
 
 
 class AppServer:
@@ -73,11 +44,11 @@ class AppServer:
     the server's own folders are known, for checks that a reply names no other file.
     """
 
-    def __init__(self, tmp: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, *extra: str, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.tmp = Path(tmp)
-        self.extra = extra
+        self.extra = extra if host == "127.0.0.1" else ("--host", host, *extra)
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
         self.db = self.tmp / "store.sqlite3"
         self.work_dir = self.tmp / "work"
         self.models_dir = self.tmp / "models"

@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, default=ROOT / "data" / "models", help="where models trained in the app go")
     p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "work", help="uploads and exports")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="CPU inference precision: auto = int8 for models whose recorded parity check allows it")
     p.add_argument("--max-upload-mb", type=int, default=20, help="largest single upload")
     p.add_argument("--upload-quota-mb", type=int, default=200, help="most one user may upload per hour (0: no quota)")
     return p.parse_args(argv)
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(w, file=sys.stderr)
     from views.layout import build_app, page_css
     from views.services import AppSettings, Services
+    from views.umap_warmup import start_umap_warmup
 
     settings = AppSettings(
         host=args.host,
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         shipped_dir=ROOT / "assets" / "models",
         work_dir=args.work_dir,
         device=args.device,
+        precision=args.precision,
         max_upload_mb=args.max_upload_mb,
         upload_quota_mb=args.upload_quota_mb,
     )
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except XsentError as e:  # an unusable store or models folder: the message, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    start_umap_warmup(services)  # compiles UMAP in the background: the Alignment tab never waits on it unseen
     demo = build_app(services)
     # predictions stay responsive while a training job runs: jobs have their own worker
     demo.queue(default_concurrency_limit=2, max_size=64)
@@ -193,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if services.jobs is not None:
-            services.jobs.stop()
+        services.close()
     return 0
 
 

@@ -267,6 +267,7 @@ def test_predict_falls_back_to_the_shipped_model_when_no_default_is_set(tmp_path
 
 def test_predict_with_a_lone_surrogate_still_answers_and_says_it_was_not_saved(tmp_path):
     from db.store import Store
+    from views.prediction_log import PredictionLog
     from views.predict import predict_one
     from xsent_core.types import Prediction
 
@@ -276,17 +277,21 @@ def test_predict_with_a_lone_surrogate_still_answers_and_says_it_was_not_saved(t
 
     with Store.open(tmp_path / "s.sqlite3") as store:
         record = SimpleNamespace(name="classifier-default", created="")
-        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda method, name: (record, Model())))
+        log = PredictionLog(store)
+        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda method, name: (record, Model())), predictions=log)
         _, prediction, notes = predict_one(services, "good \ud800 food", None, "classifier")
         assert prediction.label == "positive"
         assert "not saved to the store" in notes and "lone surrogate at character 5" in notes
+        log.drain()
         assert store.count_documents() == 0
         _, _, notes = predict_one(services, "good food", None, "classifier")
+        log.close()  # writes what is queued
         assert notes == "" and store.count_documents() == 1
 
 
 def test_predicting_the_same_sentence_again_adds_a_prediction_not_a_document(tmp_path):
     from db.store import Store
+    from views.prediction_log import PredictionLog
     from views.predict import predict_one
     from xsent_core.types import Prediction
 
@@ -295,12 +300,14 @@ def test_predicting_the_same_sentence_again_adds_a_prediction_not_a_document(tmp
             return [Prediction(label="negative") for _ in examples]
 
     with Store.open(tmp_path / "s.sqlite3") as store:
-        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c", created=""), Model())))
+        log = PredictionLog(store)
+        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c", created=""), Model())), predictions=log)
         for _ in range(5):
             predict_one(services, "the service was slow", None, "classifier")
         predict_one(services, "the service was slow ", None, "classifier")  # another text
         image = tmp_path / "a.png"
         predict_one(services, "the service was slow", str(image), "m2sa")  # same text with an image
+        log.drain()
         assert store.count_documents() == 3
         (doc,) = [d for d in store.list_documents() if d.text == "the service was slow" and not d.image]
         rows = store._db().execute("SELECT COUNT(*) FROM predictions WHERE document_id = ?", [doc.id]).fetchone()[0]
@@ -544,3 +551,35 @@ def test_event_data_is_read_whatever_the_client_sent():
         assert selected_row(event(bad)) is None
     assert selected_row_value(event({"row_value": ["m", 1]})) == ["m", 1]
     assert selected_row_value(event({"row_value": "garbage"})) is None
+
+
+def test_prediction_log_writes_after_the_reply_keeps_order_and_logs_a_failed_write(tmp_path, caplog):
+    import threading
+
+    from db.store import Store
+    from views.prediction_log import PredictionLog
+    from xsent_core.types import Example, Prediction
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        release = threading.Event()
+        real_add = store.add_documents
+
+        def slow_add(*args, **kwargs):  # the worker waits; the caller must not
+            release.wait(10)
+            return real_add(*args, **kwargs)
+
+        store.add_documents = slow_add
+        log = PredictionLog(store)
+        example = Example(id="sha256:x", text="the soup was cold")
+        futures = [log.submit(example, "c", "", "classifier", Prediction(label="negative")) for _ in range(3)]
+        assert not any(f.done() for f in futures) and store.count_documents() == 0
+        release.set()
+        log.drain(timeout=10)
+        assert store.count_documents() == 1  # in order: the second write found the first document
+        assert store._db().execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 3
+
+        store.add_documents = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk gone"))
+        with caplog.at_level("ERROR", logger="xsent.predictions"):
+            log.submit(example, "c", "", "classifier", Prediction(label="negative"))
+            log.close()
+        assert "prediction not saved to the store" in caplog.text

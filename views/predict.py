@@ -35,10 +35,11 @@ def predict_one(services: Services, text: str, image: str | None, method: str, m
     example = Example(id=content_id(text, image), text=text, image=image)
     prediction = model.predict([example])[0]
     try:  # the same sentence predicted again is one document with several predictions, not a new queue row
-        doc_ids = services.store.add_documents([example], source="predict", reuse_existing=True)
-        services.store.record_prediction(doc_ids[0], record.name, record.created or "", method, prediction)
+        services.predictions.check(example)
     except XsentError as e:  # the prediction is still shown; say why it was not stored
         notes.append(f"not saved to the store: {e}")
+    else:  # written after the reply: the user does not wait for SQLite
+        services.predictions.submit(example, record.name, record.created or "", method, prediction)
     return record, prediction, "\n".join(notes)
 
 

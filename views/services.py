@@ -28,6 +28,7 @@ class AppSettings:
     shipped_dir: Path = Path("assets/models")
     work_dir: Path = Path("data/work")  # uploads, exports: the only folder files are served from
     device: str = "auto"
+    precision: str = "auto"  # CPU inference: auto = int8 where the model's parity check chose it
     max_upload_mb: int = 20
     max_batch_rows: int = 100_000
     upload_quota_mb: int = 200  # per user per upload_keep_s; 0: no quota
@@ -104,7 +105,7 @@ class ModelProvider:
         with self._lock:
             model = self._loaded.get(record.name)
             if model is None:
-                model = load_model(record.path, expected_method=method, device=self.device())
+                model = load_model(record.path, expected_method=method, device=self.device(), precision=self._settings.precision)
                 self._loaded[record.name] = model
         return record, model
 
@@ -124,6 +125,7 @@ class Services:
     store: Any
     models: ModelProvider
     jobs: Any = None
+    predictions: Any = None  # PredictionLog: predictions written off the reply path
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -141,7 +143,16 @@ class Services:
         jobs = JobRunner(store, settings)
         if start_jobs:
             jobs.start()
-        return cls(settings=settings, store=store, models=models, jobs=jobs)
+        from .prediction_log import PredictionLog
+
+        return cls(settings=settings, store=store, models=models, jobs=jobs, predictions=PredictionLog(store))
+
+    def close(self) -> None:
+        """Stop the job worker and write the predictions still queued."""
+        if self.jobs is not None:
+            self.jobs.stop()
+        if self.predictions is not None:
+            self.predictions.close()
 
     def exports_dir(self) -> Path:
         """The one folder exports are written to (inside work_dir, which the app serves)."""

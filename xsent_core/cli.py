@@ -70,7 +70,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     index, count = shard_of(args)
     # under torchrun / accelerate launch each process takes its own GPU (cuda -> cuda:LOCAL_RANK)
     device = device_for_rank(resolve_device(args.device), dist_info())
-    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=device)
+    model = load_model(
+        args.model or default_model_dir(args.method), expected_method=args.method, device=device, precision=args.precision
+    )
 
     def mine() -> Iterator[tuple[int, Example]]:
         for row_number, ex in enumerate(_iter_input(args.input)):
@@ -159,7 +161,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows = load_data(args.data)  # a bad data file fails before the slower model load
     if not rows:
         raise XsentError(f"{args.data}: no rows to evaluate")
-    model = load_model(args.model or default_model_dir(args.method), expected_method=args.method, device=args.device)
+    model = load_model(
+        args.model or default_model_dir(args.method), expected_method=args.method, device=args.device, precision=args.precision
+    )
     try:
         report = evaluate_examples(model, rows)
     except ValueError as e:
@@ -199,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="JSONL; rows gain label/probs or spans")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                   help="CPU inference precision: auto = int8 for models whose recorded parity check allows it")
     p.add_argument("--num-shards", type=int, help="split the input across processes (default: $WORLD_SIZE)")
     p.add_argument("--shard-index", type=int, help="this process's shard (default: $RANK)")
     p.set_defaults(func=cmd_predict)
@@ -228,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True)
     p.add_argument("--model")
     p.add_argument("--data", required=True, help="FORMAT:PATH (semeval | gklmip | jsonl | conll | csv | labelstudio)")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto", help="CPU inference precision (see predict --help)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_eval)
 

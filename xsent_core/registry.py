@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -96,6 +96,16 @@ class ModelCard:
     metrics: Mapping[str, Any]
     created: str
     training: Mapping[str, Any]
+    # the int8-vs-fp32 check a benchmark recorded: {"precision": "int8"|"fp32", "parity": {...}, ...}
+    inference: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def measured_precision(self) -> str:
+        """The precision its recorded parity check chose; fp32 when never checked."""
+        from .encoders.quantize import PRECISIONS
+
+        chosen = self.inference.get("precision")
+        return chosen if chosen in PRECISIONS else "fp32"
 
 
 def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
@@ -121,7 +131,18 @@ def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
         metrics=meta.get("metrics") or {},
         created=str(meta.get("created", "")),
         training=meta.get("training") or {},
+        inference=meta.get("inference") if isinstance(meta.get("inference"), dict) else {},
     )
+
+
+def record_inference_check(path: str | os.PathLike[str], check: Mapping[str, Any]) -> None:
+    """Store a parity check's result under "inference" in the folder's config.json (atomic replace)."""
+    card = read_model_card(path)
+    meta = read_json(card.path / "config.json")
+    meta["inference"] = dict(check)
+    tmp = card.path / f".config.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, card.path / "config.json")
 
 
 def save_model(
@@ -189,13 +210,21 @@ def load_model(
     device: Any = "cpu",
     classes: Mapping[str, type] | None = None,
     for_training: bool = False,
+    precision: str = "auto",
 ) -> Any:
     """Rebuild a saved model; refuses another method's or another encoder's weights.
 
     Without `for_training`, LoRA adapters are folded into the encoder weights
     (no peft import, plain-model speed); `fit` refuses such a model. Pass
     `for_training=True` to get the adapters back as trainable peft modules.
+    `precision` (inference only, CPU only): "int8" swaps the text encoder's
+    linear layers for dynamic int8 ones; "auto" does so only when the model's
+    recorded parity check chose int8 (benchmarks/inference_parity.py).
     """
+    from .encoders.quantize import check_precision
+
+    if check_precision(precision) == "int8" and for_training:
+        raise ValueError("int8 is an inference precision; a model loaded for training stays fp32")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -263,4 +292,11 @@ def load_model(
         model.folded_adapters = adapters
     model.eval()
     model.card = card  # type: ignore[attr-defined]
+    model.precision = "fp32"  # type: ignore[attr-defined]
+    wanted = card.measured_precision if precision == "auto" else precision
+    if wanted == "int8" and not for_training:
+        from .encoders.quantize import quantize_text_encoder
+
+        if quantize_text_encoder(model):
+            model.precision = "int8"  # type: ignore[attr-defined]
     return model

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in notes + check_exposure(args, users):
         print(w, file=sys.stderr)
     from views.layout import build_app, page_css
-    from views.services import AppSettings, Services
+    from views.services import UI_METHODS, AppSettings, Services
     from views.umap_warmup import start_umap_warmup
 
     settings = AppSettings(
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start_umap_warmup(services)  # compiles UMAP in the background: the Alignment tab never waits on it unseen
+    services.models.preload(UI_METHODS[0])  # the Predict tab's first method: ready by the first click
     demo = build_app(services)
     # predictions stay responsive while a training job runs: jobs have their own worker
     demo.queue(default_concurrency_limit=2, max_size=64)

@@ -60,6 +60,8 @@ class AppServer:
     def start(self, timeout: float = 180.0) -> str:
         """Start the app and wait until it serves; RuntimeError with its output if it never does."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(self.gradio_dir)}
+        # a test app compiles no UMAP kernels unless a test draws one (each session's XSENT_HOME starts empty)
+        env.setdefault("XSENT_UMAP_WARMUP", "0")
         offset = self.log_size()
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(

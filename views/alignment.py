@@ -16,6 +16,7 @@ from xsent_core.types import InputError, XsentError
 
 from .annotation_logic import check_upload, upload_error
 from .services import Services
+from .umap_warmup import wait_for_umap_warmup
 
 BUILTIN = "builtin encoder (no mapping)"
 MAPPED_METHODS = ("vxlm", "ctam")
@@ -68,6 +69,19 @@ def run_analysis(services: Services, pairs_text: str, source: str, layer: str, p
         note = f"the mapping was fitted at layer {model.config.static_layer}; layer {layer_used} vectors are mapped with it anyway"
         result = replace(result, warnings=(*result.warnings, note))
     return result
+
+
+def draw_uses_umap(pairs_text: str, projection: str) -> bool:
+    """Whether drawing these pairs projects with UMAP (so may have to wait for its warm-up)."""
+    from xsent_core.alignment import MIN_UMAP_POINTS, parse_pairs
+
+    if projection == "pca":
+        return False
+    try:
+        points = 2 * len(parse_pairs(pairs_text or "", source="pairs"))
+    except InputError:
+        return False  # the draw answers with the input error, no projection
+    return projection == "umap" or points >= MIN_UMAP_POINTS
 
 
 def export_table(services: Services, table: Any) -> Path:
@@ -139,14 +153,17 @@ def build(services: Services) -> None:
                 return gr.skip(), f"✗ {upload_error(e, path)}"
             return text, f"Loaded {Path(path).name}; press **Draw**."
 
-        def on_draw(text: str, src: str | None, lay: str, proj: str):
+        def on_draw(text: str, src: str | None, lay: str, proj: str, progress=gr.Progress()):
+            # UMAP still warming up (the app has just started): wait for it with a visible reason
+            waited = wait_for_umap_warmup(services, progress) if draw_uses_umap(text, proj) else 0.0
             try:
                 result = run_analysis(services, text, src or BUILTIN, lay, proj)
             except (XsentError, ValueError) as e:
                 return f"✗ {e}", None, gr.update(visible=False, value=None), None, None
             warnings = "".join(f"  \n⚠ {w}" for w in result.warnings)
             took = sum(result.seconds.values())
-            msg = f"{len(result.table)} pairs · projection **{result.projection.upper()}** · {took:.1f} s{warnings}"
+            prepared = f" (+ {waited:.0f} s waiting for UMAP's start-up preparation)" if waited >= 1 else ""
+            msg = f"{len(result.table)} pairs · projection **{result.projection.upper()}** · {took:.1f} s{prepared}{warnings}"
             after = result.figures.get("after")
             state = {"table": result.table, "figure": result.figure}
             return msg, result.figures["before"], gr.update(visible=after is not None, value=after), result.table, state

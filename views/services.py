@@ -5,6 +5,7 @@ the store, the loaded models and the settings.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,26 @@ class ModelProvider:
                 model = load_model(record.path, expected_method=method, device=self.device(), precision=self._settings.precision)
                 self._loaded[record.name] = model
         return record, model
+
+    def preload(self, method: str) -> threading.Thread:
+        """Load `method`'s default model and run one prediction, in a background thread.
+
+        Started while the page is first served, so the first click finds the model
+        ready; a click that comes earlier waits on the same lock instead of loading twice.
+        """
+
+        def work() -> None:
+            from xsent_core.types import Example
+
+            try:
+                _, model = self.get(method)
+                model.predict([Example(id="warm-up", text="warm-up")])
+            except Exception:  # a missing or broken model is reported when a user asks for it
+                logging.getLogger("xsent.models").warning("could not preload the %s model", method, exc_info=True)
+
+        thread = threading.Thread(target=work, name=f"xsent-preload-{method}", daemon=True)
+        thread.start()
+        return thread
 
     def forget(self, name: str) -> None:
         with self._lock:

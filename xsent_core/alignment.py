@@ -192,8 +192,9 @@ def project_2d(
         return _pca_2d(x), "pca"
     if n < 4:
         raise InputError(f"UMAP needs at least 4 points, got {n}; use the PCA projection")
-    import umap
+    from .numba_cache import import_umap
 
+    umap = import_umap()  # its numba kernels compile once per installation, then load from disk
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=max(2, min(n_neighbors, n - 1)),
@@ -205,6 +206,21 @@ def project_2d(
         init="spectral" if n > n_neighbors + 1 else "random",
     )
     return reducer.fit_transform(x).astype(np.float32), "umap"
+
+
+def warm_up_umap(seed: int = 0) -> float:
+    """Run `project_2d`'s UMAP once on a tiny random input; seconds taken.
+
+    Compiles (or loads from numba's disk cache) every kernel a draw of up to 4,095
+    points uses, so a later draw in this process starts at once. Two far-apart
+    clusters make the neighbour graph disconnected, which takes umap-learn's
+    multi-component layout too. Larger inputs (pynndescent's search) are not covered.
+    """
+    rng = np.random.default_rng(seed)
+    clusters = [rng.normal(loc=centre, size=(MIN_UMAP_POINTS + 5, 16)) for centre in (-10.0, 10.0)]
+    t0 = time.perf_counter()
+    project_2d(np.concatenate(clusters), "umap", seed=seed, n_epochs=5)
+    return time.perf_counter() - t0
 
 
 def _pca_2d(x: np.ndarray) -> np.ndarray:

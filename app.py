@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     users, notes = read_auth(args)
     for w in notes + check_exposure(args, users):
         print(w, file=sys.stderr)
-    from views.layout import build_app, page_css
     from views.services import UI_METHODS, AppSettings, Services
-    from views.umap_warmup import start_umap_warmup
 
     settings = AppSettings(
         host=args.host,
@@ -169,8 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     except XsentError as e:  # an unusable store or models folder: the message, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
-    start_umap_warmup(services)  # compiles UMAP in the background: the Alignment tab never waits on it unseen
-    services.models.preload(UI_METHODS[0])  # the Predict tab's first method: ready by the first click
+    # the Predict tab's first model loads while Gradio imports and the page is built: ready by the first click
+    preloading = services.models.preload(UI_METHODS[0])
+    from views.layout import build_app, page_css
+    from views.umap_warmup import start_umap_warmup
+
+    # then UMAP's kernels (in the background too): the Alignment tab never waits on them unseen
+    start_umap_warmup(services, after=preloading)
     demo = build_app(services)
     # predictions stay responsive while a training job runs: jobs have their own worker
     demo.queue(default_concurrency_limit=2, max_size=64)

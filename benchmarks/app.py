@@ -39,24 +39,90 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def timed_calls(client, method: str, calls: int) -> dict:
+def rest_call(http, url: str, api: str, data: list, session: str | None = "xsent-bench") -> list:
+    """One call through Gradio's documented REST API (POST /gradio_api/call/API, then read the event stream).
+
+    This is the path a browser takes (queue, then server-sent events) without
+    gradio_client's own overhead, which measured 80 ms for an identity function.
+    Calls share one `session` like clicks in one browser tab: without it Gradio
+    builds a new session's state for every call, ~20 ms in this app.
+    """
+    body = {"data": data, **({"session_hash": session} if session else {})}
+    event = http.post(f"{url}gradio_api/call/{api}", json=body).json()["event_id"]
+    body = http.get(f"{url}gradio_api/call/{api}/{event}").text
+    if "event: complete" not in body:
+        raise RuntimeError(f"/{api} failed: {body[:300]}")
+    return json.loads(body.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+
+
+def timed_calls(http, url: str, method: str, calls: int, client=None) -> dict:
+    """First call (loads the model) and `calls` more; `client` also times them through gradio_client."""
     text = SENTENCES.get(method, SENTENCES["default"])
+    data = [text, None, method, None]
     t0 = time.perf_counter()
-    _, _, summary, _ = client.predict(text, None, method, None, api_name="/predict")
+    summary = rest_call(http, url, "predict", data)[2]
     first = time.perf_counter() - t0
     if summary.startswith("✗") or summary.startswith("❌"):
         return {"error": summary}
     times = []
     for _ in range(calls):
         t0 = time.perf_counter()
-        client.predict(text, None, method, None, api_name="/predict")
+        rest_call(http, url, "predict", data)
         times.append(time.perf_counter() - t0)
-    return {
+    out = {
         "first_call_s": round(first, 3),
         "median_s": round(statistics.median(times), 4),
         "p95_s": round(percentile(times, 0.95), 4),
         "calls": calls,
     }
+    if client is not None:
+        through_client = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            client.predict(text, None, method, None, api_name="/predict")
+            through_client.append(time.perf_counter() - t0)
+        out["gradio_client_median_s"] = round(statistics.median(through_client), 4)
+    return out
+
+
+def in_process_breakdown(methods: list[str], calls: int) -> dict:
+    """Where one prediction's time goes inside the server: model load aside, tokenise+encode+head, store write."""
+    from db.store import Store
+    from views.services import AppSettings, ModelProvider
+    from xsent_core.types import Example
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "s.sqlite3") as store:
+        provider = ModelProvider(store, AppSettings(shipped_dir=ROOT / "assets" / "models"))
+        provider.register_shipped()
+        for method in methods:
+            record, model = provider.get(method)
+            text = SENTENCES.get(method, SENTENCES["default"])
+            model.predict([Example(id="warm", text=text)])
+            predict, store_write = [], []
+            for i in range(calls):
+                example = Example(id=f"x{i}", text=text)
+                t0 = time.perf_counter()
+                prediction = model.predict([example])[0]
+                predict.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                doc = store.add_documents([example], source="predict", reuse_existing=True)[0]
+                store.record_prediction(doc, record.name, "", method, prediction)
+                store_write.append(time.perf_counter() - t0)
+            out[method] = {
+                "precision": getattr(model, "precision", "fp32"),
+                "model_predict_median_s": round(statistics.median(predict), 4),
+                "store_write_median_s (off the reply path)": round(statistics.median(store_write), 4),
+            }
+    return out
+
+
+def first_umap_draw(path: Path) -> float | None:
+    """`first_umap_draw_s` of benchmarks/umap_start.py (a fresh app process, numba cache kept)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["first_umap_draw_s"]
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def register_models(db: Path, specs: list[str]) -> dict[str, str]:
@@ -81,10 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--train-steps", type=int, default=400)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "app.json")
+    p.add_argument("--skip-training", action="store_true", help="no measurement during a training job")
+    p.add_argument("--umap-results", type=Path, default=ROOT / "benchmarks" / "results" / "umap_start.json")
     p.add_argument("--model", action="append", default=[], metavar="METHOD=DIR",
                    help="also register this model folder as METHOD's default (besides assets/models)")
     args = p.parse_args(argv)
 
+    import httpx
     import torch
     from gradio_client import Client
 
@@ -105,44 +174,59 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         extra = register_models(tmp / "store.sqlite3", args.model)
         result["extra_models"] = extra
+        os.environ["XSENT_UMAP_WARMUP"] = "1"  # the app as users start it (tests turn the warm-up off)
+        http = httpx.Client(timeout=600)
         t0 = time.perf_counter()
         with running_app(tmp, timeout=600) as url:
             result["cold_start_s"] = round(time.perf_counter() - t0, 2)
+            rest_call(http, url, "predict", [SENTENCES["tagger"], None, UI_METHODS[0], None])
+            result["first_prediction_s"] = round(time.perf_counter() - t0, 2)
             with Store.open(tmp / "store.sqlite3") as store:
                 methods = [m for m in UI_METHODS if store.default_model(m) is not None]
             result["methods"] = methods
             client = Client(url, verbose=False)
-            idle = {m: timed_calls(client, m, args.calls) for m in methods}
+            idle = {m: timed_calls(http, url, m, args.calls, client) for m in methods}
             result["predict_idle"] = idle
             print(json.dumps(idle, indent=2), file=sys.stderr)
-            msg, _ = client.predict(
-                "train_preset", "tagger", "tagger-tiny", None, "corrected", str(args.train_steps), "", "bench-job", "",
-                api_name="/train_start",
-            )
-            job_id = None
-            with Store.open(tmp / "store.sqlite3") as store:
-                deadline = time.time() + 300
-                while time.time() < deadline:
-                    jobs = store.list_jobs(limit=1)
-                    if jobs and jobs[0].status == "running" and jobs[0].progress > 0:
-                        job_id = jobs[0].id
-                        break
-                    time.sleep(1)
-                result["training_job"] = {"started": msg, "running": job_id is not None}
-                busy = {m: timed_calls(client, m, args.calls) for m in methods}
-                result["predict_while_training"] = busy
-                if job_id is not None:
-                    job = store.get_job(job_id)
-                    result["training_job"].update(progress_during_measurement=round(job.progress, 3), status=job.status)
-            client.predict(None, api_name="/train_cancel")
-            if job_id is not None:  # idle again once the job stopped: brackets the noise of a shared machine
+            if not args.skip_training:
+                msg, _ = client.predict(
+                    "train_preset", "tagger", "tagger-tiny", None, "corrected", str(args.train_steps), "", "bench-job", "",
+                    api_name="/train_start",
+                )
+                job_id = None
                 with Store.open(tmp / "store.sqlite3") as store:
-                    deadline = time.time() + 120
-                    while time.time() < deadline and store.get_job(job_id).status == "running":
+                    deadline = time.time() + 300
+                    while time.time() < deadline:
+                        jobs = store.list_jobs(limit=1)
+                        if jobs and jobs[0].status == "running" and jobs[0].progress > 0:
+                            job_id = jobs[0].id
+                            break
                         time.sleep(1)
-                    result["training_job"]["status_after_cancel"] = store.get_job(job_id).status
-                result["predict_idle_after"] = {m: timed_calls(client, m, args.calls) for m in methods}
+                    result["training_job"] = {"started": msg, "running": job_id is not None}
+                    busy = {m: timed_calls(http, url, m, args.calls) for m in methods}
+                    result["predict_while_training"] = busy
+                    if job_id is not None:
+                        job = store.get_job(job_id)
+                        result["training_job"].update(progress_during_measurement=round(job.progress, 3), status=job.status)
+                client.predict(None, api_name="/train_cancel")
+                if job_id is not None:  # idle again once the job stopped: brackets the noise of a shared machine
+                    with Store.open(tmp / "store.sqlite3") as store:
+                        deadline = time.time() + 120
+                        while time.time() < deadline and store.get_job(job_id).status == "running":
+                            time.sleep(1)
+                        result["training_job"]["status_after_cancel"] = store.get_job(job_id).status
+                    result["predict_idle_after"] = {m: timed_calls(http, url, m, args.calls) for m in methods}
             result["load_average_end"] = os.getloadavg()
+    result["in_process"] = in_process_breakdown(result["methods"], args.calls)
+    idle = result["predict_idle"]
+    result["headline"] = {
+        "predict_p50_s": max(v["median_s"] for v in idle.values() if "median_s" in v),
+        "predict_p95_s": max(v["p95_s"] for v in idle.values() if "p95_s" in v),
+        "first_prediction_s": result["first_prediction_s"],
+        "first_umap_draw_s": first_umap_draw(args.umap_results),
+        "note": "p50/p95: the slowest shipped method, idle, through Gradio's REST API; first prediction: "
+                "process start -> first /predict reply; first UMAP draw: from --umap-results",
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2, ensure_ascii=False))

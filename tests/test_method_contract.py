@@ -113,15 +113,24 @@ def test_method_contract(method, trained, tmp_path):
     huge = predictions[-1]
     assert any("truncat" in w.lower() for w in huge.warnings), huge.warnings
 
+    # batches are formed by length; each answer still lands on its own row
+    alone = [model.predict([example])[0] for example in INPUTS[:6]]
+    for a, b in zip(alone, model.predict(INPUTS[:6][::-1], batch_size=2)[::-1]):
+        assert_same(a, b)
+
     json.dumps(model.explain(INPUTS[0]))
     json.dumps(model.explain(INPUTS[3]))
 
     again = save_model(model, tmp_path / "copy")
     reloaded = load_model(again, expected_method=method)
     for a, b in zip(predictions[:6], reloaded.predict(INPUTS[:6])):
-        assert a.label == b.label and [(s.start, s.end, s.polarity) for s in a.spans or ()] == \
-            [(s.start, s.end, s.polarity) for s in b.spans or ()]
-        for k, p in (a.probs or {}).items():
-            assert math.isclose(p, b.probs[k], abs_tol=1e-4)
+        assert_same(a, b)
     no_pickles(folder)
     no_pickles(again)
+
+
+def assert_same(a, b) -> None:
+    assert a.label == b.label and [(s.start, s.end, s.polarity) for s in a.spans or ()] == \
+        [(s.start, s.end, s.polarity) for s in b.spans or ()]
+    for k, p in (a.probs or {}).items():
+        assert math.isclose(p, b.probs[k], abs_tol=1e-4)

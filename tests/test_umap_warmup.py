@@ -142,6 +142,20 @@ def test_warmup_runs_in_the_background_once_per_app(monkeypatch):
     assert wait_for_umap_warmup(services, progress=pytest.fail) == 0.0  # done: no wait, no message
 
 
+def test_warmup_waits_for_the_job_it_is_told_to_follow(monkeypatch):
+    from views.umap_warmup import start_umap_warmup
+
+    monkeypatch.delenv("XSENT_UMAP_WARMUP", raising=False)
+    model_loaded, calls = threading.Event(), []
+    preload = threading.Thread(target=model_loaded.wait, args=(30,), daemon=True)
+    preload.start()
+    thread = start_umap_warmup(SimpleNamespace(extras={}), warm_up=lambda: calls.append(model_loaded.is_set()), after=preload)
+    assert thread is not None and thread.is_alive() and calls == []
+    model_loaded.set()
+    thread.join(30)
+    assert calls == [True]  # it ran, and only once the preload had finished
+
+
 def test_warmup_can_be_turned_off(monkeypatch):
     from views.umap_warmup import start_umap_warmup, wait_for_umap_warmup
 

@@ -18,9 +18,12 @@ WARMUP_KEY = "umap_warmup"  # services.extras entry: the warm-up thread of this 
 WAIT_MESSAGE = "Preparing UMAP: compiled once per installation (about half a minute the first time)…"
 
 
-def start_umap_warmup(services: Any, warm_up: Callable[[], object] | None = None) -> threading.Thread | None:
+def start_umap_warmup(
+    services: Any, warm_up: Callable[[], object] | None = None, after: threading.Thread | None = None
+) -> threading.Thread | None:
     """Start warming UMAP up in a daemon thread (once per app) and return it; None when
-    XSENT_UMAP_WARMUP=0 turns it off. `warm_up` replaces the real work in tests."""
+    XSENT_UMAP_WARMUP=0 turns it off. `warm_up` replaces the real work in tests; the
+    thread first waits for `after` (another start-up job) when given."""
     from xsent_core.numba_cache import use_numba_cache
 
     use_numba_cache()  # before any numba import; the app's job processes inherit it too
@@ -33,6 +36,8 @@ def start_umap_warmup(services: Any, warm_up: Callable[[], object] | None = None
         from xsent_core.alignment import warm_up_umap as warm_up
 
     def run() -> None:
+        if after is not None:  # e.g. the first model's preload: the first prediction matters more
+            after.join()
         try:
             warm_up()
         except Exception as e:  # noqa: BLE001 - a draw then compiles by itself: slower, still right

@@ -248,8 +248,8 @@ class TextEncoder(torch.nn.Module):
 
     # -- training helpers --------------------------------------------------------
     def train(self, mode: bool = True) -> "TextEncoder":
-        if not mode and not any(m.training for m in self.modules()):
-            return self  # already in eval: every predict call asks again, and the full walk costs ~2 ms
+        if not mode and not self.training and not self.model.training:
+            return self  # already in eval (modes are set from the top): every predict asks again, a full walk costs ~2 ms
         super().train(mode)
         if getattr(self, "_lora", False):
             from .lora import set_merged

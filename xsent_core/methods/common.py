@@ -40,6 +40,16 @@ def normalized_text(example: Example, max_chars: int = MAX_CHARS) -> tuple[str, 
     return n.text, tuple(n.warnings)
 
 
+def length_chunks(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Indices in chunks of `batch_size`, longest texts first: a chunk of like lengths pads little.
+
+    Callers put each result back at its index, so the output keeps the input order.
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    size = max(1, batch_size)
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
 def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0.0) -> torch.Tensor:
     """Right-pad tensors of shape [T, ...] to one [B, Tmax, ...] tensor."""
     return torch.nn.utils.rnn.pad_sequence(list(tensors), batch_first=True, padding_value=value)

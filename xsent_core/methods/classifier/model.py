@@ -12,7 +12,7 @@ from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, 
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
-from ..common import frozen_states, full_states, normalized_text, pad_stack, upper_states
+from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,9 @@ class ClassifierMethod(Method):
     def class_probs(self, examples: Sequence[Example], batch_size: int = 32) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
         self.eval()
         prepared = [normalized_text(ex) for ex in examples]
-        out = []
-        for start in range(0, len(prepared), batch_size):
-            chunk = prepared[start : start + batch_size]
+        out: list[Any] = [None] * len(prepared)
+        for indices in length_chunks([t for t, _ in prepared], batch_size):
+            chunk = [prepared[i] for i in indices]
             enc = self.encoder.encode_texts([t for t, _ in chunk], prefix=self.config.prefix)
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
             probs = self.logits_from_hidden(full_states(self.encoder, ids, mask), mask).softmax(-1).cpu()
@@ -105,7 +105,7 @@ class ClassifierMethod(Method):
                     extra = (f"text longer than the encoder's {self.encoder.info.max_length} sub-tokens; only the start was read",)
                 if not text:
                     extra += ("empty text: the prediction reflects no content",)
-                out.append((probs[i], tuple(warnings) + extra))
+                out[indices[i]] = (probs[i], tuple(warnings) + extra)
         return out
 
     def predict(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:

@@ -36,7 +36,7 @@ from ...vecmap import (
     split_dictionary,
 )
 from ..base import Method
-from ..common import pad_stack, upper_states, words_of
+from ..common import length_chunks, pad_stack, upper_states, words_of
 from .config import VxlmConfig
 
 VEC_SCALE_INIT = 6.0  # typical length of the builtin encoder's top-layer word states
@@ -469,10 +469,10 @@ class VxlmMethod(Method):
             if len(words) > MAX_PREDICT_WORDS:
                 words, spans = words[:MAX_PREDICT_WORDS], spans[:MAX_PREDICT_WORDS]
             parsed.append((ex, words, spans, warnings))
-        out: list[dict[str, Any]] = []
+        out: list[Any] = [None] * len(parsed)
         with torch.inference_mode():
-            for start in range(0, len(parsed), batch_size):
-                chunk = parsed[start : start + batch_size]
+            for indices in length_chunks([" ".join(p[1]) for p in parsed], batch_size):
+                chunk = [parsed[i] for i in indices]
                 rows = self.encode_rows([p[1] for p in chunk], self.encoder.info.max_length, batch_size=batch_size)
                 items = self._items([p[0] for p in chunk], rows, [p[1] for p in chunk])
                 batch = self.collate(items)
@@ -493,18 +493,16 @@ class VxlmMethod(Method):
                     latin = any(is_lexical(w) and not has_myanmar(w) for w in words)
                     if my and latin:
                         extra += ("mixed Burmese-English text: English words use English static vectors (not mapped)",)
-                    out.append(
-                        {
-                            "example": ex,
-                            "probs": probs[b],
-                            "words": words[:kept],
-                            "spans": spans[:kept],
-                            "warnings": tuple(warnings) + extra,
-                            "item": items[b],
-                            "feats": {k: v[b : b + 1] for k, v in feats.items()},
-                            "h_vec": batch["h_vec"][b, :kept],
-                        }
-                    )
+                    out[indices[b]] = {
+                        "example": ex,
+                        "probs": probs[b],
+                        "words": words[:kept],
+                        "spans": spans[:kept],
+                        "warnings": tuple(warnings) + extra,
+                        "item": items[b],
+                        "feats": {k: v[b : b + 1] for k, v in feats.items()},
+                        "h_vec": batch["h_vec"][b, :kept],
+                    }
         return out
 
     def predict(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:

@@ -25,7 +25,7 @@ from ...evaluation import flat_sentence_metrics, sentence_report
 from ...metrics import macro_f1
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction
 from ..base import Method
-from ..common import frozen_states, full_states, normalized_text, pad_stack, upper_states
+from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 from .config import M2saConfig
 from .features import FeatureCache, check_image, image_features
 from .losses import classification_loss, logit_parts, modality_shares
@@ -294,9 +294,10 @@ class M2saMethod(Method):
     @torch.inference_mode()
     def _infer(self, examples: Sequence[Example], batch_size: int = 32) -> list[_Inference]:
         self.eval()
-        out: list[_Inference] = []
-        for start in range(0, len(examples), max(1, batch_size)):
-            out.extend(self._infer_chunk(examples[start : start + max(1, batch_size)]))
+        out: list[Any] = [None] * len(examples)
+        for indices in length_chunks([ex.text for ex in examples], batch_size):
+            for index, result in zip(indices, self._infer_chunk([examples[i] for i in indices])):
+                out[index] = result
         return out
 
     def _infer_chunk(self, chunk: Sequence[Example]) -> list[_Inference]:

@@ -14,7 +14,7 @@ from ...evaluation import span_report
 from ...types import AspectSpan, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
-from ..common import frozen_states, full_states, pad_stack, upper_states, words_of
+from ..common import frozen_states, full_states, length_chunks, pad_stack, upper_states, words_of
 
 
 @dataclass(frozen=True)
@@ -102,18 +102,18 @@ class TaggerMethod(Method):
     def tag_probs(self, examples: Sequence[Example], batch_size: int = 32) -> list[tuple[Any, torch.Tensor, bool]]:
         """(words, [n_words, 13] probabilities, truncated?) for each example."""
         self.eval()
-        out: list[tuple[Any, torch.Tensor, bool]] = []
+        out: list[Any] = [None] * len(examples)
         all_words = [words_of(ex) for ex in examples]
-        for start in range(0, len(examples), batch_size):
-            chunk = all_words[start : start + batch_size]
+        for indices in length_chunks([ex.text for ex in examples], batch_size):
+            chunk = [all_words[i] for i in indices]
             lists = [list(w.words) or [""] for w in chunk]
             enc = self.encoder.encode_words(lists, max_length=self.encoder.info.max_length)
             device = self.device
             hidden = full_states(self.encoder, enc.input_ids.to(device), enc.attention_mask.to(device))
             probs = self.tag_logits(hidden, enc.word_index.to(device)).softmax(-1).cpu()
-            for i, words in enumerate(chunk):
+            for i, (index, words) in enumerate(zip(indices, chunk)):
                 kept = int(enc.kept_words[i]) if words.words else 0
-                out.append((words, probs[i, :kept], kept < len(words.words)))
+                out[index] = (words, probs[i, :kept], kept < len(words.words))
         return out
 
     def predict(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:

@@ -248,7 +248,7 @@ class TextEncoder(torch.nn.Module):
 
     # -- training helpers --------------------------------------------------------
     def train(self, mode: bool = True) -> "TextEncoder":
-        if not mode and not self.training and not self.model.training:
+        if not mode and not self.training and not self.model.training and not getattr(self, "_lora", False):
             return self  # already in eval (modes are set from the top): every predict asks again, a full walk costs ~2 ms
         super().train(mode)
         if getattr(self, "_lora", False):

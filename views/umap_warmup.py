@@ -55,7 +55,7 @@ def wait_for_umap_warmup(services: Any, progress: Callable[..., object]) -> floa
     thread = services.extras.get(WARMUP_KEY)
     if thread is None or not thread.is_alive():
         return 0.0
-    progress((0, None), desc=WAIT_MESSAGE)  # no step count: an indeterminate bar with the reason
+    progress(0.0, desc=WAIT_MESSAGE)  # the reason shows with the bar (a step tuple shows only "0 steps")
     started = time.perf_counter()
     thread.join()
     return time.perf_counter() - started

@@ -113,12 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     import copy
-    from types import SimpleNamespace
 
     from xsent_core.encoders.quantize import quantize_text_encoder
 
     quantized = copy.deepcopy(encoder)
-    quantize_text_encoder(SimpleNamespace(encoder=quantized))
+    quantize_text_encoder(quantized)
     quantized.embed_sentences(sentences[: args.batch_size], batch_size=args.batch_size, prefix=prefix)  # warm-up
     int8_s, int8_runs, int8 = timed(
         lambda: quantized.embed_sentences(sentences, batch_size=args.batch_size, prefix=prefix), args.repeats

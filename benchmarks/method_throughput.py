@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +50,7 @@ def bare_encoder(precision: str) -> Any:
 
     encoder = load_text_encoder("builtin").eval()
     if precision == "int8":
-        quantize_text_encoder(SimpleNamespace(encoder=encoder))
+        quantize_text_encoder(encoder)
     return encoder
 
 

@@ -29,7 +29,7 @@ def test_only_the_text_encoder_linears_are_swapped_and_outputs_stay_close(tiny_b
     linears = [n for n, m in model.encoder.model.named_modules() if type(m) is torch.nn.Linear]
     before = model.predict(rows())
     used = [n for n in linears if "pooler" not in n]  # the pooler never runs: not calibrated, not swapped
-    assert quantize_text_encoder(model) == len([n for n in used if not keeps_fp32(n)]) > 0
+    assert quantize_text_encoder(model.encoder) == len([n for n in used if not keeps_fp32(n)]) > 0
     assert is_quantized(model.encoder)
     still_float = [n for n, m in model.encoder.model.named_modules() if type(m) is torch.nn.Linear]
     assert still_float == [n for n in linears if keeps_fp32(n) or "pooler" in n] and all(n.endswith(("layer.0.output.dense", "layer.1.output.dense", "pooler.dense")) for n in still_float)
@@ -37,7 +37,7 @@ def test_only_the_text_encoder_linears_are_swapped_and_outputs_stay_close(tiny_b
     after = model.predict(rows())
     for a, b in zip(before, after):
         assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 0.05
-    assert quantize_text_encoder(model) == 0  # nothing left to swap
+    assert quantize_text_encoder(model.encoder) == 0  # nothing left to swap
 
 
 def test_smoothing_moves_the_scale_into_the_weights_without_changing_the_product(tiny_bert):

@@ -297,6 +297,7 @@ def load_model(
     if wanted == "int8" and not for_training:
         from .encoders.quantize import quantize_text_encoder
 
-        if quantize_text_encoder(model):
+        encoder = getattr(model, "encoder", None)  # an image-only M2SA model has none
+        if encoder is not None and quantize_text_encoder(encoder):
             model.precision = "int8"  # type: ignore[attr-defined]
     return model

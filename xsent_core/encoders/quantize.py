@@ -86,14 +86,13 @@ def smooth_linears(encoder: Any, texts: Sequence[str], alpha: float = SMOOTHING_
     return sorted(peaks)
 
 
-def quantize_text_encoder(model: torch.nn.Module) -> int:
-    """Swap the `nn.Linear` layers of `model.encoder` (a TextEncoder) for smoothed dynamic int8 ones, in place.
+def quantize_text_encoder(encoder: Any) -> int:
+    """Swap the `nn.Linear` layers of a TextEncoder for smoothed dynamic int8 ones, in place.
 
-    Returns how many layers were swapped (the feed-forward output projections stay fp32). CPU only: a CUDA model is left as it is (returns 0).
+    Returns how many layers were swapped (the feed-forward output projections stay fp32). CPU only: an encoder on CUDA is left as it is (returns 0).
     """
-    encoder = getattr(model, "encoder", None)
-    inner = getattr(encoder, "model", None)
-    if inner is None or _device_type(inner) != "cpu":
+    inner = encoder.model
+    if encoder.device.type != "cpu":
         return 0
     if not any(type(m) is torch.nn.Linear and not keeps_fp32(n) for n, m in inner.named_modules()):
         return 0
@@ -118,12 +117,6 @@ def is_quantized(model: torch.nn.Module) -> bool:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     return any(isinstance(m, DynamicLinear) for m in model.modules())
-
-
-def _device_type(module: torch.nn.Module) -> str:
-    for p in module.parameters():
-        return p.device.type
-    return "cpu"
 
 
 def check_precision(precision: Any) -> str:

@@ -40,29 +40,30 @@ def normalized_text(example: Example, max_chars: int = MAX_CHARS) -> tuple[str, 
     return n.text, tuple(n.warnings)
 
 
-def length_chunks(sizes: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices in chunks of `batch_size`, longest rows first: a chunk of like lengths pads little.
+def length_chunks(
+    encoder: Any, rows: Sequence[Any], batch_size: int, *, split: bool = False, prefix: str = ""
+) -> list[list[int]]:
+    """Indices in chunks of `batch_size`, rows with the most sub-tokens first: a chunk of like lengths pads little.
 
-    `sizes` are sub-token counts (`token_counts`); callers put each result back
-    at its index, so the output keeps the input order.
+    `rows` are texts, or word lists with `split`, counted as the encoder will
+    tokenise them. Sub-tokens rather than characters matter for mixed scripts:
+    a Burmese character carries more of a sub-token than a Latin one (on 668
+    French + Burmese rows: 33,088 padded sub-tokens instead of 42,448). Rows
+    that fit one chunk are not tokenised for this (one sentence: the hot path);
+    without an `encoder` (an image-only model) rows are ordered by `len`.
+    Callers put each result back at its index, so the output keeps the input order.
     """
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i], reverse=True)
     size = max(1, batch_size)
+    if len(rows) <= size:
+        return [list(range(len(rows)))] if rows else []
+    if encoder is None:
+        sizes = [len(r) for r in rows]
+    else:
+        inputs = [list(r) or [""] for r in rows] if split else [prefix + r for r in rows]
+        ids = encoder.tokenizer(inputs, is_split_into_words=split, truncation=True, max_length=encoder.info.max_length)
+        sizes = [len(x) for x in ids["input_ids"]]
+    order = sorted(range(len(rows)), key=lambda i: sizes[i], reverse=True)
     return [order[i : i + size] for i in range(0, len(order), size)]
-
-
-def token_counts(encoder: Any, rows: Sequence[Any], split: bool = False, prefix: str = "") -> list[int]:
-    """Sub-tokens per row as the encoder will see them (rows: texts, or word lists with `split`).
-
-    Sorting by these rather than by characters matters for mixed scripts: a
-    Burmese character carries more of a sub-token than a Latin one (on 668
-    French + Burmese rows: 33,088 padded sub-tokens instead of 42,448).
-    """
-    if not rows:
-        return []
-    inputs = [list(r) or [""] for r in rows] if split else [prefix + r for r in rows]
-    ids = encoder.tokenizer(inputs, is_split_into_words=split, truncation=True, max_length=encoder.info.max_length)["input_ids"]
-    return [len(x) for x in ids]
 
 
 def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0.0) -> torch.Tensor:

@@ -12,7 +12,7 @@ from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, 
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
-from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, token_counts, upper_states
+from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,7 @@ class ClassifierMethod(Method):
         self.eval()
         prepared = [normalized_text(ex) for ex in examples]
         out: list[Any] = [None] * len(prepared)
-        sizes = token_counts(self.encoder, [t for t, _ in prepared], prefix=self.config.prefix)
-        for indices in length_chunks(sizes, batch_size):
+        for indices in length_chunks(self.encoder, [t for t, _ in prepared], batch_size, prefix=self.config.prefix):
             chunk = [prepared[i] for i in indices]
             enc = self.encoder.encode_texts([t for t, _ in chunk], prefix=self.config.prefix)
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)

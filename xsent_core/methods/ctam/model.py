@@ -36,7 +36,7 @@ from ...vecmap import (
     split_dictionary,
 )
 from ..base import Method
-from ..common import length_chunks, pad_stack, token_counts, upper_states, words_of
+from ..common import length_chunks, pad_stack, upper_states, words_of
 from .config import VxlmConfig
 
 VEC_SCALE_INIT = 6.0  # typical length of the builtin encoder's top-layer word states
@@ -471,7 +471,7 @@ class VxlmMethod(Method):
             parsed.append((ex, words, spans, warnings))
         out: list[Any] = [None] * len(parsed)
         with torch.inference_mode():
-            for indices in length_chunks(token_counts(self.encoder, [p[1] for p in parsed], split=True), batch_size):
+            for indices in length_chunks(self.encoder, [p[1] for p in parsed], batch_size, split=True):
                 chunk = [parsed[i] for i in indices]
                 rows = self.encode_rows([p[1] for p in chunk], self.encoder.info.max_length, batch_size=batch_size)
                 items = self._items([p[0] for p in chunk], rows, [p[1] for p in chunk])

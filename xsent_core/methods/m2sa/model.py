@@ -25,7 +25,7 @@ from ...evaluation import flat_sentence_metrics, sentence_report
 from ...metrics import macro_f1
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction
 from ..base import Method
-from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, token_counts, upper_states
+from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 from .config import M2saConfig
 from .features import FeatureCache, check_image, image_features
 from .losses import classification_loss, logit_parts, modality_shares
@@ -295,9 +295,7 @@ class M2saMethod(Method):
     def _infer(self, examples: Sequence[Example], batch_size: int = 32) -> list[_Inference]:
         self.eval()
         out: list[Any] = [None] * len(examples)
-        # an image-only model has no text encoder: then the text's length is as good as any order
-        sizes = token_counts(self.encoder, [ex.text for ex in examples]) if self.encoder is not None else [len(ex.text) for ex in examples]
-        for indices in length_chunks(sizes, batch_size):
+        for indices in length_chunks(self.encoder, [ex.text for ex in examples], batch_size):
             for index, result in zip(indices, self._infer_chunk([examples[i] for i in indices])):
                 out[index] = result
         return out

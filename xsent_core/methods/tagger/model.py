@@ -14,7 +14,7 @@ from ...evaluation import span_report
 from ...types import AspectSpan, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
-from ..common import frozen_states, full_states, length_chunks, pad_stack, token_counts, upper_states, words_of
+from ..common import frozen_states, full_states, length_chunks, pad_stack, upper_states, words_of
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,7 @@ class TaggerMethod(Method):
         self.eval()
         out: list[Any] = [None] * len(examples)
         all_words = [words_of(ex) for ex in examples]
-        sizes = token_counts(self.encoder, [w.words for w in all_words], split=True)
-        for indices in length_chunks(sizes, batch_size):
+        for indices in length_chunks(self.encoder, [w.words for w in all_words], batch_size, split=True):
             chunk = [all_words[i] for i in indices]
             lists = [list(w.words) or [""] for w in chunk]
             enc = self.encoder.encode_words(lists, max_length=self.encoder.info.max_length)

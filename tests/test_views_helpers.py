@@ -445,6 +445,42 @@ def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp
     assert sum(1 for _ in open(out, encoding="utf-8")) == 100
 
 
+def test_a_cancel_flag_stops_the_batch_after_its_chunk_and_the_last_message_says_so(tmp_path):
+    """The Cancel button sets a flag; the batch itself writes the last status, so no late progress hides it."""
+    import json
+
+    from views.cancel_flags import CancelFlags
+    from views.predict import batch_updates
+    from xsent_core.types import Prediction
+
+    batch = tmp_path / "rows.jsonl"
+    batch.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(100)), encoding="utf-8")
+    predicted = []
+
+    class Model:
+        def predict(self, examples):
+            predicted.extend(examples)
+            return [Prediction(label="neutral") for _ in examples]
+
+    settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=1000, work_dir=tmp_path / "work")
+    services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c"), Model())))
+    flags = CancelFlags()
+    flag = flags.begin("session-a")
+    assert not flags.cancel("session-b")  # another session's Cancel touches nothing
+    updates = batch_updates(services, str(batch), "classifier", None, cancelled=flag.is_set)
+    assert "Predicted 32 of 100 rows" in next(updates)[0]
+    assert flags.cancel("session-a")
+    status, table, out = next(updates)
+    assert status.startswith("⏹ Cancelled after 32 of 100 rows") and table is None and out is None
+    assert list(updates) == [] and len(predicted) == 32 and not (tmp_path / "work" / "exports").exists()
+    flags.end("session-a", flag)
+    assert not flags.cancel("session-a")
+    # a Cancel that lands while the last chunk runs changes nothing: every row is done, so the file is written
+    last_chunk_done = lambda: len(predicted) == 32 + 100  # noqa: E731
+    *_, (final, table, out) = batch_updates(services, str(batch), "classifier", None, cancelled=last_chunk_done)
+    assert final.startswith("Predicted 100 rows") and out is not None
+
+
 TEXT = "The fish was fresh but the service was slow."
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -118,8 +118,17 @@ def build(services: Services) -> None:
             extra = [notes] if notes else []
             return highlights, label_value(pred), summary_markdown(m, record.name, pred, extra), pred.to_dict()
 
-        def on_batch(path: str | None, m: str, name: str | None):
-            yield from batch_updates(services, path, m, name)
+        def on_batch(path: str | None, m: str, name: str | None, request: gr.Request):
+            key = request.session_hash or ""
+            flag = services.batch_cancels.begin(key)
+            try:
+                yield from batch_updates(services, path, m, name, cancelled=flag.is_set)
+            finally:
+                services.batch_cancels.end(key, flag)
+
+        def on_batch_cancel(request: gr.Request) -> None:
+            if services.batch_cancels.cancel(request.session_hash or ""):
+                gr.Info("Stopping after the chunk in progress…")
 
         method.change(on_method, method, model_name, api_name="list_models")
         # another method's output would read as this one's
@@ -128,11 +137,10 @@ def build(services: Services) -> None:
         convert_btn.click(convert_zawgyi, text, text, api_name="convert_zawgyi")
         go.click(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict")
         text.submit(on_predict, [text, image, method, model_name], [spans, probs, summary, details], api_name="predict_submit")
-        batch_run = batch_go.click(
+        batch_go.click(
             on_batch, [batch_file, method, model_name], [batch_status, batch_table, batch_out], api_name="predict_batch",
         )
-        batch_stop.click(lambda: "⏹ Cancelled: no results file was written.", None, batch_status, cancels=[batch_run],
-                         api_name="predict_batch_cancel")
+        batch_stop.click(on_batch_cancel, None, None, api_name="predict_batch_cancel")
 
 
 @dataclass(frozen=True)
@@ -188,9 +196,11 @@ def save_batch(services: Services, method: str, rows: list[dict]) -> Path:
     return out_path
 
 
-def batch_updates(services: Services, path: str | None, method: str, model_name: str | None) -> Iterator[tuple[Any, Any, Any]]:
+def batch_updates(services: Services, path: str | None, method: str, model_name: str | None,
+                  cancelled: Callable[[], bool] = lambda: False) -> Iterator[tuple[Any, Any, Any]]:
     """(status, table, file) updates for a batch: one per chunk, then the results.
 
+    `cancelled` is asked between chunks; once it says yes the last update says so.
     The results file is written only when every row is done, so a cancelled batch
     leaves nothing half-written behind.
     """
@@ -204,6 +214,9 @@ def batch_updates(services: Services, path: str | None, method: str, model_name:
         for part in batch.rows():
             rows += part
             yield f"⏳ Predicted {len(rows):,} of {len(batch.examples):,} rows… (*Cancel* stops after this chunk)", gr.skip(), gr.skip()
+            if cancelled() and len(rows) < len(batch.examples):
+                yield f"⏹ Cancelled after {len(rows):,} of {len(batch.examples):,} rows: no results file was written.", None, None
+                return
     except XsentError as e:
         yield f"❌ {upload_error(e, path)}", None, None
         return

@@ -13,6 +13,8 @@ from typing import Any
 
 from xsent_core.types import CheckpointError, XsentError
 
+from .cancel_flags import CancelFlags
+
 # Methods offered in the UI, in display order.
 UI_METHODS: tuple[str, ...] = ("tagger", "classifier", "msmo", "m2sa", "vxlm", "ctam", "lfdrt")
 SPAN_METHODS = frozenset({"tagger", "msmo"})
@@ -147,6 +149,7 @@ class Services:
     models: ModelProvider
     jobs: Any = None
     predictions: Any = None  # PredictionLog: predictions written off the reply path
+    batch_cancels: CancelFlags = field(default_factory=CancelFlags)  # per-session "stop the batch"
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -15,6 +15,7 @@ from xsent_core.alignment import (
     project_2d,
     read_pairs,
 )
+from xsent_core.static_vectors import has_myanmar
 from xsent_core.types import InputError
 from xsent_core.vecmap import CrossLingualMap
 
@@ -92,7 +93,7 @@ def test_analyse_concepts_with_encoder(builtin_encoder):
     assert sum(v is None for v in fig.data[0].x) == 5  # one line per pair
     assert "cosine distance" in fig.data[1].hovertext[0]
     assert len(result.points) == 20 and set(result.points["space"]) == {"before", "after"}
-    assert any("not in the model's static vocabulary" in w for w in result.warnings)
+    assert any("not in the model's static table" in w and "embedded alone" in w for w in result.warnings)
     # the same embedding as embed_texts at that layer
     vec = embed_texts(builtin_encoder, ["democracy"], layer=8)
     before = analyse_pairs(PAPER_CONCEPTS[:1], builtin_encoder, None, layer=8)
@@ -113,10 +114,49 @@ def test_linguists_bad_inputs(builtin_encoder):
     text = " ".join(result.warnings)
     assert "mixes Burmese and Latin" in text
     assert "Zawgyi" in text and "ကြိုက်" in result.table["burmese"].tolist()
-    assert "'xqzv' is not in the model's static vocabulary" in text
+    assert "not in the model's static table" in text and "'xqzv'" in text
     assert "no Burmese script" in text
     assert np.isfinite(result.table["cosine_distance_before"]).all()
     with pytest.raises(InputError, match="empty"):
         analyse_pairs([ConceptPair("x", "\u200b")], builtin_encoder, None, layer=4)
     with pytest.raises(InputError, match="no pairs"):
         analyse_pairs([], builtin_encoder)
+
+
+def test_pairs_in_either_column_order_are_read_by_script():
+    from xsent_core.alignment import read_pair_lines
+
+    pairs, swapped = read_pair_lines("ဈေးကွက်\tmarket\ngood\tကောင်း\nဆိုး | bad\n")
+    assert [(p.english, p.burmese) for p in pairs] == [("market", "ဈေးကွက်"), ("good", "ကောင်း"), ("bad", "ဆိုး")]
+    assert swapped == 2
+    # the shipped lexicons (Burmese first, a third column in the CLDR one) read as pairs
+    from xsent_core.paths import repo_root
+
+    for name in ("my-en.tsv", "my-en-cldr.tsv"):
+        text = (repo_root() / "assets" / "dictionaries" / name).read_text(encoding="utf-8")
+        pairs, swapped = read_pair_lines(text)
+        assert len(pairs) > 100 and swapped == len(pairs)
+        assert all(not has_myanmar(p.english) and has_myanmar(p.burmese) for p in pairs)
+
+
+def test_mapping_check_measures_retrieval_and_hides_a_worse_after(builtin_encoder):
+    """A random rotation scrambles held-out translations: the check says so, and no 'after' figure is drawn."""
+    from xsent_core.alignment import check_mapping, check_pairs
+
+    pairs = check_pairs()[:60]
+    identity = CrossLingualMap.identity(384)
+    same = check_mapping(builtin_encoder, identity, 8, pairs)
+    assert same.pairs == len({b for b, _ in pairs}) and same.precision_after == pytest.approx(same.precision_before)
+    assert not same.brings_closer  # equal is not closer
+    assert 0.0 < same.precision_before < 1.0 and 0.0 < same.distance_before < 1.0
+    rot = np.linalg.qr(np.random.default_rng(0).normal(size=(384, 384)))[0].astype(np.float32)
+    scrambled = CrossLingualMap(rot, np.zeros(384, np.float32), np.zeros(384, np.float32))
+    worse = check_mapping(builtin_encoder, scrambled, 8, pairs)
+    assert worse.precision_after < worse.precision_before and not worse.brings_closer
+    assert "does **not** bring translations closer" in worse.sentence()
+    result = analyse_pairs(PAPER_CONCEPTS, builtin_encoder, scrambled, layer=8, check=worse)
+    assert set(result.figures) == {"before"} and "cosine_distance_after" in result.table
+    assert any("does not bring translations closer" in w and "not drawn" in w for w in result.warnings)
+    assert result.mapping_check is worse
+    with pytest.raises(InputError, match="no word pairs"):
+        check_mapping(builtin_encoder, identity, 8, [])

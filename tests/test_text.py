@@ -64,6 +64,21 @@ def test_zawgyi_sentence_detected_and_converted_with_cluster_offsets():
     assert got["လွှင့်"] == "လႊင့္"
 
 
+def test_no_word_of_the_shipped_burmese_lexicons_is_taken_for_zawgyi():
+    """Short words spelled alike in both encodings (ငါး, "fish", scores 0.97) are not flagged or 'converted'."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "assets" / "dictionaries"
+    words = [line.split("\t")[0] for name in ("my-en.tsv", "my-en-cldr.tsv")
+             for line in (folder / name).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    assert len(words) > 500
+    assert zawgyi_probability("ငါး") >= 0.95  # the detector alone would flag it
+    flagged = [w for w in words if looks_like_zawgyi(w) or normalize(w).converted_from_zawgyi]
+    assert flagged == []
+    assert normalize("ငါး").warnings == () and normalize("ငါး").text == "ငါး"
+    assert looks_like_zawgyi("ေျပာ")  # a one-word Zawgyi spelling that converts is still caught
+
+
 def test_zawgyi_reordered_cluster_maps_to_whole_source_cluster():
     n = normalize("ေျပာ", zawgyi="convert")
     assert n.text == "ပြော"

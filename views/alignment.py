@@ -47,28 +47,43 @@ def builtin_encoder(services: Services) -> Any:
     return enc
 
 
+def mapping_check(services: Services, name: str, model: Any, layer: int) -> Any:
+    """The model's map measured on the held-out check lexicon, once per (model, layer) per app."""
+    from xsent_core.alignment import check_mapping, check_pairs
+
+    checks = services.extras.setdefault("mapping_checks", {})
+    key = (name, layer)
+    if key not in checks:
+        checks[key] = check_mapping(model.encoder, model.mapping(), layer, check_pairs())
+    return checks[key]
+
+
 def run_analysis(services: Services, pairs_text: str, source: str, layer: str, projection: str) -> Any:
-    from xsent_core.alignment import PAPER_CONCEPTS, analyse_pairs, parse_pairs
+    from dataclasses import replace
+
+    from xsent_core.alignment import PAPER_CONCEPTS, analyse_pairs, read_pair_lines
 
     known = {(c.english, c.burmese): c for c in PAPER_CONCEPTS}
+    parsed, swapped = read_pair_lines(pairs_text or "", source="pairs")
     # the paper's concepts keep their transliteration, category and reported distance
-    pairs = [known.get((p.english, p.burmese), p) for p in parse_pairs(pairs_text or "", source="pairs")]
+    pairs = [known.get((p.english, p.burmese), p) for p in parsed]
     if len(pairs) > 2000:
         raise InputError(f"{len(pairs)} pairs: the app draws at most 2000; use xsent_core.alignment from Python for more")
     chosen = None if layer in (None, "", LAYER_AUTO) else int(layer)
+    notes = [f"{swapped} line(s) had Burmese first and were read as Burmese–English"] if swapped else []
     if not source or source == BUILTIN:
         encoder = builtin_encoder(services)
-        return analyse_pairs(pairs, encoder, None, chosen, projection=projection)
-    record = services.store.get_model(source)
-    _, model = services.models.get(record.method, record.name)
-    layer_used = chosen if chosen is not None else model.config.static_layer
-    result = analyse_pairs(pairs, model.encoder, model.mapping(), layer_used, projection=projection, vocabulary=model.static_words)
-    if layer_used != model.config.static_layer:
-        from dataclasses import replace
-
-        note = f"the mapping was fitted at layer {model.config.static_layer}; layer {layer_used} vectors are mapped with it anyway"
-        result = replace(result, warnings=(*result.warnings, note))
-    return result
+        result = analyse_pairs(pairs, encoder, None, chosen, projection=projection)
+    else:
+        record = services.store.get_model(source)
+        _, model = services.models.get(record.method, record.name)
+        layer_used = chosen if chosen is not None else model.config.static_layer
+        check = mapping_check(services, record.name, model, layer_used)
+        result = analyse_pairs(pairs, model.encoder, model.mapping(), layer_used, projection=projection,
+                               vocabulary=model.static_words, check=check)
+        if layer_used != model.config.static_layer:
+            notes.append(f"the mapping was fitted at layer {model.config.static_layer}; layer {layer_used} vectors are mapped with it anyway")
+    return replace(result, warnings=(*notes, *result.warnings)) if notes else result
 
 
 def draw_uses_umap(pairs_text: str, projection: str) -> bool:
@@ -118,13 +133,16 @@ def build(services: Services) -> None:
         gr.Markdown(
             "How close are English and Burmese words/sentences in the model's space? One pair per line "
             "(`English<TAB>Burmese`, or `,` / `|`), or upload a TSV word list. Distances are cosine distances "
-            "(1 − cos); *after* uses the trained model's VecMap mapping (Burmese → English space). "
+            "(1 − cos); *after* uses the trained model's VecMap mapping (Burmese → English space), and "
+            "`change` = after − before (negative: the mapping brought the pair closer). Every mapping is first "
+            "checked on held-out word pairs (Unicode CLDR names, never used to fit a shipped map); one that does "
+            "not make translations nearer gets no *after* plot, and the message says so. "
             "Preloaded: the CTAM paper's five concepts (its reported distances in the last column)."
         )
         with gr.Row():
             with gr.Column(scale=3):
                 pairs = gr.Textbox(value=concept_text, label="Pairs", lines=7, elem_id="alignment-pairs")
-                upload = gr.File(label="…or a TSV file (English<TAB>Burmese per line)", file_types=[".tsv", ".txt", ".csv"], type="filepath", elem_id="alignment-file")
+                upload = gr.File(label="…or a TSV file (English<TAB>Burmese per line, either order)", file_types=[".tsv", ".txt", ".csv"], type="filepath", elem_id="alignment-file")
             with gr.Column(scale=2):
                 source = gr.Dropdown(source_choices(services), value=source_choices(services)[0], label="Encoder / trained model", elem_id="alignment-source")
                 layer = gr.Dropdown([LAYER_AUTO] + [str(i) for i in range(1, 13)], value=LAYER_AUTO, label="Layer", elem_id="alignment-layer")
@@ -163,7 +181,9 @@ def build(services: Services) -> None:
             warnings = "".join(f"  \n⚠ {w}" for w in result.warnings)
             took = sum(result.seconds.values())
             prepared = f" (+ {waited:.0f} s waiting for UMAP's start-up preparation)" if waited >= 1 else ""
-            msg = f"{len(result.table)} pairs · projection **{result.projection.upper()}** · {took:.1f} s{prepared}{warnings}"
+            check = result.mapping_check
+            verified = f"  \n✓ {check.sentence()}" if check is not None and check.brings_closer else ""
+            msg = f"{len(result.table)} pairs · projection **{result.projection.upper()}** · {took:.1f} s{prepared}{verified}{warnings}"
             after = result.figures.get("after")
             state = {"table": result.table, "figure": result.figure}
             return msg, result.figures["before"], gr.update(visible=after is not None, value=after), result.table, state

@@ -64,6 +64,7 @@ class AlignmentResult:
     seconds: Mapping[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     mapping_report: Mapping[str, Any] | None = None  # with a user dictionary: precision@1 and sizes
+    mapping_check: "MappingCheck | None" = None  # the mapping measured on held-out word pairs
 
     @property
     def figure(self) -> Any:
@@ -72,12 +73,20 @@ class AlignmentResult:
 
 # -- input ---------------------------------------------------------------------------
 def parse_pairs(text: str, source: str = "pairs") -> list[ConceptPair]:
-    """Pairs from text: one per line, `english<TAB>burmese` (or `english,burmese` / `english|burmese`).
+    """Pairs from text: one per line, `english<TAB>burmese` (or `,` / `|` between them).
 
-    Blank lines and '#' comments are skipped; InputError names the line of a
-    malformed row and refuses input with no pairs.
+    A line written the other way round (`burmese<TAB>english`, the order of the
+    shipped lexicons) is read by script: the column with Burmese script is the
+    Burmese side. Blank lines and '#' comments are skipped; InputError names the
+    line of a malformed row and refuses input with no pairs.
     """
+    return read_pair_lines(text, source)[0]
+
+
+def read_pair_lines(text: str, source: str = "pairs") -> tuple[list[ConceptPair], int]:
+    """`parse_pairs` and how many lines had Burmese in the first column (read swapped)."""
     pairs = []
+    swapped = 0
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -89,10 +98,14 @@ def parse_pairs(text: str, source: str = "pairs") -> list[ConceptPair]:
             raise InputError(f"{source}: line {n}: expected 'English<TAB>Burmese', got {line.strip()[:60]!r}")
         if len(cols) < 2 or not cols[0] or not cols[1]:
             raise InputError(f"{source}: line {n}: both an English and a Burmese text are needed")
-        pairs.append(ConceptPair(cols[0], cols[1]))
+        english, burmese = cols[0], cols[1]
+        if has_myanmar(english) and not has_myanmar(burmese):
+            english, burmese = burmese, english
+            swapped += 1
+        pairs.append(ConceptPair(english, burmese))
     if not pairs:
         raise InputError(f"{source}: no pairs found (empty input)")
-    return pairs
+    return pairs, swapped
 
 
 def read_pairs(path: str | Path) -> list[ConceptPair]:
@@ -304,13 +317,15 @@ def analyse_pairs(
     projection: str = "auto",
     seed: int = 0,
     vocabulary: Sequence[str] | None = None,
+    check: MappingCheck | None = None,
 ) -> AlignmentResult:
     """Cosine table and 2-D maps for English/Burmese pairs.
 
     `mapping` is a `vecmap.CrossLingualMap` (Burmese -> English space); without one
     only the "before" distances and figure are made. `vocabulary` (e.g. the
     model's static words) adds an in-vocabulary column and a warning for words
-    outside it.
+    outside it. With `check` (see `check_mapping`) a mapping that does not bring
+    held-out translations closer gets no "after" figure, and a warning that says so.
     """
     import pandas as pd
 
@@ -357,18 +372,24 @@ def analyse_pairs(
         spaces["after"] = (en_m, my_m)
     else:
         warnings.append("no mapping given: only distances before mapping are shown")
+    if mapping is not None and check is not None and not check.brings_closer:
+        del spaces["after"]  # a worse map drawn as "after" would read as progress
+        warnings.append(check.sentence().replace("**", "") + " The 'after' plot is not drawn; the table keeps its columns.")
     table["paper_distance"] = [p.paper_distance for p in pairs]
     if vocabulary is not None:
         vocab = set(vocabulary)
-        known = []
+        known, outside = [], []
         for e, b in zip(english, burmese):
             missing = [w for w in (e, b) if clean_word(w) not in vocab]
             known.append(not missing)
-            for w in missing:
-                warnings.append(
-                    f"{w!r} is not in the model's static vocabulary: its vector is the encoder's state for the text alone"
-                )
+            outside += missing
         table["in_vocabulary"] = known
+        if outside:
+            shown = ", ".join(repr(w) for w in outside[:5]) + (", …" if len(outside) > 5 else "")
+            warnings.append(
+                f"{len(outside)} of {2 * len(pairs)} texts are not in the model's static table ({shown}); "
+                "that changes nothing here: every text is embedded alone, the same way, table or not"
+            )
     figures = {}
     frames = []
     used = "pca"
@@ -402,6 +423,7 @@ def analyse_pairs(
         projection=used,
         seconds=seconds,
         warnings=tuple(dict.fromkeys(warnings)),
+        mapping_check=check,
     )
 
 
@@ -419,11 +441,90 @@ def _centring_only(mapping: Any) -> Any:
     return None
 
 
+# Pairs no shipped model's mapping was fitted on (the models' seed is my-en.tsv).
+CHECK_LEXICON = "{assets}/dictionaries/my-en-cldr.tsv"
+
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """Does a mapping bring translations closer? Measured on held-out word pairs.
+
+    Each word is embedded alone at the layer the tab uses. precision@1: the share
+    of Burmese words whose nearest English word (cosine, among the check's English
+    words) is their translation. Mean distances are reported too, but they are
+    not the test: centring each language on its own mean (step one of every
+    VecMap map) raises all cosine distances of an anisotropic encoder, good pairs
+    and bad alike, while the ranking shows whether translations became nearer
+    than the other words.
+    """
+
+    pairs: int
+    precision_before: float
+    precision_after: float
+    distance_before: float
+    distance_after: float
+    lexicon: str
+
+    @property
+    def brings_closer(self) -> bool:
+        return self.precision_after > self.precision_before
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pairs": self.pairs, "precision_at_1_before": round(self.precision_before, 4),
+                "precision_at_1_after": round(self.precision_after, 4), "mean_distance_before": round(self.distance_before, 4),
+                "mean_distance_after": round(self.distance_after, 4), "lexicon": self.lexicon,
+                "brings_closer": self.brings_closer}
+
+    def sentence(self) -> str:
+        verdict = "brings translations closer" if self.brings_closer else "does **not** bring translations closer"
+        return (f"On {self.pairs} held-out word pairs ({self.lexicon}) the mapping {verdict}: the translation is the "
+                f"nearest English word for {self.precision_before:.0%} of Burmese words before and "
+                f"{self.precision_after:.0%} after (mean cosine distance {self.distance_before:.2f} → {self.distance_after:.2f}).")
+
+
+def check_pairs(path: str | Path | None = None) -> list[tuple[str, str]]:
+    """(Burmese, English) pairs of the check lexicon (default `CHECK_LEXICON`)."""
+    from .paths import expand_placeholders
+    from .vecmap import read_dictionary
+
+    return read_dictionary(expand_placeholders(str(path or CHECK_LEXICON)))
+
+
+def check_mapping(
+    encoder: Any, mapping: Any, layer: int | None, pairs: Sequence[tuple[str, str]], lexicon: str = "my-en-cldr.tsv"
+) -> MappingCheck:
+    """`MappingCheck` of `mapping` (Burmese -> English) on (Burmese, English) `pairs`."""
+    from .vecmap import unit_rows
+
+    if not pairs:
+        raise InputError("no word pairs to check the mapping on")
+    burmese = list(dict.fromkeys(b for b, _ in pairs))
+    english = list(dict.fromkeys(e for _, e in pairs))
+    my_vec, en_vec = embed_texts(encoder, burmese, layer), embed_texts(encoder, english, layer)
+    b_row, e_row = {w: i for i, w in enumerate(burmese)}, {w: i for i, w in enumerate(english)}
+    gold: dict[int, set[int]] = {}
+    for b, e in pairs:
+        gold.setdefault(b_row[b], set()).add(e_row[e])
+
+    def measure(my: np.ndarray, en: np.ndarray) -> tuple[float, float]:
+        my, en = unit_rows(my), unit_rows(en)
+        nearest = (my @ en.T).argmax(axis=1)
+        precision = float(np.mean([int(nearest[i]) in g for i, g in gold.items()]))
+        rows = [(b_row[b], e_row[e]) for b, e in pairs]
+        distance = float(np.mean(cosine_distance(my[[i for i, _ in rows]], en[[j for _, j in rows]])))
+        return precision, distance
+
+    p0, d0 = measure(my_vec, en_vec)
+    p1, d1 = measure(mapping.map_source(my_vec), mapping.map_target(en_vec))
+    return MappingCheck(len(gold), p0, p1, d0, d1, lexicon)
+
+
 def analyse_model(
     model: Any,
     pairs: Sequence[ConceptPair] = PAPER_CONCEPTS,
     dictionary: str | Path | None = None,
     holdout: float = 0.3,
+    check_lexicon: str | Path | None = CHECK_LEXICON,
     **kwargs: Any,
 ) -> AlignmentResult:
     """`analyse_pairs` with a trained `vxlm`/`ctam` model's encoder, map, layer and vocabulary.
@@ -431,6 +532,7 @@ def analyse_model(
     With `dictionary` (a TSV file of word pairs), the map is refitted from the
     model's static table with that dictionary (the model is not changed) and
     `mapping_report` carries precision@1 on its held-out `holdout` share.
+    The map is checked on `check_lexicon` (None: not checked; see `check_mapping`).
     """
     from dataclasses import replace
 
@@ -440,12 +542,17 @@ def analyse_model(
     if dictionary is not None:
         fitted = model.fit_user_mapping(read_dictionary(dictionary), holdout=holdout)
         mapping, report = fitted.mapping, fitted.summary()
+    layer = model.config.static_layer
+    check = None
+    if check_lexicon is not None:
+        check = check_mapping(model.encoder, mapping, layer, check_pairs(check_lexicon), Path(str(check_lexicon)).name)
     result = analyse_pairs(
         pairs,
         model.encoder,
         mapping,
-        model.config.static_layer,
+        layer,
         vocabulary=model.static_words,
+        check=check,
         **kwargs,
     )
     if report is not None:

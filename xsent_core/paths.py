@@ -25,3 +25,8 @@ def shared_data_dir() -> Path:
     """The project's datasets: $XSENT_DATA, else ../shared/data beside the checkout."""
     env = os.environ.get("XSENT_DATA")
     return Path(env) if env else repo_root().parent / "shared" / "data"
+
+
+def expand_placeholders(spec: str) -> str:
+    """`{data}` -> the shared data folder, `{assets}` -> the repository's assets folder."""
+    return spec.replace("{data}", str(shared_data_dir())).replace("{assets}", str(repo_root() / "assets"))

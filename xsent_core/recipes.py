@@ -25,9 +25,9 @@ SELECT_FRACTION = 0.2
 
 
 def resolve_spec(spec: str) -> str:
-    from .paths import shared_data_dir
+    from .paths import expand_placeholders
 
-    return spec.replace("{data}", str(shared_data_dir()))
+    return expand_placeholders(spec)
 
 
 def load_data(spec: str | Sequence[str]) -> list[Example]:

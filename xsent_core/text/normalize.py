@@ -180,8 +180,12 @@ def _normalize_all(text: str, mode: str) -> tuple[_Mapped, float, bool, list[str
         mode == "convert" or (mode == "auto" and probability >= zg.ZAWGYI_THRESHOLD)
     )
     if convert:
-        result = _collapse(*_nfc(*zg.convert_with_offsets(*cleaned)))
-        warnings.append(f"converted from Zawgyi to Unicode (Zawgyi probability {probability:.2f})")
+        converted = _collapse(*_nfc(*zg.convert_with_offsets(*cleaned)))
+        # same code points in both encodings (ငါး): nothing was converted, nothing to report
+        convert = converted[0] != result[0]
+        result = converted
+        if convert:
+            warnings.append(f"converted from Zawgyi to Unicode (Zawgyi probability {probability:.2f})")
     elif mode == "keep" and probability >= zg.ZAWGYI_THRESHOLD:
         warnings.append(f"text looks like Zawgyi (probability {probability:.2f}) but was kept as is")
     return result, probability, convert, warnings

@@ -62,8 +62,14 @@ def zawgyi_probability(text: str) -> float:
 
 
 def looks_like_zawgyi(text: str) -> bool:
-    """True when the detector puts `text` at or above ZAWGYI_THRESHOLD."""
-    return zawgyi_probability(text) >= ZAWGYI_THRESHOLD
+    """True when the detector puts `text` at or above ZAWGYI_THRESHOLD and converting it
+    would change it.
+
+    A short word can be spelled with the same code points in both encodings (ငါး,
+    "fish"): the bigram detector may still lean to Zawgyi, but there is nothing to
+    convert, so calling it Zawgyi would only be a false alarm.
+    """
+    return zawgyi_probability(text) >= ZAWGYI_THRESHOLD and zawgyi_to_unicode(text) != text
 
 
 @lru_cache(maxsize=1)

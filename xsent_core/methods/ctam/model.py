@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ...config import replace_config
 from ...evaluation import flat_sentence_metrics, prediction_report
 from ...nn import GatedFusion, masked_mean
+from ...paths import expand_placeholders
 from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
 from ...vecmap import (
@@ -41,13 +42,6 @@ from .config import VxlmConfig
 
 VEC_SCALE_INIT = 6.0  # typical length of the builtin encoder's top-layer word states
 MAX_PREDICT_WORDS = 2000  # words per input the predict path reads (the encoder stops earlier)
-
-
-def resolve_path(spec: str) -> str:
-    """`{data}` = shared data folder, `{assets}` = the repository's assets folder."""
-    from ...paths import repo_root, shared_data_dir
-
-    return spec.replace("{data}", str(shared_data_dir())).replace("{assets}", str(repo_root() / "assets"))
 
 
 def _encode_strings(words: Sequence[str]) -> torch.Tensor:
@@ -232,7 +226,7 @@ class VxlmMethod(Method):
         ys = tgt_acc.result(cfg.static_min_count, cfg.static_max_words)
         report: dict[str, Any] = {"source_words": len(xs), "target_words": len(ys), "layer": cfg.static_layer}
         if dictionary is None and cfg.dictionary:
-            dictionary = read_dictionary(resolve_path(cfg.dictionary))
+            dictionary = read_dictionary(expand_placeholders(cfg.dictionary))
             report["dictionary_file"] = cfg.dictionary
         test_pairs = None
         if dictionary:
@@ -388,7 +382,7 @@ class VxlmMethod(Method):
             return []
         from ...recipes import load_data
 
-        return load_data(resolve_path(self.config.target_corpus))
+        return load_data(expand_placeholders(self.config.target_corpus))
 
     def build_static_from_items(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Split item words by language and call `build_static`."""

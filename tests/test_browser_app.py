@@ -6,6 +6,7 @@ before start. Screenshots of each tab go to a temporary folder, or to $XSENT_SCR
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -259,9 +260,38 @@ def test_alignment_draws_umap_for_the_example_concepts(app, browser, shots):
     page.locator("#alignment-button").click()
     page.locator("#alignment-plot .js-plotly-plot").wait_for(timeout=180_000)
     expect(page.locator("#alignment-table")).to_contain_text("democracy", timeout=30_000)
+    message = page.locator("#alignment-message")
+    if "builtin" not in page.locator("#alignment-source input").input_value():
+        # a shipped model's map, checked on held-out pairs: the verdict is on screen, and a map that
+        # makes translations farther apart gets no "after" plot
+        expect(message).to_contain_text("held-out word pairs", timeout=60_000)
+        if "does not bring translations closer" in message.inner_text():
+            assert not page.locator("#alignment-plot-after").is_visible()
     page.locator("#alignment-export-csv").click()
     expect(page.locator("#alignment-export-status")).to_contain_text(".csv", timeout=30_000)
     page.screenshot(path=str(shots / "alignment.png"), full_page=True)
+    context.close()
+
+
+def test_alignment_reads_an_uploaded_burmese_first_word_list(app, browser, shots, tmp_path):
+    """The shipped lexicons' own column order (Burmese<TAB>English) is read by script, colours not swapped."""
+    words = tmp_path / "words.tsv"
+    words.write_text("# Burmese<TAB>English\nကောင်း\tgood\nဆိုး\tbad\nငါး\tfish\nဈေးကွက်\tmarket\n", encoding="utf-8")
+    context, page = login(browser, app["url"], "alice")
+    open_tab(page, "Alignment")
+    page.locator("#alignment-file input[type=file]").set_input_files(str(words))
+    expect(page.locator("#alignment-message")).to_contain_text("Loaded words.tsv", timeout=30_000)
+    page.locator("#alignment-button").click()
+    message = page.locator("#alignment-message")
+    expect(message).to_contain_text("4 line(s) had Burmese first", timeout=180_000)
+    assert "Zawgyi" not in message.inner_text()  # ငါး is spelled alike in both encodings
+    table = page.locator("#alignment-table")
+    expect(table).to_contain_text("fish")
+    text = table.inner_text()
+    # each row reads English first, then its Burmese word
+    for english, burmese in (("good", "ကောင်း"), ("bad", "ဆိုး"), ("fish", "ငါး"), ("market", "ဈေးကွက်")):
+        assert re.search(rf"\b{english}\s+{burmese}", text), (english, text[:400])
+    page.screenshot(path=str(shots / "alignment-upload.png"), full_page=True)
     context.close()
 
 

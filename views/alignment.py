@@ -18,7 +18,7 @@ from .annotation_logic import check_upload, upload_error
 from .services import Services
 from .umap_warmup import wait_for_umap_warmup
 
-BUILTIN = "builtin encoder (no mapping)"
+BUILTIN = "builtin encoder (map fitted on the shipped word list)"
 MAPPED_METHODS = ("vxlm", "ctam")
 LAYER_AUTO = "model's static layer (encoder: top)"
 
@@ -47,15 +47,21 @@ def builtin_encoder(services: Services) -> Any:
     return enc
 
 
-def mapping_check(services: Services, name: str, model: Any, layer: int) -> Any:
-    """The model's map measured on the held-out check lexicon, once per (model, layer) per app."""
-    from xsent_core.alignment import check_mapping, check_pairs
+def checked_map(services: Services, name: str, encoder: Any, layer: int | None, mapping: Any = None) -> tuple[Any, Any]:
+    """(map, its check on the held-out lexicon), once per (source, layer) per app.
 
-    checks = services.extras.setdefault("mapping_checks", {})
+    `mapping` None (the bare encoder): a map fitted on the shipped seed lexicon
+    (`alignment.fit_lexicon_map`), so the encoder gets an "after" too.
+    """
+    from xsent_core.alignment import SEED_LEXICON, check_mapping, check_pairs, fit_lexicon_map
+
+    cache = services.extras.setdefault("checked_maps", {})
     key = (name, layer)
-    if key not in checks:
-        checks[key] = check_mapping(model.encoder, model.mapping(), layer, check_pairs())
-    return checks[key]
+    if key not in cache:
+        if mapping is None:
+            mapping = fit_lexicon_map(encoder, layer, check_pairs(SEED_LEXICON)).mapping
+        cache[key] = (mapping, check_mapping(encoder, mapping, layer, check_pairs()))
+    return cache[key]
 
 
 def run_analysis(services: Services, pairs_text: str, source: str, layer: str, projection: str) -> Any:
@@ -73,13 +79,16 @@ def run_analysis(services: Services, pairs_text: str, source: str, layer: str, p
     notes = [f"{swapped} line(s) had Burmese first and were read as Burmese–English"] if swapped else []
     if not source or source == BUILTIN:
         encoder = builtin_encoder(services)
-        result = analyse_pairs(pairs, encoder, None, chosen, projection=projection)
+        layer_used = chosen if chosen is not None else encoder.info.num_layers
+        mapping, check = checked_map(services, BUILTIN, encoder, layer_used)
+        notes.append(f"after: a map fitted for this encoder at layer {layer_used} on the shipped my-en.tsv word list")
+        result = analyse_pairs(pairs, encoder, mapping, layer_used, projection=projection, check=check)
     else:
         record = services.store.get_model(source)
         _, model = services.models.get(record.method, record.name)
         layer_used = chosen if chosen is not None else model.config.static_layer
-        check = mapping_check(services, record.name, model, layer_used)
-        result = analyse_pairs(pairs, model.encoder, model.mapping(), layer_used, projection=projection,
+        mapping, check = checked_map(services, record.name, model.encoder, layer_used, model.mapping())
+        result = analyse_pairs(pairs, model.encoder, mapping, layer_used, projection=projection,
                                vocabulary=model.static_words, check=check)
         if layer_used != model.config.static_layer:
             notes.append(f"the mapping was fitted at layer {model.config.static_layer}; layer {layer_used} vectors are mapped with it anyway")

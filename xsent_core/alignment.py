@@ -443,6 +443,7 @@ def _centring_only(mapping: Any) -> Any:
 
 # Pairs no shipped model's mapping was fitted on (the models' seed is my-en.tsv).
 CHECK_LEXICON = "{assets}/dictionaries/my-en-cldr.tsv"
+SEED_LEXICON = "{assets}/dictionaries/my-en.tsv"
 
 
 @dataclass(frozen=True)
@@ -483,11 +484,16 @@ class MappingCheck:
 
 
 def check_pairs(path: str | Path | None = None) -> list[tuple[str, str]]:
-    """(Burmese, English) pairs of the check lexicon (default `CHECK_LEXICON`)."""
+    """(Burmese, English) pairs of a lexicon file; by default the check lexicon without
+    the Burmese words that the seed lexicon (`SEED_LEXICON`) also has, so no checked word was fitted on."""
     from .paths import expand_placeholders
     from .vecmap import read_dictionary
 
-    return read_dictionary(expand_placeholders(str(path or CHECK_LEXICON)))
+    pairs = read_dictionary(expand_placeholders(str(path or CHECK_LEXICON)))
+    if path is None:
+        seen = {b for b, _ in read_dictionary(expand_placeholders(SEED_LEXICON))}
+        pairs = [(b, e) for b, e in pairs if b not in seen]
+    return pairs
 
 
 def check_mapping(
@@ -517,6 +523,20 @@ def check_mapping(
     p0, d0 = measure(my_vec, en_vec)
     p1, d1 = measure(mapping.map_source(my_vec), mapping.map_target(en_vec))
     return MappingCheck(len(gold), p0, p1, d0, d1, lexicon)
+
+
+def fit_lexicon_map(encoder: Any, layer: int | None, pairs: Sequence[tuple[str, str]]) -> Any:
+    """A Burmese -> English map for a bare encoder: VecMap normalisation + Procrustes with the
+    cross-validated identity prior, fitted on (Burmese, English) `pairs` embedded alone at `layer`.
+
+    Returns the `vecmap.MappingResult`; its `mapping` applies to raw vectors as a model's does.
+    """
+    from .vecmap import fit_mapping
+
+    burmese = list(dict.fromkeys(b for b, _ in pairs))
+    english = list(dict.fromkeys(e for _, e in pairs))
+    return fit_mapping(burmese, embed_texts(encoder, burmese, layer), english, embed_texts(encoder, english, layer),
+                       list(pairs), iterations=0)
 
 
 def analyse_model(

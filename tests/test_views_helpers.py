@@ -416,11 +416,10 @@ def test_batch_predict_refuses_a_file_over_the_row_limit_without_reading_on(tmp_
         open_batch(services, batch, "tagger", None)
 
 
-def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp_path):
-    """Each chunk yields a progress update; closing the generator (Gradio's cancel) stops predicting."""
+def _hundred_row_batch(tmp_path):
+    """A 100-row JSONL upload and services whose model records every row it predicts."""
     import json
 
-    from views.predict import batch_updates
     from xsent_core.types import Prediction
 
     batch = tmp_path / "rows.jsonl"
@@ -434,10 +433,18 @@ def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp
 
     settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=1000, work_dir=tmp_path / "work")
     services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c"), Model())))
+    return batch, services, predicted
+
+
+def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp_path):
+    """Each chunk yields a progress update; closing the generator (a closed connection) stops predicting."""
+    from views.predict import batch_updates
+
+    batch, services, predicted = _hundred_row_batch(tmp_path)
     updates = batch_updates(services, str(batch), "classifier", None)
     assert "Predicted 32 of 100 rows" in next(updates)[0]
     assert "Predicted 64 of 100 rows" in next(updates)[0]
-    updates.close()  # what a cancel does between chunks
+    updates.close()  # what Gradio does when the page goes away between chunks
     assert len(predicted) == 64 and not (tmp_path / "work" / "exports").exists()
 
     *progress, (final, table, out) = list(batch_updates(services, str(batch), "classifier", None))
@@ -447,23 +454,10 @@ def test_batch_predict_reports_progress_and_a_cancelled_batch_writes_nothing(tmp
 
 def test_a_cancel_flag_stops_the_batch_after_its_chunk_and_the_last_message_says_so(tmp_path):
     """The Cancel button sets a flag; the batch itself writes the last status, so no late progress hides it."""
-    import json
-
     from views.cancel_flags import CancelFlags
     from views.predict import batch_updates
-    from xsent_core.types import Prediction
 
-    batch = tmp_path / "rows.jsonl"
-    batch.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(100)), encoding="utf-8")
-    predicted = []
-
-    class Model:
-        def predict(self, examples):
-            predicted.extend(examples)
-            return [Prediction(label="neutral") for _ in examples]
-
-    settings = SimpleNamespace(max_upload_mb=5, max_batch_rows=1000, work_dir=tmp_path / "work")
-    services = SimpleNamespace(settings=settings, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c"), Model())))
+    batch, services, predicted = _hundred_row_batch(tmp_path)
     flags = CancelFlags()
     flag = flags.begin("session-a")
     assert not flags.cancel("session-b")  # another session's Cancel touches nothing

@@ -73,11 +73,11 @@ def select_scores(model: Any, items: Sequence[Any], predict_logits: Callable[[An
 
 
 def dev_scores(model: Any, rows: Sequence[Any]) -> dict[str, Any]:
-    from xsent_core.evaluation import sentence_report
+    """Both readings (3-class; positive-vs-negative without gold neutral, also decided two-way), majority beside each."""
+    from xsent_core.evaluation import prediction_report
 
     t = time.time()
-    preds = [p.label for p in model.predict(rows)]
-    out = sentence_report([r.label for r in rows], preds)
+    out = prediction_report([r.label for r in rows], model.predict(rows))
     out["seconds"] = round(time.time() - t, 1)
     return out
 

@@ -1,64 +1,96 @@
-"""Mean and spread of several `benchmarks/ctam.py` runs that differ only in --seed.
+"""Mean, spread and paired differences of several `benchmarks/ctam.py` runs that differ only in --seed.
 
     python benchmarks/ctam.py --seed 13 --out benchmarks/results/ctam_seed13.json   # likewise 14, 15
     python benchmarks/ctam_seeds.py benchmarks/results/ctam_seed*.json
 
-Writes benchmarks/results/ctam_seeds.json and .md (GKLMIP dev macro-F1 / accuracy per model).
+Both readings of GKLMIP dev, each beside the majority-class baseline on the same
+rows: 3-class (macro-F1, accuracy) and the paper's positive-vs-negative reading
+(rows whose gold label is not neutral; a neutral prediction is a miss), macro and
+weighted, plus the same rows decided two-way (the more probable of the two).
+Paired differences per seed between the models (`evaluation.paired_difference`:
+a difference within the spread is a tie). Writes benchmarks/results/ctam_seeds.json and .md.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
 PAPER = {"classifier": 82.56, "vxlm": 82.63, "ctam": 83.14}  # the paper's F1 on its Burmese test set
 NAMES = {"classifier": "fine-tuned classifier baseline", "vxlm": "VXLM", "ctam": "CTAM"}
+# (label, path into a dev report, path into its majority baseline)
+METRICS = (
+    ("3-class macro-F1", ("macro_f1",), ("majority", "macro_f1")),
+    ("3-class accuracy", ("accuracy",), ("majority", "accuracy")),
+    ("pos-vs-neg macro-F1", ("pos_neg", "macro_f1"), ("pos_neg", "majority", "macro_f1")),
+    ("pos-vs-neg weighted-F1", ("pos_neg", "weighted_f1"), ("pos_neg", "majority", "weighted_f1")),
+    ("pos-vs-neg two-way macro-F1", ("pos_neg", "two_way", "macro_f1"), ("pos_neg", "majority", "macro_f1")),
+)
+PAIRS = (("vxlm", "classifier"), ("ctam", "vxlm"), ("ctam", "classifier"))
 
 
-def spread(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": round(statistics.fmean(values), 2),
-        "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-        "values": [round(v, 2) for v in values],
-    }
+def pick(report: dict[str, Any], path: tuple[str, ...]) -> float:
+    for key in path:
+        report = report[key]
+    return 100 * float(report)
 
 
 def summarise(runs: list[dict]) -> dict:
+    from xsent_core.evaluation import paired_difference, seed_summary
+
     models = [m for m in PAPER if all(m in r["results"] for r in runs)]
-    table = {}
-    for m in models:
-        table[m] = {
-            "macro_f1": spread([100 * r["results"][m]["dev"]["macro_f1"] for r in runs]),
-            "accuracy": spread([100 * r["results"][m]["dev"]["accuracy"] for r in runs]),
-            "paper_f1": PAPER[m],
-        }
-    order = sorted(models, key=lambda m: -table[m]["macro_f1"]["mean"])
+    dev = {m: [r["results"][m]["dev"] for r in runs] for m in models}
+    table: dict[str, Any] = {}
+    for label, path, majority in METRICS:
+        table[label] = {"majority": round(pick(dev[models[0]][0], majority), 2)}
+        for m in models:
+            s = seed_summary([pick(d, path) for d in dev[m]])
+            table[label][m] = {"mean": round(s.mean, 2), "std": round(s.std, 2), "values": [round(v, 2) for v in s.values]}
+    pairs = {}
+    for a, b in PAIRS:
+        if a in models and b in models:
+            pairs[f"{a} - {b}"] = {
+                label: {k: (round(v, 2) if isinstance(v, float) else [round(x, 2) for x in v] if isinstance(v, list) else v)
+                        for k, v in paired_difference([pick(d, path) for d in dev[a]], [pick(d, path) for d in dev[b]]).as_dict().items()}
+                for label, path, _ in METRICS[:3]
+            }
+    predicted = {m: [sorted({lab for lab, row in zip(d["labels"], zip(*d["confusion_matrix"])) if sum(row)}) for d in dev[m]] for m in models}
     return {
         "seeds": [r["budget"]["seed"] for r in runs],
         "minutes_per_run": [round(r["total_seconds"] / 60, 1) for r in runs],
         "commands": [r["command"] for r in runs],
         "machine": runs[0]["machine"],
-        "models": table,
-        "order_by_mean_macro_f1": order,
+        "dev_rows": dev[models[0]][0]["n"],
+        "paper_f1": {m: PAPER[m] for m in models},
+        "metrics": table,
+        "paired_differences": pairs,
+        "labels_ever_predicted": predicted,
     }
 
 
 def markdown(s: dict) -> str:
+    models = list(s["paper_f1"])
     lines = [
-        f"GKLMIP dev (358 rows), seeds {s['seeds']}; minutes per run {s['minutes_per_run']} on 2 CPU cores.",
+        f"GKLMIP dev ({s['dev_rows']} rows), seeds {s['seeds']}; minutes per run {s['minutes_per_run']} on 2 CPU cores. "
+        f"Paper's F1 (its own test set): " + ", ".join(f"{NAMES[m]} {s['paper_f1'][m]}" for m in models) + ".",
         "",
-        "| model | paper F1 | dev macro-F1 (mean ± std) | dev accuracy (mean ± std) | per seed macro-F1 |",
-        "|---|---|---|---|---|",
+        "| metric | majority baseline | " + " | ".join(NAMES[m] for m in models) + " |",
+        "|---|---|" + "---|" * len(models),
     ]
-    for m, row in s["models"].items():
-        f1, acc = row["macro_f1"], row["accuracy"]
-        lines.append(
-            f"| {NAMES[m]} | {row['paper_f1']} | {f1['mean']:.2f} ± {f1['std']:.2f} | "
-            f"{acc['mean']:.2f} ± {acc['std']:.2f} | {', '.join(f'{v:.2f}' for v in f1['values'])} |"
-        )
-    lines += ["", "Order by mean macro-F1: " + " > ".join(NAMES[m] for m in s["order_by_mean_macro_f1"]), ""]
+    for label, row in s["metrics"].items():
+        cells = [f"{row[m]['mean']:.2f} ± {row[m]['std']:.2f}" for m in models]
+        lines.append(f"| {label} | {row['majority']:.2f} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences (per seed, points):", "", "| pair | metric | per seed | mean | verdict |", "|---|---|---|---|---|"]
+    for pair, metrics in s["paired_differences"].items():
+        for label, d in metrics.items():
+            lines.append(f"| {pair} | {label} | {', '.join(f'{v:+.2f}' for v in d['differences'])} | {d['mean']:+.2f} | {d['verdict']} |")
+    lines += ["", "Labels each model predicted at least once, per seed: "
+              + "; ".join(f"{NAMES[m]} {v}" for m, v in s["labels_ever_predicted"].items()), ""]
     return "\n".join(lines)
 
 

@@ -223,3 +223,27 @@ def test_train_on_own_data_file(tmp_path, capsys, shared_data):
 def test_bad_data_override_is_one_clear_line(tmp_path, capsys, data, message):
     code, _, err = run(capsys, "train", "--method", "tagger", "--preset", "tagger-tiny", "--out", str(tmp_path / "m"), "--data", data)
     assert code == 2 and message in err, err
+
+
+def test_distill_from_a_file_is_the_apps_job_as_a_command(tmp_path, capsys, tiny_tagger_dir, shared_data):
+    """`distill` runs xsent_core.jobs.distill_job: a span in the file is a hard label, before/after on a held-out slice."""
+    rows = tmp_path / "sentences.jsonl"
+    rows.write_text(
+        json.dumps({"id": "a", "text": "The fish was fresh but the service was slow.",
+                    "spans": [{"start": 4, "end": 8, "text": "fish", "polarity": "positive"}]}) + "\n"
+        + json.dumps({"id": "b", "text": "Le service était lent."}) + "\n", encoding="utf-8")
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", str(tiny_tagger_dir), "--data", f"jsonl:{rows}", "--out", str(out), "--steps", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "msmo" and report["model"] == str(out) and (out / "config.json").is_file()
+    assert report["train_report"]["counts"]["hard"] == 1
+    assert report["heldout"]["rows"] > 0 and "{data}" not in report["heldout"]["data"]
+    assert "f1" in report["after"] and report["before"]["model"] == tiny_tagger_dir.name
+
+
+def test_rethink_refuses_a_model_of_another_method(tmp_path, capsys, tiny_tagger_dir):
+    rows = tmp_path / "texts.jsonl"
+    rows.write_text(json.dumps({"text": "ok"}) + "\n", encoding="utf-8")
+    assert main(["rethink", "--base", str(tiny_tagger_dir), "--data", f"jsonl:{rows}", "--out", str(tmp_path / "o")]) == 2
+    assert "holds a 'tagger' model; this command needs lfdrt" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 
 from db.store import Store
-from views.jobs import (
-    JobCancelled,
-    JobRunner,
-    before_after_rows,
-    check_params,
-    heldout_split,
-    progress_of,
-    safe_name,
-    train_overrides,
-)
+from views.jobs import JobCancelled, JobRunner, before_after_rows, check_params, progress_of, safe_name
+from xsent_core.jobs import heldout_split, train_overrides
 from views.services import AppSettings
 from xsent_core.types import Example, InputError, XsentError
 

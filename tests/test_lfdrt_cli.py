@@ -68,3 +68,21 @@ def test_shipped_default_rethinks_burmese_from_cli(tmp_path, capsys, shared_data
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["rethink"]["languages"] == {"my": 4}
     assert load_model(out, expected_method="lfdrt").config.rethink_epochs == 1
+
+
+def test_rethink_command_is_the_apps_job_with_before_and_after(tmp_path, capsys, shared_data):
+    """`rethink` = xsent_core.jobs.rethink_job, the call the app's runner makes: labels unused, held-out fallback."""
+    from xsent_core.paths import shipped_models_dir
+
+    rows = tmp_path / "my.jsonl"
+    texts = ["အရမ်းကောင်းတယ်", "မကောင်းဘူး", "ဈေးကြီးတယ်", "ဝန်ဆောင်မှု ကောင်းတယ်"]
+    rows.write_text("".join(json.dumps({"text": t, "label": "positive"}) + "\n" for t in texts), encoding="utf-8")
+    out = tmp_path / "rt"
+    code = main(["rethink", "--base", str(shipped_models_dir() / "lfdrt"), "--data", f"jsonl:{rows}",
+                 "--out", str(out), "--steps", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["method"] == "lfdrt" and (out / "config.json").is_file()
+    assert report["train_report"]["rows"] == 4 and report["train_report"]["languages"] == {"my": 4}
+    # 4 labelled rows are too few to hold out: the GKLMIP dev slice is the comparison
+    assert report["heldout"]["data"].endswith("gklmip_myanmar_sentiment/dev.json") and 0 < report["heldout"]["rows"] <= 64
+    assert {"accuracy", "macro_f1"} <= set(report["before"]) and {"accuracy", "macro_f1"} <= set(report["after"])

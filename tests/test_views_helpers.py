@@ -238,7 +238,7 @@ def test_alignment_csv_cannot_carry_spreadsheet_formulas(tmp_path):
 
 
 def test_job_heldout_sample_is_stratified():
-    from views.jobs import sample_rows
+    from xsent_core.jobs import sample_rows
     from xsent_core.types import Example
 
     rows = [Example(id=str(i), text="t", label="positive") for i in range(90)] + [Example(id=f"n{i}", text="t", label="negative") for i in range(30)]
@@ -374,9 +374,9 @@ def test_batch_rows_cannot_reach_server_files(tmp_path):
 
 
 def test_heldout_summary_names_a_real_path_not_the_placeholder(shared_data):
-    from views.jobs import _metrics_block, hold_out
+    from xsent_core.jobs import hold_out, metrics_block
 
-    block = _metrics_block({}, {}, "gklmip:{data}/gklmip_myanmar_sentiment/dev.json", 64, None)
+    block = metrics_block({}, {}, "gklmip:{data}/gklmip_myanmar_sentiment/dev.json", 64, None)
     assert "{data}" not in block["heldout"]["data"] and block["heldout"]["data"].endswith("gklmip_myanmar_sentiment/dev.json")
     rows, heldout, described = hold_out([], [], "rethink", "corrected")
     assert heldout and "{data}" not in described and str(shared_data) in described

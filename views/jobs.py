@@ -4,9 +4,10 @@ The queue *is* the store's jobs table (`create_job` / `next_queued_job`), so a
 job survives a page reload and another process can see it; a job whose process
 died is marked failed when the next runner starts. Progress and the loss of
 every optimiser step are appended to the job row from `training.fit`
-callbacks. On success the new model folder (under `settings.models_dir`) is
-registered in the models table with its metrics, including before/after
-metrics on a held-out slice that training never saw.
+callbacks. The work itself is a library call (`xsent_core.jobs`: hold-out,
+before/after scores, training), the same one the CLI makes; the runner picks
+models and rows from the store and, on success, registers the new model folder
+(under `settings.models_dir`) with its metrics.
 
 Job kinds (params in the job row):
 - "train_preset": {method, preset, steps?, lr?, name?}: `recipes.run_preset`.
@@ -26,26 +27,16 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from xsent_core.types import Example, InputError, XsentError
+from xsent_core.jobs import JobCancelled, JobResult, JobRun, ModelRef, distill_job, rethink_job, train_preset_job
+from xsent_core.types import InputError, XsentError
 
 log = logging.getLogger("xsent.jobs")
 
 JOB_KINDS: tuple[str, ...] = ("train_preset", "distill", "rethink")
 DATA_CHOICES: tuple[str, ...] = ("corrected", "unlabelled", "all")
 MAX_STEPS = 100_000
-HELDOUT_ROWS = 64  # rows of a preset's dev set used for before/after metrics
-HELDOUT_FRACTION = 0.2  # of the store's labelled rows, when there are enough
-MIN_STORE_HELDOUT = 10  # fewer labelled rows than this: use a shared-data slice instead
-# a labelled slice of the shared data for before/after when the store has too few labels
-FALLBACK_HELDOUT = {
-    "distill": "semeval:{data}/semeval16_restaurants/gold-fr-dev.txt",
-    "rethink": "gklmip:{data}/gklmip_myanmar_sentiment/dev.json",
-}
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class JobCancelled(XsentError):
-    pass
+__all__ = ["JOB_KINDS", "JobCancelled", "JobRunner", "before_after_rows", "check_params", "progress_of", "safe_name"]
 
 
 def safe_name(name: str, fallback: str) -> str:
@@ -99,65 +90,6 @@ def check_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         raise InputError(f"language must be a code such as my, en, fr; got {lang!r}")
     out["lang"] = lang or None
     return out
-
-
-def train_overrides(base_lr: float, base_head_lr: float, steps: int | None, lr: float | None) -> dict[str, Any]:
-    """TrainConfig overrides for the user's steps / learning rate.
-
-    `steps` trains exactly that many optimiser steps (epochs=0 lets `fit` loop
-    epochs until max_steps). `lr` sets the encoder rate; the heads' rate keeps
-    the preset's ratio to it.
-    """
-    out: dict[str, Any] = {}
-    if steps:
-        out.update(max_steps=int(steps), epochs=0)
-    if lr:
-        out["lr"] = float(lr)
-        out["head_lr"] = float(lr) * (base_head_lr / base_lr if base_lr else 1.0)
-    return out
-
-
-def heldout_split(examples: Sequence[Example], fraction: float = HELDOUT_FRACTION) -> tuple[list[Example], list[Example]]:
-    """(train, held-out): a deterministic stratified slice; nothing in held-out is trained on."""
-    from xsent_core.data.splits import stratified_split
-
-    held, train = stratified_split(list(examples), fraction, seed=0)
-    return train, held
-
-
-def hold_out(
-    rows: Sequence[Example], labelled: Sequence[Example], kind: str, what: str
-) -> tuple[list[Example], list[Example], str]:
-    """(rows to train on, held-out rows, where they came from) for a store job.
-
-    Enough `labelled` store rows: a slice of them is held out and removed from
-    `rows`; otherwise the job's fallback set (FALLBACK_HELDOUT[kind]) is used.
-    """
-    if len(labelled) >= MIN_STORE_HELDOUT:
-        _, heldout = heldout_split(labelled)
-        held_ids = {r.id for r in heldout}
-        return [r for r in rows if r.id not in held_ids], heldout, f"store: {len(heldout)} {what} documents"
-    from xsent_core.recipes import resolve_spec
-
-    spec = FALLBACK_HELDOUT[kind]
-    return list(rows), load_heldout(spec), resolve_spec(spec)
-
-
-def sample_rows(rows: Sequence[Example], n: int = HELDOUT_ROWS) -> list[Example]:
-    """At most `n` rows, stratified by label (a file's first rows are often one class)."""
-    rows = list(rows)
-    if len(rows) <= n:
-        return rows
-    from xsent_core.data.splits import stratified_split
-
-    picked, _ = stratified_split(rows, n / len(rows), seed=0)
-    return picked[:n]
-
-
-def load_heldout(spec: str) -> list[Example]:
-    from xsent_core.recipes import load_data
-
-    return sample_rows(load_data(spec))
 
 
 def progress_of(state: Any) -> float:
@@ -383,30 +315,33 @@ class JobRunner:
             return self.store.get_model(name)
         return self.store.default_model(method)
 
-    def _evaluate(self, model: Any, rows: Sequence[Example]) -> dict[str, float]:
-        import torch
+    def _ref(self, method: str, name: str | None) -> ModelRef | None:
+        """The store's model (named, else the method's default) as a library ModelRef; None if there is none."""
+        try:
+            record = self._default_record(method, name)
+        except XsentError:
+            return None
+        return None if record is None else ModelRef(record.name, record.path, record.method)
 
-        if not rows:
-            return {}
-        with torch.inference_mode():
-            metrics = model.evaluate(list(rows))
-        return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    def _run(self, job: Any, reporter: "_Reporter", cancel: threading.Event) -> JobRun:
+        def on_stage(stage: str, facts: Mapping[str, Any]) -> None:
+            self.store.update_job(job.id, message=stage, metrics=dict(facts))
 
-    def _register(
-        self, job: Any, name: str, folder: Path, data: str, metrics: Mapping[str, Any]
-    ) -> dict[str, Any]:
+        return JobRun(device=self.device(), callbacks=(reporter,), cancel=cancel, on_stage=on_stage)
+
+    def _register(self, job: Any, name: str, result: JobResult) -> dict[str, Any]:
         from db.records import ModelRecord
         from xsent_core.registry import read_model_card
 
-        card = read_model_card(folder)
+        card = read_model_card(result.folder)
         record = self.store.register_model(
             ModelRecord(
                 name=name,
                 method=card.method,
-                path=str(folder),
+                path=str(result.folder),
                 encoder=card.encoder_fingerprint,
-                data=data,
-                metrics=dict(metrics),
+                data=result.description,
+                metrics=dict(result.metrics),
                 created=None,
                 is_default=False,
                 shipped=False,
@@ -414,103 +349,41 @@ class JobRunner:
         )
         if self.on_model is not None:
             self.on_model(record.name)
-        return {"checkpoint": str(folder), "metrics": {**metrics, "model": record.name}}
-
-    def _check(self, cancel: threading.Event) -> None:
-        if cancel.is_set():
-            raise JobCancelled("cancelled")
+        return {"checkpoint": str(result.folder), "metrics": {**result.metrics, "model": record.name}}
 
     # ------------------------------------------------------------ job kinds
-    def _train_preset(self, job: Any, params: dict, reporter: _Reporter, cancel: threading.Event) -> dict[str, Any]:
-        from xsent_core.recipes import get_preset, run_preset
-        from xsent_core.registry import load_model
-
-        method, preset_name = params["method"], params["preset"]
-        preset = get_preset(method, preset_name)
+    # the library does the work (xsent_core.jobs); the runner picks models and rows from the store
+    def _train_preset(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
+        method = params["method"]
         name, folder = self._out_dir(job, method, params)
-        heldout_spec = _heldout_spec(preset.data)
-        heldout = load_heldout(heldout_spec) if heldout_spec else []
-        device = self.device()
-        before = self._before(method, params.get("base"), heldout, device)
-        self._check(cancel)
-        overrides = train_overrides(preset.train.lr, preset.train.head_lr, params.get("steps"), params.get("lr"))
-        self.store.update_job(job.id, message="training", metrics={"model_dir": str(folder)})
-        report = run_preset(
-            method, preset_name, folder, device=device, train_overrides=overrides,
-            callbacks=[reporter], cancel=cancel, progress=False, evaluate_tests=False,
+        result = train_preset_job(
+            method, params["preset"], folder, base=self._ref(method, params.get("base")),
+            steps=params.get("steps"), lr=params.get("lr"), run=self._run(job, reporter, cancel),
         )
-        if report.get("status") != "finished":
-            raise JobCancelled(str(report.get("status")))
-        self._check(cancel)
-        after = self._after(folder, method, heldout, device, load_model)
-        metrics = _metrics_block(before, after, heldout_spec, len(heldout), report.get("dev"))
-        return self._register(job, name, folder, f"preset {preset_name}", metrics)
+        return self._register(job, name, result)
 
-    def _before(self, method: str, name: str | None, rows: Sequence[Example], device: str) -> dict[str, Any]:
-        from xsent_core.registry import load_model
-
-        record = None
-        try:
-            record = self._default_record(method, name)
-        except XsentError:
-            record = None
-        if record is None or not rows:
-            return {}
-        try:
-            model = load_model(record.path, expected_method=method, device=device)
-        except XsentError as e:
-            return {"model": record.name, "error": str(e)}
-        metrics = self._evaluate(model, rows)
-        del model
-        return {"model": record.name, **metrics}
-
-    def _after(self, folder: Path, method: str, rows: Sequence[Example], device: str, load_model: Any) -> dict[str, Any]:
-        if not rows:
-            return {}
-        model = load_model(folder, expected_method=method, device=device)
-        return self._evaluate(model, rows)
-
-    def _store_rows(self, data: str) -> list[Example]:
-        rows: list[Example] = []
+    def _store_rows(self, data: str) -> list[Any]:
+        rows: list[Any] = []
         if data in ("corrected", "all"):
             rows += self.store.corrected_examples(only_annotated=True)
         if data in ("unlabelled", "all"):
             rows += self.store.unlabelled_texts()
         return [r for r in rows if r.text.strip()]
 
-    def _distill(self, job: Any, params: dict, reporter: _Reporter, cancel: threading.Event) -> dict[str, Any]:
-        from dataclasses import replace
-
-        from xsent_core.registry import load_model
-
-        try:
-            from xsent_core.methods.msmo.distill import DEFAULT_JOB_TRAIN, distill_from_examples
-        except ImportError as e:
-            raise XsentError(f"MSMO distillation is not available in this version of xsent ({e})") from None
+    def _distill(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
         teacher = self._teacher(params.get("teacher"))
         rows = self._store_rows(params["data"])
-        rows, heldout, heldout_spec = hold_out(rows, [r for r in rows if r.spans], "distill", "corrected")
         if not rows:
             raise InputError(
                 "no store sentences to distil on: annotate or import documents first "
                 f"(data choice {params['data']!r})"
             )
-        device = self.device()
-        before = self._before(teacher.method, teacher.name, heldout, device)
-        self._check(cancel)
-        train = replace(DEFAULT_JOB_TRAIN, **train_overrides(DEFAULT_JOB_TRAIN.lr, DEFAULT_JOB_TRAIN.head_lr, params.get("steps"), params.get("lr")))
         name, folder = self._out_dir(job, "msmo", params)
-        self.store.update_job(job.id, message="distilling", metrics={"model_dir": str(folder), "rows": len(rows)})
-        result = distill_from_examples(
-            teacher.path, rows, train=train, out_dir=folder, device=device, callbacks=[reporter],
-            cancel=cancel, progress=False, metadata={"teacher": teacher.name, "data": params["data"]},
+        result = distill_job(
+            ModelRef(teacher.name, teacher.path, teacher.method), rows, folder, data=f"store ({params['data']})",
+            steps=params.get("steps"), lr=params.get("lr"), run=self._run(job, reporter, cancel),
         )
-        if getattr(result.train, "status", "finished") != "finished":
-            raise JobCancelled("cancelled")
-        self._check(cancel)
-        after = self._after(folder, "msmo", heldout, device, load_model)
-        metrics = _metrics_block(before, after, heldout_spec, len(heldout), {"counts": dict(result.counts)})
-        return self._register(job, name, folder, f"distilled from {teacher.name} on store ({params['data']})", metrics)
+        return self._register(job, name, result)
 
     def _teacher(self, name: str | None) -> Any:
         if name:
@@ -521,75 +394,22 @@ class JobRunner:
                 return record
         raise XsentError("distillation needs a teacher: no msmo or tagger model is registered")
 
-    def _rethink(self, job: Any, params: dict, reporter: _Reporter, cancel: threading.Event) -> dict[str, Any]:
-        from xsent_core.registry import load_model
-
-        try:
-            from xsent_core.methods.lfdrt import rethink
-        except ImportError as e:
-            raise XsentError(f"LFD-RT rethinking is not available in this version of xsent ({e})") from None
+    def _rethink(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
         base = params.get("base")
         record = self.store.get_model(base) if base else self.store.default_model("lfdrt")
         if record is None:
             raise XsentError("rethinking needs a trained lfdrt model: train one (preset) or register one first")
         rows = self._store_rows(params["data"])
-        labelled = [r for r in self.store.corrected_examples(only_annotated=True) if r.label]
-        rows, heldout, heldout_spec = hold_out(rows, labelled, "rethink", "labelled")
-        # rethinking learns from the heads' own pseudo-labels: labels are not used
-        rows = [Example(id=r.id, text=r.text, lang=r.lang, image=r.image) for r in rows]
         if not rows:
             raise InputError("no store texts to rethink on: import or predict some documents first")
-        device = self.device()
-        before = self._before("lfdrt", record.name, heldout, device)
-        self._check(cancel)
         name, folder = self._out_dir(job, "lfdrt", params)
-        self.store.update_job(job.id, message="rethinking", metrics={"model_dir": str(folder), "rows": len(rows)})
-        model = load_model(record.path, expected_method="lfdrt", device=device)
-        epochs = None
-        if params.get("steps"):  # rethinking counts epochs: as many as the asked steps need
-            batch = int(model.config.rethink_batch_size)
-            per_epoch = max(1, -(-min(len(rows), model.config.rethink_max_rows or len(rows)) // batch))
-            epochs = max(1, -(-int(params["steps"]) // per_epoch))
-        result = rethink(
-            model, rows, lang=params.get("lang") or None, out_dir=folder, epochs=epochs, lr=params.get("lr"),
-            callbacks=[reporter], cancel=cancel, progress=False, device=device,
+        result = rethink_job(
+            ModelRef(record.name, record.path, record.method), rows,
+            self.store.corrected_examples(only_annotated=True), folder, data=f"store ({params['data']})",
+            lang=params.get("lang") or None, steps=params.get("steps"), lr=params.get("lr"),
+            run=self._run(job, reporter, cancel),
         )
-        del model
-        if result.status != "finished":
-            raise JobCancelled(result.status)
-        extra = {
-            "rows": result.rows, "languages": dict(result.languages), "steps": result.steps,
-            "heads_agree_before": result.agreement_before, "heads_agree_after": result.agreement_after,
-        }
-        self._check(cancel)
-        after = self._after(folder, "lfdrt", heldout, device, load_model)
-        metrics = _metrics_block(before, after, heldout_spec, len(heldout), extra)
-        return self._register(job, name, folder, f"rethinking of {record.name} on store ({params['data']})", metrics)
-
-
-def _heldout_spec(data: Mapping[str, Any]) -> str | None:
-    """The preset's dev set (or its first test set): a slice training never sees."""
-    dev = data.get("dev")
-    if isinstance(dev, str):
-        return dev
-    if isinstance(dev, (list, tuple)) and dev:
-        return str(dev[0])
-    tests = data.get("test")
-    if isinstance(tests, Mapping) and tests:
-        return str(next(iter(tests.values())))
-    return None
-
-
-def _metrics_block(
-    before: Mapping[str, Any], after: Mapping[str, Any], spec: str | None, n: int, extra: Any
-) -> dict[str, Any]:
-    from xsent_core.recipes import resolve_spec
-
-    # what a person reads in the summary: the real path, not the "{data}" placeholder
-    out: dict[str, Any] = {"heldout": {"data": resolve_spec(spec) if spec else "", "rows": n}, "before": dict(before), "after": dict(after)}
-    if extra:
-        out["train_report"] = extra
-    return out
+        return self._register(job, name, result)
 
 
 def before_after_rows(metrics: Mapping[str, Any]) -> list[list[Any]]:

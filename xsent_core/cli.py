@@ -1,4 +1,4 @@
-"""`python -m xsent_core`: predict / train / eval / export / methods.
+"""`python -m xsent_core`: predict / train / eval / export / methods / distill / rethink.
 
 Every method plugs in by name through `xsent_core.registry`; errors meant for
 the user (bad file, wrong checkpoint) print one clear line and exit 2.
@@ -172,6 +172,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_ref(path: str, method: str | None) -> Any:
+    """A model folder as a jobs.ModelRef (its card says the method)."""
+    from .jobs import ModelRef
+    from .registry import read_model_card
+
+    card = read_model_card(path)
+    if method and card.method not in method.split("|"):
+        raise XsentError(f"{path} holds a {card.method!r} model; this command needs {' or '.join(method.split('|'))}")
+    return ModelRef(Path(path).name, str(path), card.method)
+
+
+def _job_report(result: Any) -> int:
+    from .recipes import print_json
+
+    print_json({"model": str(result.folder), "method": result.method, "data": result.description, **dict(result.metrics)})
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    """The app's "distill" job on a file: the same library call (xsent_core.jobs.distill_job)."""
+    from .jobs import JobRun, distill_job
+    from .recipes import load_data
+
+    rows = load_data(args.data)
+    teacher = _model_ref(args.teacher, "msmo|tagger")
+    result = distill_job(teacher, rows, Path(args.out), data=args.data, steps=args.steps, lr=args.lr,
+                         run=JobRun(device=args.device))
+    return _job_report(result)
+
+
+def cmd_rethink(args: argparse.Namespace) -> int:
+    """The app's "rethink" job on a file: labelled rows of --data also feed the held-out comparison."""
+    from .jobs import JobRun, rethink_job
+    from .recipes import load_data
+
+    rows = load_data(args.data)
+    base = _model_ref(args.base, "lfdrt")
+    result = rethink_job(base, rows, rows, Path(args.out), data=args.data, lang=args.lang, steps=args.steps,
+                         lr=args.lr, run=JobRun(device=args.device))
+    return _job_report(result)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .data.export import export_examples
     from .recipes import load_data
@@ -243,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=("conll", "jsonl", "hf", "labelstudio"))
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    for name, helptext, model_flag, model_help in (
+        ("distill", "MSMO distillation of a teacher on a file's sentences (spans, where given, are hard labels)",
+         "--teacher", "msmo or tagger model folder"),
+        ("rethink", "LFD-RT rethinking of a model on a file's texts (labels unused except for the held-out check)",
+         "--base", "lfdrt model folder"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument(model_flag, required=True, help=model_help)
+        p.add_argument("--data", required=True, help="FORMAT:PATH of the sentences (jsonl | semeval | gklmip | conll | csv)")
+        p.add_argument("--out", required=True, help="folder for the new model")
+        p.add_argument("--steps", type=int, help="optimiser steps (default: the job's own)")
+        p.add_argument("--lr", type=float, help="encoder learning rate (heads keep their ratio)")
+        if name == "rethink":
+            p.add_argument("--lang", help="language of rows whose language is neither given nor detected")
+        p.add_argument("--device", default="cpu")
+        p.set_defaults(func=cmd_distill if name == "distill" else cmd_rethink)
 
     p = sub.add_parser("methods", help="list methods and their presets")
     p.set_defaults(func=cmd_methods)

@@ -123,6 +123,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--holdout", type=float, default=0.3, help="share of the MY-EN lexicon held out for precision@1")
     ap.add_argument("--methods", nargs="+", default=["classifier", "vxlm", "ctam"])
+    ap.add_argument("--logit-adjust", type=float, default=0.0, help="tau of logit-adjusted cross-entropy, all three models (0: plain)")
+    ap.add_argument("--class-weighting", choices=("none", "balanced"), default="none", help="class-weighted cross-entropy, all three models")
     ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
     ap.add_argument("--ship", action="store_true", help="save the VXLM/CTAM models to assets/models (fp16)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ctam.json"))
@@ -178,6 +180,8 @@ def main() -> None:
         "lexicon_holdout": args.holdout, "limit": args.limit,
         "seeds": 1, "note": "one seed (the paper averages three)",
     }
+    imbalance = {"logit_adjust": args.logit_adjust, "class_weighting": args.class_weighting}
+    report["budget"]["imbalance"] = imbalance
     results: dict[str, Any] = {}
     report["results"] = results
     tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
@@ -194,7 +198,7 @@ def main() -> None:
     if "classifier" in args.methods:
         log("classifier: prepare")
         t = time.time()
-        clf = ClassifierMethod(ClassifierConfig(train_from_layer=args.train_from), load_text_encoder("builtin"))
+        clf = ClassifierMethod(ClassifierConfig(train_from_layer=args.train_from, **imbalance), load_text_encoder("builtin"))
         items, sel = clf.prepare(train_rows), clf.prepare(select_rows)
         prep = round(time.time() - t, 1)
 
@@ -215,9 +219,10 @@ def main() -> None:
     if {"vxlm", "ctam"} & set(args.methods):
         log("vxlm/ctam: encode rows")
         t = time.time()
-        common = {"train_from_layer": args.train_from, "static_layer": args.static_layer, "dictionary_holdout": args.holdout}
+        common = {"train_from_layer": args.train_from, "static_layer": args.static_layer, "dictionary_holdout": args.holdout, **imbalance}
         vxlm = VxlmMethod(VxlmConfig(**common), load_text_encoder("builtin"))
         train_items = vxlm.encode_examples(train_rows)
+        vxlm.count_labels(train_items)  # what prepare() does; the items are built here to be shared
         select_items = vxlm.encode_examples(select_rows)
         labelled_ids = {ex.id for ex in english_labelled}
         en_kept = [ex for ex in english if vxlm._row_words(ex)[0]]

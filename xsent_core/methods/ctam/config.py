@@ -27,6 +27,9 @@ class VxlmConfig:
     csls_k: int = 10
     static_min_count: int = 2  # occurrences a word needs for a corpus static vector
     static_max_words: int = 4000  # per language, most frequent first
+    # imbalance handling of the Burmese cross-entropy (xsent_core.imbalance), as the classifier's
+    class_weighting: str = "none"  # "none" | "balanced"
+    logit_adjust: float = 0.0  # tau of logit-adjusted cross-entropy; 0 = plain
     # sizes of the stored static table; set when the table is built, read back on load
     vocab_size: int = 0
     vocab_bytes: int = 0

@@ -128,6 +128,7 @@ class CtamMethod(VxlmMethod):
         if self.config.vocab_size == 0:
             self.build_static_from_items(list(student_items) + list(teacher_items) + list(static_items))
         students = [dict(it) for it in student_items]  # pairing adds a key; callers may reuse theirs
+        self.count_labels(students)
         self.pair(students, teacher_items)
         self.set_bank(teacher_texts, np.stack([self.sentence_vector(t["lower"]).numpy() for t in teacher_items]))
         return students
@@ -181,7 +182,7 @@ class CtamMethod(VxlmMethod):
         cfg = self.config
         s = self.path(batch["student"], self.student_gru)
         t = self.path(batch["teacher"], self.teacher_gru)
-        l_t = losses.classification_loss(self.logits(s), batch["student"]["label"])
+        l_t = self.sentence_loss(self.logits(s), batch["student"]["label"])  # imbalance handling: Burmese prior
         l_t = l_t + cfg.teacher_ce_weight * losses.classification_loss(self.logits(t), batch["teacher"]["label"])
         s_mask, t_mask = s["word_mask"], t["word_mask"]
         teacher_states = t["gru"].detach() if cfg.detach_teacher else t["gru"]

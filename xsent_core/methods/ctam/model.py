@@ -24,10 +24,11 @@ import torch.nn.functional as F
 
 from ...config import replace_config
 from ...evaluation import flat_sentence_metrics, prediction_report
+from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, log_prior, logit_adjusted_cross_entropy
 from ...nn import GatedFusion, masked_mean
 from ...paths import expand_placeholders
 from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
-from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
+from ...types import SENTIMENT_LABELS, CheckpointError, Example, InputError, Prediction, XsentError
 from ...vecmap import (
     clean_word,
     fit_mapping,
@@ -102,6 +103,10 @@ class VxlmMethod(Method):
         self.register_buffer("map_target_mean", torch.zeros(dim))
         self._lookup: dict[str, int] | None = None
         self.static_report: dict[str, Any] = {}
+        if config.class_weighting not in IMBALANCE_MODES:
+            raise CheckpointError(f"class_weighting={config.class_weighting!r}: choose one of {', '.join(IMBALANCE_MODES)}")
+        # training-label counts for the imbalance options (`count_labels`); training-time only
+        self.register_buffer("class_counts", torch.zeros(len(SENTIMENT_LABELS)), persistent=False)
 
     def feature_dim(self) -> int:
         return self.encoder.info.hidden_size
@@ -407,6 +412,7 @@ class VxlmMethod(Method):
         if self.config.vocab_size == 0:
             extra = self.encode_examples(self.load_target_corpus())
             self.build_static_from_items(list(items) + extra)
+        self.count_labels(items)
         return items
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
@@ -448,9 +454,23 @@ class VxlmMethod(Method):
         hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
         return self.features(hidden, batch["pool"], batch["word_mask"], batch["h_vec"])
 
+    def count_labels(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Remember the training items' label counts (the prior the imbalance options correct)."""
+        labels = [int(it["label"]) for it in items if int(it["label"]) >= 0]
+        self.class_counts.copy_(class_counts(labels, len(SENTIMENT_LABELS)).to(self.class_counts))
+
+    def sentence_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy on the target-language labels, with the config's imbalance handling."""
+        cfg = self.config
+        return logit_adjusted_cross_entropy(
+            logits, labels,
+            log_prior=log_prior(self.class_counts) if cfg.logit_adjust else None, tau=cfg.logit_adjust,
+            weight=balanced_class_weights(self.class_counts) if cfg.class_weighting == "balanced" else None,
+        )
+
     def forward_loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         feats = self.batch_features(batch)
-        loss = F.cross_entropy(self.logits(feats), batch["label"])
+        loss = self.sentence_loss(self.logits(feats), batch["label"])
         return {"loss": loss, "classification": loss.detach(), "gate_mean": feats["gate"].detach().mean()}
 
     # -- inference --------------------------------------------------------------------

@@ -228,3 +228,25 @@ def test_user_dictionary_refits_the_map_without_changing_the_model(trained, tmp_
     empty.write_text("", encoding="utf-8")
     with pytest.raises(InputError, match="no word pairs"):
         analyse_model(model, dictionary=empty)
+
+
+def test_imbalance_options_shift_the_burmese_cross_entropy_by_the_training_prior(trained, encoder):
+    """logit_adjust tau: CE on logits + tau * log(prior) (Menon et al.); prepare() counts the labels it saw."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from xsent_core.types import CheckpointError
+
+    model, items, _, _ = trained
+    assert model.class_counts.tolist() == [6.0, 6.0, 6.0]  # 6 rows of each label in tiny_rows
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 3.0]])
+    labels = torch.tensor([0, 2])
+    torch.testing.assert_close(model.sentence_loss(logits, labels), F.cross_entropy(logits, labels))  # tau = 0
+    adjusted = VxlmMethod(dataclasses.replace(model.config, logit_adjust=1.0), encoder)
+    adjusted.count_labels([{"label": torch.tensor(k)} for k in [0] + [1] + [2] * 8])
+    # add-one smoothing: prior (2, 2, 9) / 13
+    prior = torch.log(torch.tensor([2.0, 2.0, 9.0]) / 13)
+    torch.testing.assert_close(adjusted.sentence_loss(logits, labels), F.cross_entropy(logits + prior, labels))
+    with pytest.raises(CheckpointError, match="class_weighting"):
+        VxlmMethod(dataclasses.replace(model.config, class_weighting="loud"), encoder)

@@ -192,6 +192,16 @@ def score_after(folder: Path, method: str, rows: Sequence[Example], device: str)
 
 
 # -- the jobs ------------------------------------------------------------------------
+def _split(
+    rows: Sequence[Example], labelled: Sequence[Example], kind: str, what: str, empty: str
+) -> tuple[list[Example], list[Example], str]:
+    """`hold_out` of the rows with text; InputError(`empty`) when nothing is left to train on."""
+    rows, heldout, described = hold_out([r for r in rows if r.text.strip()], [r for r in labelled if r.text.strip()], kind, what)
+    if not rows:
+        raise InputError(empty)
+    return rows, heldout, described
+
+
 def train_preset_job(
     method: str, preset_name: str, out_dir: Path, *, base: ModelRef | None = None,
     steps: int | None = None, lr: float | None = None, run: JobRun = JobRun(),
@@ -222,14 +232,9 @@ def distill_job(
     steps: int | None = None, lr: float | None = None, run: JobRun = JobRun(),
 ) -> JobResult:
     """MSMO multi-teacher distillation of `teacher` on `rows`; a row's spans are hard labels."""
-    try:
-        from .methods.msmo.distill import DEFAULT_JOB_TRAIN, distill_from_examples
-    except ImportError as e:
-        raise XsentError(f"MSMO distillation is not available in this version of xsent ({e})") from None
-    rows = [r for r in rows if r.text.strip()]
-    rows, heldout, described = hold_out(rows, [r for r in rows if r.spans], "distill", "corrected")
-    if not rows:
-        raise InputError(f"no sentences to distil on (data: {data})")
+    from .methods.msmo.distill import DEFAULT_JOB_TRAIN, distill_from_examples
+
+    rows, heldout, described = _split(rows, [r for r in rows if r.spans], "distill", "corrected", f"no sentences to distil on (data: {data})")
     before = score_before(teacher, heldout, run.device)
     run.check()
     train = replace(DEFAULT_JOB_TRAIN, **train_overrides(DEFAULT_JOB_TRAIN.lr, DEFAULT_JOB_TRAIN.head_lr, steps, lr))
@@ -251,18 +256,12 @@ def rethink_job(
     lang: str | None = None, steps: int | None = None, lr: float | None = None, run: JobRun = JobRun(),
 ) -> JobResult:
     """LFD-RT rethinking of `base` on `rows` (their labels are not used); `labelled` rows feed the hold-out."""
+    from .methods.lfdrt import rethink
     from .registry import load_model
 
-    try:
-        from .methods.lfdrt import rethink
-    except ImportError as e:
-        raise XsentError(f"LFD-RT rethinking is not available in this version of xsent ({e})") from None
-    rows = [r for r in rows if r.text.strip()]
-    rows, heldout, described = hold_out(rows, [r for r in labelled if r.label], "rethink", "labelled")
+    rows, heldout, described = _split(rows, [r for r in labelled if r.label], "rethink", "labelled", f"no texts to rethink on (data: {data})")
     # rethinking learns from the heads' own pseudo-labels: labels are not used
     rows = [Example(id=r.id, text=r.text, lang=r.lang, image=r.image) for r in rows]
-    if not rows:
-        raise InputError(f"no texts to rethink on (data: {data})")
     before = score_before(base, heldout, run.device)
     run.check()
     run.stage("rethinking", model_dir=str(out_dir), rows=len(rows))

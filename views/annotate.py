@@ -19,6 +19,7 @@ from xsent_core.types import Example, InputError, XsentError
 
 from . import annotation_logic as logic
 from .event_data import payload, selected_row
+from .static_files import static_text
 from .services import SPAN_METHODS, Services
 
 # Runs in the browser before a save: the key box (the last of the `n` inputs) gets a fresh key per
@@ -46,92 +47,6 @@ HISTORY_HEADERS = ["version", "parent", "annotator", "saved (UTC)", "label", "sp
 AGREEMENT_HEADERS = ["annotator A", "annotator B", "shared docs", "label pairs", "Cohen's kappa", "docs with spans", "span F1 (A as reference)"]
 QUEUE_SIZE = 200
 
-# Selection -> character offsets (code points) inside .ann-text, and the keyboard shortcuts.
-ANNOTATOR_JS = r"""
-(() => {
-  const host = element;
-  if (host.__xsInit) return;
-  host.__xsInit = true;
-  const root = () => host.querySelector('.ann-text');
-  host.__offsets = () => {
-    const r0 = root(); const sel = window.getSelection();
-    if (!r0 || !sel || sel.rangeCount === 0 || sel.isCollapsed) return null;
-    const r = sel.getRangeAt(0);
-    if (!r0.contains(r.startContainer) || !r0.contains(r.endContainer)) return null;
-    const pre = document.createRange(); pre.selectNodeContents(r0); pre.setEnd(r.startContainer, r.startOffset);
-    const start = +(r0.dataset.base || 0) + Array.from(pre.toString()).length;
-    return [start, start + Array.from(r.toString()).length];
-  };
-  host.__sel = null; host.__mark = null;
-  window.__xsentAnnot = {element: host, trigger: trigger};
-  host.addEventListener('mouseup', () => { const o = host.__offsets(); if (o) { host.__sel = o; host.__mark = null; } });
-  host.addEventListener('click', (e) => {
-    const add = e.target.closest('.ann-add');
-    if (add) { e.preventDefault(); window.__xsentSpan(add.dataset.pol); return; }
-    if (e.target.closest('.ann-remove')) { e.preventDefault(); window.__xsentSpan(''); return; }
-    if (e.target.closest('.ann-show-all')) { e.preventDefault(); trigger('click', {action: 'show_all'}); return; }
-    const part = e.target.closest('.ann-part');
-    if (part) { e.preventDefault(); trigger('click', {action: 'part', start: +part.dataset.part}); return; }
-    const m = e.target.closest('mark.xs-span');
-    const sel = window.getSelection();
-    if (m && (!sel || sel.isCollapsed)) {
-      host.querySelectorAll('mark.xs-picked').forEach(x => x.classList.remove('xs-picked'));
-      m.classList.add('xs-picked'); host.__mark = [+m.dataset.start, +m.dataset.end]; host.__sel = null;
-    }
-  });
-  window.__xsentSpan = (pol) => {
-    const a = window.__xsentAnnot; if (!a) return;
-    const h = a.element; const o = h.__offsets() || h.__sel;
-    if (!pol) {
-      if (h.__mark) a.trigger('click', {action: 'remove', start: h.__mark[0], end: h.__mark[1]});
-      else a.trigger('click', {action: 'none'});
-      h.__mark = null; return;
-    }
-    if (o) { a.trigger('click', {action: 'add', start: o[0], end: o[1], polarity: pol}); h.__sel = null; const s = window.getSelection(); if (s) s.removeAllRanges(); }
-    else if (h.__mark) a.trigger('click', {action: 'add', start: h.__mark[0], end: h.__mark[1], polarity: pol});
-    else a.trigger('click', {action: 'none'});
-  };
-  if (!window.__xsentKeys) {
-    window.__xsentKeys = true;
-    document.addEventListener('keydown', (e) => {
-      const a = window.__xsentAnnot;
-      if (!a || !a.element.isConnected || a.element.offsetParent === null) return;
-      const t = e.target;
-      const choice = t && t.tagName === 'INPUT' && ['radio', 'checkbox', 'button', 'submit', 'range'].includes((t.type || '').toLowerCase());
-      const editing = t && (t.isContentEditable || ((t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') && !t.readOnly && !choice));
-      if ((editing && !e.altKey) || e.ctrlKey || e.metaKey) return;
-      const k = e.altKey ? e.code.replace('Key', '').replace('Digit', '').toLowerCase() : e.key.toLowerCase();
-      const click = (id) => { const b = document.getElementById(id); if (b) { e.preventDefault(); b.click(); } };
-      const pols = {'1': 'negative', '2': 'neutral', '3': 'positive'};
-      if (pols[k]) { e.preventDefault(); window.__xsentSpan(pols[k]); }
-      else if (k === 'x' || k === 'delete') { e.preventDefault(); window.__xsentSpan(''); }
-      else if (k === 'a') click('annotate-accept');
-      else if (k === 's') click('annotate-save');
-      else if (k === 'n') click('annotate-next');
-      else if (k === 'p') click('annotate-prev');
-    });
-  }
-})();
-"""
-
-ANNOTATOR_CSS = """
-.ann-head { color: var(--body-text-color-subdued); font-size: .9em; margin-bottom: 4px; }
-.ann-text { white-space: pre-wrap; font-size: 1.25em; line-height: 2.1; padding: 10px 12px; border: 1px solid var(--border-color-primary);
-  border-radius: 8px; background: var(--background-fill-secondary); user-select: text; cursor: text;
-  font-family: "Noto Sans Myanmar", "Padauk", "Myanmar Text", system-ui, sans-serif; }
-.ann-empty { padding: 16px; color: var(--body-text-color-subdued); }
-.ann-more { margin-top: 4px; font-size: .9em; color: var(--body-text-color-subdued); }
-.ann-more button { border-radius: 6px; padding: 2px 10px; border: 1px solid var(--border-color-primary); cursor: pointer; background: var(--background-fill-secondary); }
-mark.xs-span { border-radius: 4px; padding: 1px 2px; color: #fff; cursor: pointer; }
-mark.xs-span::after { content: attr(data-label); font-size: .6em; margin-left: 3px; vertical-align: super; opacity: .9; }
-mark.pol-positive { background: #2e9d5b; } mark.pol-negative { background: #d64545; } mark.pol-neutral { background: #8a8f98; }
-mark.xs-picked { outline: 3px solid #f5b400; }
-.ann-toolbar { margin-top: 6px; display: flex; gap: 6px; align-items: center; flex-wrap: wrap; font-size: .9em; }
-.ann-toolbar button { border-radius: 6px; padding: 3px 10px; color: #fff; border: none; cursor: pointer; }
-.ann-toolbar button.pol-positive { background: #2e9d5b; } .ann-toolbar button.pol-negative { background: #d64545; }
-.ann-toolbar button.pol-neutral { background: #8a8f98; } .ann-toolbar button.ann-remove { background: #555; }
-.ann-toolbar kbd { background: rgba(255,255,255,.25); border-radius: 3px; padding: 0 4px; font-size: .85em; }
-"""
 
 SHORTCUTS_MD = (
     "**Keys** (when not typing in a field; with Alt anywhere): select text then **1** negative · **2** neutral · "
@@ -168,7 +83,8 @@ def build(services: Services) -> None:
                     refresh = gr.Button("Refresh queue", size="sm", elem_id="annotate-refresh")
             with gr.Column(scale=5):
                 header = gr.Markdown(elem_id="annotate-header")
-                editor = gr.HTML(logic.annotator_html(None, []), js_on_load=ANNOTATOR_JS, css_template=ANNOTATOR_CSS, elem_id="annotate-doc")
+                editor = gr.HTML(logic.annotator_html(None, []), js_on_load=static_text("annotator.js"),
+                                 css_template=static_text("annotator.css"), elem_id="annotate-doc")
                 gr.Markdown(SHORTCUTS_MD)
                 with gr.Row():
                     span_table = gr.Dataframe(headers=["#", "start", "end", "text", "polarity"], interactive=False, label="Spans", elem_id="annotate-spans", scale=3)

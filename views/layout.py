@@ -9,19 +9,10 @@ import gradio as gr
 
 from .blocks import XsentBlocks
 from .services import Services
+from .static_files import static_text
 
 # tab modules in display order; a tab whose module is absent is skipped
 TABS = ("predict", "inspect", "alignment", "annotate", "train", "models")
-
-CSS = """
-#predict-spans { min-height: 80px; }
-body, .gradio-container { font-family: "xsent Myanmar", system-ui, "Noto Sans Myanmar", "Padauk", "Myanmar Text", sans-serif; }
-.xs-progress { position: relative; height: 28px; border-radius: 14px; background: var(--background-fill-secondary);
-  border: 1px solid var(--border-color-primary); overflow: hidden; }
-.xs-progress .xs-fill { position: absolute; left: 0; top: 0; bottom: 0; transition: width .4s; }
-.xs-progress span { position: relative; display: block; text-align: center; line-height: 28px; font-weight: 600; }
-"""
-
 
 MYANMAR_FONT = Path(__file__).resolve().parent.parent / "assets" / "fonts" / "NotoSansMyanmar-Regular.woff2"
 MYANMAR_RANGES = "U+1000-109F, U+AA60-AA7F, U+A9E0-A9FF"
@@ -38,7 +29,7 @@ def page_css(font: Path = MYANMAR_FONT) -> str:
         '@font-face { font-family: "xsent Myanmar"; font-display: swap; '
         f'src: url(data:font/woff2;base64,{data}) format("woff2"); unicode-range: {MYANMAR_RANGES}; }}\n'
     )
-    return face + CSS
+    return face + static_text("app.css")
 
 
 def build_app(services: Services) -> gr.Blocks:

@@ -14,7 +14,7 @@ from xsent_core.methods.base import TrainConfig
 from xsent_core.methods.msmo import MsmoConfig, MsmoMethod, PRESETS, distill_from_examples
 from xsent_core.methods.msmo.config import MsmoRecipe, split_settings
 from xsent_core.methods.msmo.model import PairItem, ScheduleCallback, evaluate_cached
-from xsent_core.methods.msmo.views import ViewPair, align, alignment_key, build_pairs
+from xsent_core.methods.msmo.code_switched_pairs import ViewPair, align, alignment_key, build_pairs
 from xsent_core.types import AspectSpan, Example, XsentError
 
 ZAWGYI = "ပို႔တဲ့ပစၥည္းမွားေနတယ္၊Wi-Fi လႊင့္စက္မွာတာ Humidifier လာပို႔သြားတယ္၊"

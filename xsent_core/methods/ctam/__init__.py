@@ -9,7 +9,7 @@ losses, and `xsent_core.vecmap` / `xsent_core.static_vectors` for the mapping.
 from ..base import Preset, TrainConfig
 from .config import CtamConfig, VxlmConfig
 from .ctam_model import CtamMethod
-from .model import VxlmMethod
+from .vxlm_model import VxlmMethod
 
 _GKLMIP = "gklmip:{data}/gklmip_myanmar_sentiment/"
 _EN = "semeval:{data}/semeval16_restaurants/gold-en-train.txt"

@@ -36,7 +36,7 @@ from ...nn import masked_mean, reverse_gradient
 from ...types import Example, XsentError
 from . import losses
 from .config import CtamConfig
-from .model import VxlmMethod, _decode_strings, _encode_strings
+from .vxlm_model import VxlmMethod, _decode_strings, _encode_strings
 
 
 class CtamMethod(VxlmMethod):

@@ -5,7 +5,7 @@ Public API:
 - `MsmoMethod`, `MsmoConfig` (model + losses), `MsmoRecipe` (training recipe), `PRESETS`;
 - `distill_from_examples(teachers, examples, ...)`: the distillation job (store rows
   with corrected spans are hard labels, the rest get teacher soft labels);
-- `train_msmo`, `training_pairs`, `load_views` (recipe pieces), `views.align`;
+- `train_msmo`, `training_pairs`, `load_views` (recipe pieces), `code_switched_pairs.align`;
 - `losses`: the pure loss functions.
 """
 from .config import MsmoConfig, MsmoRecipe

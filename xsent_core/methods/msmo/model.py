@@ -36,7 +36,7 @@ from ..common import frozen_states, pad_stack, upper_states, words_of
 from ..tagger.model import TaggerMethod, example_tags, spans_from_probs
 from . import losses
 from .config import MsmoConfig
-from .views import ViewPair
+from .code_switched_pairs import ViewPair
 
 DECODING_RULE = (
     "each word takes its most probable tag; tag sequences that are not valid BIES are read left to right: "

@@ -23,7 +23,7 @@ from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
 from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
 from .model import MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
-from .views import ViewPair, build_pairs
+from .code_switched_pairs import ViewPair, build_pairs
 
 
 def fill(spec: str, lang: str) -> str:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ...nn import masked_mean
+
 NEG_INF = -1e9
 
 
@@ -43,11 +45,6 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.
     scores = scores.masked_fill(mask == 0, NEG_INF)
     out = torch.softmax(scores, dim=dim)
     return out * (mask != 0).to(out.dtype)
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(x.dtype)
-    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
     python benchmarks/ctam.py --seed 13 --out benchmarks/results/ctam_seed13.json   # likewise 14, 15
     python benchmarks/ctam_seeds.py benchmarks/results/ctam_seed*.json
+    python benchmarks/ctam_seeds.py benchmarks/results/ctam_la_seed*.json --out benchmarks/results/ctam_la_seeds.json \
+        --baseline benchmarks/results/ctam_seed*.json     # + paired differences against runs without the option
 
 Both readings of GKLMIP dev, each beside the majority-class baseline on the same
 rows: 3-class (macro-F1, accuracy) and the paper's positive-vs-negative reading
@@ -73,6 +75,24 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+def against(runs: list[dict], baseline: list[dict]) -> dict[str, Any]:
+    """Per model and metric: these runs minus the baseline runs of the same seeds."""
+    from xsent_core.evaluation import paired_difference
+
+    seeds = [r["budget"]["seed"] for r in runs]
+    if [r["budget"]["seed"] for r in baseline] != seeds:
+        raise SystemExit(f"--baseline runs must have the same seeds in the same order ({seeds})")
+    out: dict[str, Any] = {}
+    for m in PAPER:
+        if all(m in r["results"] for r in runs + baseline):
+            out[m] = {}
+            for label, path, _ in METRICS:
+                d = paired_difference([pick(r["results"][m]["dev"], path) for r in runs],
+                                      [pick(r["results"][m]["dev"], path) for r in baseline]).as_dict()
+                out[m][label] = {"differences": [round(v, 2) for v in d["differences"]], "mean": round(d["mean"], 2), "verdict": d["verdict"]}
+    return {"baseline_commands": [r["command"] for r in baseline], "paired": out}
+
+
 def markdown(s: dict) -> str:
     models = list(s["paper_f1"])
     lines = [
@@ -89,6 +109,12 @@ def markdown(s: dict) -> str:
     for pair, metrics in s["paired_differences"].items():
         for label, d in metrics.items():
             lines.append(f"| {pair} | {label} | {', '.join(f'{v:+.2f}' for v in d['differences'])} | {d['mean']:+.2f} | {d['verdict']} |")
+    if "against_baseline" in s:
+        lines += ["", "Against the baseline runs (" + "; ".join(s["against_baseline"]["baseline_commands"]) + "), per seed:", "",
+                  "| model | metric | per seed | mean | verdict |", "|---|---|---|---|---|"]
+        for m, metrics in s["against_baseline"]["paired"].items():
+            for label, d in metrics.items():
+                lines.append(f"| {NAMES[m]} | {label} | {', '.join(f'{v:+.2f}' for v in d['differences'])} | {d['mean']:+.2f} | {d['verdict']} |")
     lines += ["", "Labels each model predicted at least once, per seed: "
               + "; ".join(f"{NAMES[m]} {v}" for m, v in s["labels_ever_predicted"].items()), ""]
     return "\n".join(lines)
@@ -98,9 +124,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ctam_seeds.json")
+    ap.add_argument("--baseline", nargs="+", type=Path, help="runs of the same seeds without the option being measured")
     args = ap.parse_args()
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.runs)]
     summary = summarise(runs)
+    if args.baseline:
+        summary["against_baseline"] = against(runs, [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.baseline)])
     args.out.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     args.out.with_suffix(".md").write_text(markdown(summary), encoding="utf-8")
     print(markdown(summary))

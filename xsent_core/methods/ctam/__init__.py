@@ -3,7 +3,7 @@
 - `VxlmMethod`: contextual word states gated with VecMap-mapped static word vectors.
 - `CtamMethod`: VXLM plus the English-teacher / Burmese-student dual-path attention,
   reconstruction loss and gradient-reversal domain discriminator.
-See `model.py` and `ctam_model.py` for what each path computes, `losses.py` for the
+See `vxlm_model.py` and `ctam_model.py` for what each path computes, `losses.py` for the
 losses, and `xsent_core.vecmap` / `xsent_core.static_vectors` for the mapping.
 """
 from ..base import Preset, TrainConfig

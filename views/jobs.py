@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from xsent_core.jobs import JobCancelled, JobResult, JobRun, ModelRef, distill_job, rethink_job, train_preset_job
 from xsent_core.types import InputError, XsentError
@@ -395,8 +395,7 @@ class JobRunner:
         raise XsentError("distillation needs a teacher: no msmo or tagger model is registered")
 
     def _rethink(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
-        base = params.get("base")
-        record = self.store.get_model(base) if base else self.store.default_model("lfdrt")
+        record = self._default_record("lfdrt", params.get("base"))
         if record is None:
             raise XsentError("rethinking needs a trained lfdrt model: train one (preset) or register one first")
         rows = self._store_rows(params["data"])

@@ -500,29 +500,31 @@ def check_mapping(
     encoder: Any, mapping: Any, layer: int | None, pairs: Sequence[tuple[str, str]], lexicon: str = "my-en-cldr.tsv"
 ) -> MappingCheck:
     """`MappingCheck` of `mapping` (Burmese -> English) on (Burmese, English) `pairs`."""
-    from .vecmap import unit_rows
+    from .vecmap import retrieval_precision, unit_rows
 
     if not pairs:
         raise InputError("no word pairs to check the mapping on")
-    burmese = list(dict.fromkeys(b for b, _ in pairs))
-    english = list(dict.fromkeys(e for _, e in pairs))
-    my_vec, en_vec = embed_texts(encoder, burmese, layer), embed_texts(encoder, english, layer)
+    burmese, my_vec, english, en_vec = _lexicon_vectors(encoder, pairs, layer)
     b_row, e_row = {w: i for i, w in enumerate(burmese)}, {w: i for i, w in enumerate(english)}
-    gold: dict[int, set[int]] = {}
-    for b, e in pairs:
-        gold.setdefault(b_row[b], set()).add(e_row[e])
+    rows = [(b_row[b], e_row[e]) for b, e in pairs]
 
     def measure(my: np.ndarray, en: np.ndarray) -> tuple[float, float]:
         my, en = unit_rows(my), unit_rows(en)
-        nearest = (my @ en.T).argmax(axis=1)
-        precision = float(np.mean([int(nearest[i]) in g for i, g in gold.items()]))
-        rows = [(b_row[b], e_row[e]) for b, e in pairs]
         distance = float(np.mean(cosine_distance(my[[i for i, _ in rows]], en[[j for _, j in rows]])))
-        return precision, distance
+        return retrieval_precision(my, en, rows, 0), distance  # plain cosine nearest neighbour
 
     p0, d0 = measure(my_vec, en_vec)
     p1, d1 = measure(mapping.map_source(my_vec), mapping.map_target(en_vec))
-    return MappingCheck(len(gold), p0, p1, d0, d1, lexicon)
+    return MappingCheck(len(burmese), p0, p1, d0, d1, lexicon)
+
+
+def _lexicon_vectors(
+    encoder: Any, pairs: Sequence[tuple[str, str]], layer: int | None
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The distinct Burmese and English words of (Burmese, English) `pairs`, each embedded alone at `layer`."""
+    burmese = list(dict.fromkeys(b for b, _ in pairs))
+    english = list(dict.fromkeys(e for _, e in pairs))
+    return burmese, embed_texts(encoder, burmese, layer), english, embed_texts(encoder, english, layer)
 
 
 def fit_lexicon_map(encoder: Any, layer: int | None, pairs: Sequence[tuple[str, str]]) -> Any:
@@ -533,10 +535,8 @@ def fit_lexicon_map(encoder: Any, layer: int | None, pairs: Sequence[tuple[str, 
     """
     from .vecmap import fit_mapping
 
-    burmese = list(dict.fromkeys(b for b, _ in pairs))
-    english = list(dict.fromkeys(e for _, e in pairs))
-    return fit_mapping(burmese, embed_texts(encoder, burmese, layer), english, embed_texts(encoder, english, layer),
-                       list(pairs), iterations=0)
+    burmese, my_vec, english, en_vec = _lexicon_vectors(encoder, pairs, layer)
+    return fit_mapping(burmese, my_vec, english, en_vec, list(pairs), iterations=0)
 
 
 def analyse_model(

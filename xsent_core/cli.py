@@ -172,14 +172,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_ref(path: str, method: str | None) -> Any:
-    """A model folder as a jobs.ModelRef (its card says the method)."""
+def _model_ref(path: str, methods: tuple[str, ...]) -> Any:
+    """A model folder as a jobs.ModelRef; its card must name one of `methods`."""
     from .jobs import ModelRef
     from .registry import read_model_card
 
     card = read_model_card(path)
-    if method and card.method not in method.split("|"):
-        raise XsentError(f"{path} holds a {card.method!r} model; this command needs {' or '.join(method.split('|'))}")
+    if card.method not in methods:
+        raise XsentError(f"{path} holds a {card.method!r} model; this command needs {' or '.join(methods)}")
     return ModelRef(Path(path).name, str(path), card.method)
 
 
@@ -196,7 +196,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from .recipes import load_data
 
     rows = load_data(args.data)
-    teacher = _model_ref(args.teacher, "msmo|tagger")
+    teacher = _model_ref(args.teacher, ("msmo", "tagger"))
     result = distill_job(teacher, rows, Path(args.out), data=args.data, steps=args.steps, lr=args.lr,
                          run=JobRun(device=args.device))
     return _job_report(result)
@@ -208,7 +208,7 @@ def cmd_rethink(args: argparse.Namespace) -> int:
     from .recipes import load_data
 
     rows = load_data(args.data)
-    base = _model_ref(args.base, "lfdrt")
+    base = _model_ref(args.base, ("lfdrt",))
     result = rethink_job(base, rows, rows, Path(args.out), data=args.data, lang=args.lang, steps=args.steps,
                          lr=args.lr, run=JobRun(device=args.device))
     return _job_report(result)

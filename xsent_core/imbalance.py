@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .types import CheckpointError
+
 IMBALANCE_MODES = ("none", "balanced")
 
 
@@ -48,3 +50,22 @@ def logit_adjusted_cross_entropy(
     if tau and log_prior is not None:
         logits = logits + tau * log_prior.to(logits)
     return F.cross_entropy(logits, labels, weight=None if weight is None else weight.to(logits))
+
+
+def check_class_weighting(mode: str) -> None:
+    """CheckpointError for a `class_weighting` config value that is not one of IMBALANCE_MODES."""
+    if mode not in IMBALANCE_MODES:
+        raise CheckpointError(f"class_weighting={mode!r}: choose one of {', '.join(IMBALANCE_MODES)}")
+
+
+def imbalanced_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, *, class_weighting: str, logit_adjust: float
+) -> torch.Tensor:
+    """A sentence method's cross-entropy under its config's imbalance options, given the training-label `counts`."""
+    return logit_adjusted_cross_entropy(
+        logits,
+        labels,
+        log_prior=log_prior(counts) if logit_adjust else None,
+        tau=logit_adjust,
+        weight=balanced_class_weights(counts) if class_weighting == "balanced" else None,
+    )

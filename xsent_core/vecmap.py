@@ -288,7 +288,7 @@ def precision_at_1(
         return {"precision_at_1": 0.0, "n": 0.0, "coverage": 0.0}
     index_pairs = [(si[w], j) for w, targets in gold.items() for j in targets]
     return {
-        "precision_at_1": _retrieval_precision(mapped_source, normalized_target, index_pairs, k),
+        "precision_at_1": retrieval_precision(mapped_source, normalized_target, index_pairs, k),
         "n": float(len(gold)),
         "coverage": len(gold) / max(1, len(asked)),
     }
@@ -369,7 +369,7 @@ def fit_mapping(
         raise InputError("could not induce any seed pair; the vocabularies may be too small")
 
     if identity_prior == "auto":
-        prior, prior_scores = choose_identity_prior(xs, yt, seed_idx, csls_k) if init == "dictionary" else (0.0, {})
+        prior, prior_scores = choose_identity_prior(xs, yt, seed_idx, csls_k, whiten) if init == "dictionary" else (0.0, {})
     else:
         prior, prior_scores = float(identity_prior), {}
     solve = _solver(xs, yt, prior, whiten)
@@ -436,7 +436,7 @@ def _solver(xs: np.ndarray, yt: np.ndarray, prior: float, whiten: bool) -> Any:
 
 
 def choose_identity_prior(
-    xs: np.ndarray, yt: np.ndarray, seed_idx: Sequence[tuple[int, int]], csls_k: int, folds: int = 5
+    xs: np.ndarray, yt: np.ndarray, seed_idx: Sequence[tuple[int, int]], csls_k: int, whiten: bool = False, folds: int = 5
 ) -> tuple[float, dict[float, float]]:
     """λ from IDENTITY_PRIORS with the best mean precision@1 over `folds` left-out parts of the seed.
 
@@ -454,15 +454,16 @@ def choose_identity_prior(
         for f in range(folds):
             train = [p for p in seed_idx if fold_of[p[0]] != f]
             test = [p for p in seed_idx if fold_of[p[0]] == f]
-            w = _solver(xs, yt, prior, False)(train)
-            hits.append(_retrieval_precision(xs @ w, yt, test, csls_k))
+            w = _solver(xs, yt, prior, whiten)(train)
+            hits.append(retrieval_precision(xs @ w, yt, test, csls_k))
         scores[prior] = float(np.mean(hits))
     best = max(scores.values())
     return next(p for p in IDENTITY_PRIORS if scores[p] == best), scores
 
 
-def _retrieval_precision(mapped: np.ndarray, yt: np.ndarray, pairs: Sequence[tuple[int, int]], k: int) -> float:
-    """precision@1 of `pairs` given as row indices (several gold targets per source allowed)."""
+def retrieval_precision(mapped: np.ndarray, yt: np.ndarray, pairs: Sequence[tuple[int, int]], k: int) -> float:
+    """precision@1 of `pairs` given as (row of `mapped`, row of `yt`) indices, several gold targets
+    per source allowed; CSLS with `k` neighbours, plain dot product (cosine for unit rows) with k = 0."""
     gold: dict[int, set[int]] = defaultdict(set)
     for i, j in pairs:
         gold[i].add(j)

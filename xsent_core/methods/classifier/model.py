@@ -8,8 +8,8 @@ from typing import Any, Sequence
 import torch
 
 from ...evaluation import flat_sentence_metrics, prediction_report
-from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, log_prior, logit_adjusted_cross_entropy
-from ...types import SENTIMENT_LABELS, CheckpointError, Example, Prediction
+from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
+from ...types import SENTIMENT_LABELS, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
 from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
@@ -37,8 +37,7 @@ class ClassifierMethod(Method):
         self.live_layer = adapt_encoder(encoder, config)  # layers below it are cached
         self.dropout = torch.nn.Dropout(config.dropout)
         self.head = torch.nn.Linear(encoder.info.hidden_size, len(SENTIMENT_LABELS))
-        if config.class_weighting not in IMBALANCE_MODES:
-            raise CheckpointError(f"class_weighting={config.class_weighting!r}: choose one of {', '.join(IMBALANCE_MODES)}")
+        check_class_weighting(config.class_weighting)
         # training-label counts for the imbalance options, set by prepare(); training-time only
         self.register_buffer("class_counts", torch.zeros(len(SENTIMENT_LABELS)), persistent=False)
 
@@ -78,13 +77,9 @@ class ClassifierMethod(Method):
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
-        counts = self.class_counts
-        loss = logit_adjusted_cross_entropy(
-            self.logits_from_hidden(hidden, batch["attention_mask"]),
-            batch["label"],
-            log_prior=log_prior(counts) if self.config.logit_adjust else None,
-            tau=self.config.logit_adjust,
-            weight=balanced_class_weights(counts) if self.config.class_weighting == "balanced" else None,
+        loss = imbalanced_cross_entropy(
+            self.logits_from_hidden(hidden, batch["attention_mask"]), batch["label"], self.class_counts,
+            class_weighting=self.config.class_weighting, logit_adjust=self.config.logit_adjust,
         )
         return {"loss": loss, "classification": loss.detach()}
 

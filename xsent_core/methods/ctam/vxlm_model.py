@@ -24,11 +24,11 @@ import torch.nn.functional as F
 
 from ...config import replace_config
 from ...evaluation import flat_sentence_metrics, prediction_report
-from ...imbalance import IMBALANCE_MODES, balanced_class_weights, class_counts, log_prior, logit_adjusted_cross_entropy
+from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
 from ...nn import GatedFusion, masked_mean
 from ...paths import expand_placeholders
 from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
-from ...types import SENTIMENT_LABELS, CheckpointError, Example, InputError, Prediction, XsentError
+from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
 from ...vecmap import (
     clean_word,
     fit_mapping,
@@ -103,8 +103,7 @@ class VxlmMethod(Method):
         self.register_buffer("map_target_mean", torch.zeros(dim))
         self._lookup: dict[str, int] | None = None
         self.static_report: dict[str, Any] = {}
-        if config.class_weighting not in IMBALANCE_MODES:
-            raise CheckpointError(f"class_weighting={config.class_weighting!r}: choose one of {', '.join(IMBALANCE_MODES)}")
+        check_class_weighting(config.class_weighting)
         # training-label counts for the imbalance options (`count_labels`); training-time only
         self.register_buffer("class_counts", torch.zeros(len(SENTIMENT_LABELS)), persistent=False)
 
@@ -461,12 +460,8 @@ class VxlmMethod(Method):
 
     def sentence_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy on the target-language labels, with the config's imbalance handling."""
-        cfg = self.config
-        return logit_adjusted_cross_entropy(
-            logits, labels,
-            log_prior=log_prior(self.class_counts) if cfg.logit_adjust else None, tau=cfg.logit_adjust,
-            weight=balanced_class_weights(self.class_counts) if cfg.class_weighting == "balanced" else None,
-        )
+        return imbalanced_cross_entropy(logits, labels, self.class_counts,
+                                        class_weighting=self.config.class_weighting, logit_adjust=self.config.logit_adjust)
 
     def forward_loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         feats = self.batch_features(batch)

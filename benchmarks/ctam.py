@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 GKLMIP = "gklmip:{data}/gklmip_myanmar_sentiment/"
 ENGLISH = "semeval:{data}/semeval16_restaurants/gold-en-train.txt"
+# zero-resource: no Burmese label may choose the checkpoint, so English test sentences do
+ENGLISH_SELECT = "semeval:{data}/semeval16_restaurants/gold-en-test.txt"
 PAPER = {"classifier": 82.56, "vxlm": 82.63, "ctam": 83.14}  # Table 1, F1 (XLM-R Base / VXLM / CTAM)
 PAPER_NAMES = {"classifier": "XLM-R Base (fine-tuned classifier)", "vxlm": "VXLM", "ctam": "CTAM"}
 
@@ -125,6 +127,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["classifier", "vxlm", "ctam"])
     ap.add_argument("--logit-adjust", type=float, default=0.0, help="tau of logit-adjusted cross-entropy, all three models (0: plain)")
     ap.add_argument("--class-weighting", choices=("none", "balanced"), default="none", help="class-weighted cross-entropy, all three models")
+    ap.add_argument("--setting", choices=("supervised", "zero-resource"), default="supervised",
+                    help="zero-resource: English labels only (the paper's claim); Burmese train text unlabelled, "
+                    "checkpoint chosen on English SemEval test sentences")
+    ap.add_argument("--adapt", choices=("top-k", "lora"), default="top-k", help="encoder adaptation, all three models")
+    ap.add_argument("--lora-rank", type=int, default=16)
+    ap.add_argument("--lora-from", type=int, default=8, help="first layer with LoRA adapters (>= --static-layer)")
+    ap.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5 top-k, 5e-4 LoRA, "
+                    "as benchmarks/adaptation.py)")
     ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
     ap.add_argument("--ship", action="store_true", help="save the VXLM/CTAM models to assets/models (fp16)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ctam.json"))
@@ -156,6 +166,10 @@ def main() -> None:
         train_rows, select_rows, dev_rows = cut(train_rows), cut(select_rows), cut(dev_rows)
         english = english[: args.limit]
     english_labelled = [ex for ex in english if ex.label is not None]
+    zero = args.setting == "zero-resource"
+    english_select = [ex for ex in load_data(ENGLISH_SELECT) if ex.label is not None] if zero else []
+    if zero and args.limit:
+        english_select = english_select[: args.limit]
     zawgyi = {
         name: sum(normalize(ex.text).converted_from_zawgyi for ex in rows)
         for name, rows in (("train", train_rows), ("select", select_rows), ("dev", dev_rows))
@@ -167,21 +181,33 @@ def main() -> None:
         "select": {"n": len(select_rows), "labels": dict(Counter(r.label for r in select_rows))},
         "dev": {"n": len(dev_rows), "labels": dict(Counter(r.label for r in dev_rows))},
         "english_teachers": {"n": len(english_labelled), "labels": dict(Counter(r.label for r in english_labelled))},
+        **({"english_select": {"n": len(english_select), "labels": dict(Counter(r.label for r in english_select))}}
+           if zero else {}),
         "english_static_corpus_rows": len(english),
         "zawgyi_rows_converted": zawgyi,
     }
+    lr = args.lr if args.lr is not None else (5e-4 if args.adapt == "lora" else 5e-5)
     train = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=5e-5, head_lr=1e-3, seed=args.seed,
+        epochs=args.epochs, batch_size=args.batch_size, lr=lr, head_lr=1e-3, seed=args.seed,
         select_metric="macro_f1", warmup_ratio=0.1,
     )
     report["budget"] = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": 5e-5, "head_lr": 1e-3,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": lr, "head_lr": 1e-3,
         "train_from_layer": args.train_from, "static_layer": args.static_layer, "seed": args.seed,
         "lexicon_holdout": args.holdout, "limit": args.limit,
         "seeds": 1, "note": "one seed (the paper averages three)",
     }
     imbalance = {"logit_adjust": args.logit_adjust, "class_weighting": args.class_weighting}
     report["budget"]["imbalance"] = imbalance
+    adaptation: dict[str, Any] = {"adapt": args.adapt, "train_from_layer": args.train_from}
+    if args.adapt == "lora":
+        adaptation.update(lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, lora_from_layer=args.lora_from)
+    report["budget"]["adaptation"] = adaptation
+    report["budget"]["setting"] = args.setting
+    report["budget"]["selection"] = (
+        f"English SemEval test ({len(english_select)} labelled sentences): no Burmese label is used" if zero
+        else f"GKLMIP train @select ({len(select_rows)} Burmese rows)"
+    )
     results: dict[str, Any] = {}
     report["results"] = results
     tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
@@ -198,12 +224,13 @@ def main() -> None:
     if "classifier" in args.methods:
         log("classifier: prepare")
         t = time.time()
-        clf = ClassifierMethod(ClassifierConfig(train_from_layer=args.train_from, **imbalance), load_text_encoder("builtin"))
-        items, sel = clf.prepare(train_rows), clf.prepare(select_rows)
+        clf = ClassifierMethod(ClassifierConfig(**adaptation, **imbalance), load_text_encoder("builtin"))
+        items = clf.prepare(english_labelled if zero else train_rows)
+        sel = clf.prepare(english_select if zero else select_rows)
         prep = round(time.time() - t, 1)
 
         def clf_logits(batch: Any) -> Any:
-            hidden = upper_states(clf.encoder, batch["lower"], batch["attention_mask"], clf.config.train_from_layer)
+            hidden = upper_states(clf.encoder, batch["lower"], batch["attention_mask"], clf.live_layer)
             return clf.logits_from_hidden(hidden, batch["attention_mask"])
 
         r = train_one("classifier", clf, items, sel, clf_logits, train, tmp / "classifier")
@@ -219,15 +246,19 @@ def main() -> None:
     if {"vxlm", "ctam"} & set(args.methods):
         log("vxlm/ctam: encode rows")
         t = time.time()
-        common = {"train_from_layer": args.train_from, "static_layer": args.static_layer, "dictionary_holdout": args.holdout, **imbalance}
+        common = {"static_layer": args.static_layer, "dictionary_holdout": args.holdout, "setting": args.setting,
+                  **adaptation, **imbalance}
         vxlm = VxlmMethod(VxlmConfig(**common), load_text_encoder("builtin"))
         train_items = vxlm.encode_examples(train_rows)
-        vxlm.count_labels(train_items)  # what prepare() does; the items are built here to be shared
-        select_items = vxlm.encode_examples(select_rows)
+        select_items = vxlm.encode_examples(english_select if zero else select_rows)
         labelled_ids = {ex.id for ex in english_labelled}
         en_kept = [ex for ex in english if vxlm._row_words(ex)[0]]
         en_items = vxlm.encode_examples(en_kept)
         vxlm.build_static_from_items(list(train_items) + list(en_items))
+        teacher_items = [it for it, ex in zip(en_items, en_kept) if ex.id in labelled_ids]
+        # what prepare() does; the items are built here to be shared. Zero-resource VXLM learns from English alone.
+        vxlm_items = teacher_items if zero else train_items
+        vxlm.count_labels(vxlm_items)
         encode_seconds = round(time.time() - t, 1)
         report["static_vectors"] = vxlm.static_report
         log(f"static table: {vxlm.static_report.get('table_rows')} rows, evaluation {vxlm.static_report.get('evaluation')}")
@@ -248,7 +279,7 @@ def main() -> None:
             save_report()
 
         if "vxlm" in args.methods:
-            r = train_one("vxlm", vxlm, train_items, select_items, vx_logits(vxlm), train, tmp / "vxlm")
+            r = train_one("vxlm", vxlm, vxlm_items, select_items, vx_logits(vxlm), train, tmp / "vxlm")
             r["prepare_seconds"] = encode_seconds
             record("vxlm", r)
         del vxlm
@@ -258,7 +289,6 @@ def main() -> None:
             ctam = CtamMethod(CtamConfig(**common), load_text_encoder("builtin"))
             ctam.set_static(*table)
             ctam.static_report = report["static_vectors"]
-            teacher_items = [it for it, ex in zip(en_items, en_kept) if ex.id in labelled_ids]
             teacher_texts = [ex.text for ex in en_kept if ex.id in labelled_ids]
             items = ctam.prepare_items(train_items, teacher_items, teacher_texts)
             r = train_one("ctam", ctam, items, select_items, vx_logits(ctam), train, tmp / "ctam")
@@ -303,8 +333,17 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
     )
 
 
+def adaptation_text(b: dict[str, Any]) -> str:
+    a = b.get("adaptation") or {"adapt": "top-k", "train_from_layer": b["train_from_layer"]}
+    if a["adapt"] == "lora":
+        return (f"LoRA rank {a['lora_rank']} (alpha {a['lora_alpha']:g}) on the attention and feed-forward projections of "
+                f"layers >= {a['lora_from_layer']}, adapters folded into the weights at load")
+    return f"encoder layers >= {a['train_from_layer']} trained"
+
+
 def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
     b = report["budget"]
+    zero = b.get("setting") == "zero-resource"
     sv = report.get("static_vectors", {})
     ev = sv.get("evaluation") or {}
     lines = [
@@ -319,19 +358,26 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         "```",
         report["command"] if "--ship" in report["command"] else report["command"] + " --ship",
         "```",
-        f"(or `python -m xsent_core train --method {name} --preset {name}-builtin`, the same data and settings).",
+        f"(or `python -m xsent_core train --method {name} --preset {name}-{'zero-resource' if zero else 'builtin'}`, "
+        "the same data and settings).",
         "",
         "## Data",
-        "- train: GKLMIP Myanmar product reviews, `train.json`, stratified 80 % (seed 0), "
-        f"{report['data']['train']['n']} rows; stars 1-2 negative, 3-4 neutral, 5 positive; Zawgyi rows converted.",
-        f"- epoch selection: the other 20 % ({report['data']['select']['n']} rows).",
+        f"- setting: **{b.get('setting', 'supervised')}**"
+        + (" (the paper's): no Burmese label trains the model or chooses its checkpoint." if zero else
+           ": Burmese labels train the model."),
+        "- Burmese: GKLMIP Myanmar product reviews, `train.json`, stratified 80 % (seed 0), "
+        f"{report['data']['train']['n']} rows"
+        + ("; text only (static vectors" + (", CTAM students)" if name == "ctam" else ")") if zero else
+           "; stars 1-2 negative, 3-4 neutral, 5 positive")
+        + "; Zawgyi rows converted.",
+        f"- epoch selection: {b.get('selection') or 'the other 20 % (' + str(report['data']['select']['n']) + ' rows)'}.",
         f"- reported: GKLMIP `dev.json` ({report['data']['dev']['n']} rows).",
         f"- English: SemEval-2016 restaurant train sentences (static vectors; CTAM teachers: {report['data']['english_teachers']['n']} labelled sentences).",
         "- seed lexicon: `assets/dictionaries/my-en.tsv` "
         f"({int(round((1 - b['lexicon_holdout']) * 100))} % used for the mapping, the rest held out).",
         "",
         "## Settings",
-        f"encoder layers >= {b['train_from_layer']} trained, static vectors from layer {b['static_layer']}, "
+        f"{adaptation_text(b)}, static vectors from layer {b['static_layer']}, "
         f"{b['epochs']} epochs, batch {b['batch_size']}, lr {b['lr']} (encoder) / {b['head_lr']} (new layers), seed {b['seed']}; "
         "weights stored in fp16 (trained tensors, static table and map only; the encoder is rebuilt from `builtin`).",
         "",
@@ -348,9 +394,9 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         f"- the paper reports F1 {PAPER[name]} (XLM-R, 50k Yelp reviews as English source; not comparable one to one)",
         "",
         "## Deviations from the paper",
-        "- supervised setting: the student is trained with Burmese labels (the paper's claim is zero-resource transfer).",
-        "- encoder: e5-small with the XLM-R vocabulary (builtin), not XLM-R Base; only layers >= "
-        f"{b['train_from_layer']} are trained.",
+        *([] if zero else
+          ["- supervised setting: the student is trained with Burmese labels (the paper's claim is zero-resource transfer)."]),
+        f"- encoder: e5-small with the XLM-R vocabulary (builtin), not XLM-R Base; {adaptation_text(b)}.",
         "- English source: SemEval-2016 restaurant sentences (3 classes, few neutral), not binary Yelp reviews.",
         "- static vectors: corpus-averaged word states of the same encoder at one layer, not monolingual word embeddings.",
         "- VecMap: normalisation, Procrustes pulled toward the identity (λ by cross-validation on the seed lexicon) and "

@@ -155,3 +155,30 @@ def test_tiny_preset_through_run_preset(method, tmp_path, shared_data):
     assert card.method == method and card.config["vocab_size"] > 0
     model = load_model(tmp_path / method)
     assert model.predict([Example(id="x", text="ကောင်းပါတယ်")])[0].label
+
+
+def test_zero_resource_students_carry_no_label_and_only_english_trains_the_head(builtin_encoder, rows):
+    import torch.nn.functional as F
+
+    cfg = CtamConfig(train_from_layer=11, static_layer=11, static_min_count=1, target_corpus=EN_SPEC, pair_top_k=2,
+                     setting="zero-resource")
+    model = CtamMethod(cfg, copy.deepcopy(builtin_encoder))
+    unlabelled = [Example(id="u", text="ဝန်ဆောင်မှု ကောင်းပါတယ်", lang="my")]  # unlabelled rows are students too
+    items = model.prepare(rows + unlabelled)
+    assert len(items) == len(rows) + 1
+    assert all(int(it["label"]) == -1 for it in items)
+    # teachers are the nearest English rows whatever their label
+    assert len({int(t["label"]) for it in items for t in it["teachers"]}) > 1
+    english = [int(t["label"]) for it in items for t in it["teachers"]]
+    assert min(english) >= 0
+    model.train()
+    torch.manual_seed(0)
+    batch = model.collate(items[:4])
+    out = model.forward_loss(batch)
+    model.eval()
+    with torch.no_grad():  # L_T = the teachers' cross-entropy alone (dropout off to recompute it)
+        t = model.path(batch["teacher"], model.teacher_gru)
+        expected = F.cross_entropy(model.logits(t), batch["teacher"]["label"])
+        recomputed = model.forward_loss(batch)["classification"]
+    torch.testing.assert_close(recomputed, expected)
+    assert torch.isfinite(out["loss"]) and float(out["reconstruction"]) > 0

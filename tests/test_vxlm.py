@@ -250,3 +250,80 @@ def test_imbalance_options_shift_the_burmese_cross_entropy_by_the_training_prior
     torch.testing.assert_close(adjusted.sentence_loss(logits, labels), F.cross_entropy(logits + prior, labels))
     with pytest.raises(CheckpointError, match="class_weighting"):
         VxlmMethod(dataclasses.replace(model.config, class_weighting="loud"), encoder)
+
+
+def test_sentence_loss_skips_unlabelled_rows_by_hand(trained):
+    """label -1 (a zero-resource student) adds nothing: the loss is the CE of the labelled rows."""
+    import torch.nn.functional as F
+
+    model, _, _, _ = trained
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 3.0], [5.0, 0.0, 0.0]], requires_grad=True)
+    labels = torch.tensor([0, -1, 2])
+    expected = F.cross_entropy(logits[[0, 2]], torch.tensor([0, 2]))
+    torch.testing.assert_close(model.sentence_loss(logits, labels), expected)
+    none = model.sentence_loss(logits, torch.tensor([-1, -1, -1]))
+    assert float(none.detach()) == 0.0 and none.requires_grad
+    none.backward()
+    assert float(logits.grad.abs().sum()) == 0.0
+
+
+def test_zero_resource_trains_on_english_labels_only(encoder, tiny_rows):
+    """Burmese rows build the static table; the training items are the English labelled rows."""
+    import dataclasses
+
+    cfg = VxlmConfig(train_from_layer=11, static_layer=11, static_min_count=1, target_corpus=EN_SPEC,
+                     setting="zero-resource")
+    model = VxlmMethod(cfg, copy.deepcopy(encoder))
+    items = model.prepare(tiny_rows)
+    assert items and all(it["lang"] == "en" and int(it["label"]) >= 0 for it in items)
+    from xsent_core.recipes import load_data
+
+    english = [ex for ex in load_data(EN_SPEC) if ex.label is not None]
+    assert len(items) == len(english)
+    counts = [sum(ex.label == lab for ex in english) for lab in ("negative", "neutral", "positive")]
+    assert model.class_counts.tolist() == counts  # the prior the imbalance options correct is English's
+    burmese = [w for w, s in zip(model.static_words, model.static_source.tolist()) if s]
+    assert burmese  # the Burmese text still reached the static table
+    no_english = VxlmMethod(dataclasses.replace(cfg, target_corpus=None), copy.deepcopy(encoder))
+    with pytest.raises(Exception, match="English labels"):
+        no_english.prepare(tiny_rows)
+
+
+def test_setting_and_adaptation_checks(encoder):
+    from xsent_core.types import XsentError
+
+    with pytest.raises(XsentError, match="setting="):
+        VxlmMethod(VxlmConfig(setting="unsupervised"), copy.deepcopy(encoder))
+    # the static vectors' layer must stay below every adapted layer
+    with pytest.raises(XsentError, match="first adapted layer \\(6"):
+        VxlmMethod(VxlmConfig(adapt="lora", lora_from_layer=6, static_layer=8), copy.deepcopy(encoder))
+    with pytest.raises(XsentError, match="first adapted layer \\(0"):
+        VxlmMethod(VxlmConfig(adapt="full"), copy.deepcopy(encoder))
+
+
+def test_lora_vxlm_saves_adapters_and_reloads_with_identical_predictions(builtin_encoder, tiny_rows, tmp_path):
+    from safetensors.torch import load_file
+
+    from xsent_core.registry import load_model, save_model
+    from xsent_core.training import fit
+
+    torch.manual_seed(0)
+    cfg = VxlmConfig(adapt="lora", lora_from_layer=11, static_layer=11, lora_rank=4, lora_alpha=8.0,
+                     static_min_count=1, target_corpus=EN_SPEC)
+    model = VxlmMethod(cfg, copy.deepcopy(builtin_encoder))  # pristine: a loaded LoRA model rebuilds on it
+    assert model.live_layer == 11
+    items = model.prepare(tiny_rows)
+    fit(model, items, TrainConfig(epochs=1, max_steps=3, batch_size=8, lr=1e-2, warmup_ratio=0.0), progress=False)
+    model.eval()
+    before = model.predict(tiny_rows[:6])
+    save_model(model, tmp_path / "m", half=False)
+    saved = load_file(str(tmp_path / "m" / "model.safetensors"))
+    encoder_keys = [k for k in saved if k.startswith("encoder.")]
+    assert encoder_keys and all(".lora_" in k and ".11." in k for k in encoder_keys)
+    assert any(float(saved[k].abs().sum()) > 0 for k in encoder_keys if "lora_B" in k)
+    loaded = load_model(tmp_path / "m", expected_method="vxlm")
+    assert not any(hasattr(m, "lora_A") for m in loaded.modules())  # folded: predicts at plain speed
+    after = loaded.predict(tiny_rows[:6])
+    assert [p.label for p in after] == [p.label for p in before]
+    for a, b in zip(after, before):
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 1e-4

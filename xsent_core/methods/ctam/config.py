@@ -3,16 +3,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...adaptation import EncoderAdaptation
+
 # English sentences with sentence polarity: the pivot side of the mapping and CTAM's teacher data.
 ENGLISH_CORPUS = "semeval:{data}/semeval16_restaurants/gold-en-train.txt"
 MY_EN_DICTIONARY = "{assets}/dictionaries/my-en.tsv"
+# "supervised": Burmese labels train the model (with CTAM's English teachers beside them);
+# "zero-resource" (the paper's claim): only English labels train it, Burmese text is read
+# for the static vectors and, in CTAM, as unlabelled students
+SETTINGS = ("supervised", "zero-resource")
 
 
 @dataclass(frozen=True)
-class VxlmConfig:
+class VxlmConfig(EncoderAdaptation):
     encoder: str = "builtin"
-    train_from_layer: int = 10  # layers below are frozen; their outputs are cached
-    static_layer: int = 8  # layer whose word states make the static vectors (<= train_from_layer)
+    train_from_layer: int = 10  # top-k: layers below are frozen; their outputs are cached
+    # layer whose word states make the static vectors: at or below the first adapted layer
+    # (train_from_layer, or lora_from_layer with adapt="lora"), so they never change in training
+    static_layer: int = 8
+    setting: str = "supervised"  # one of SETTINGS
+    lora_from_layer: int = 8  # adapt="lora": adapters on layers 8-11, at or above static_layer
     max_length: int = 128  # sub-tokens per training sentence
     dropout: float = 0.1
     gate_bias_init: float = 2.0  # sigmoid(2) = 0.88: training starts near the contextual vector

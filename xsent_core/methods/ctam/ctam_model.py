@@ -16,6 +16,11 @@ gate; each has its own BiGRU over the fused word vectors. Losses (`losses.py`):
   paths, behind a gradient-reversal layer, so the encoder learns language-agnostic
   sentence features.
 
+Settings (`config.setting`): "supervised" as above; "zero-resource" (the paper's
+claim) drops every Burmese label: students are paired with their nearest English
+rows of any label, L_T is the English teachers' cross-entropy alone, and the
+Burmese text reaches the model only through L_R, L_S and the static table.
+
 Prediction: the student classifies alone. No English translation exists for a
 user's Burmese review, and the label must not depend on a retrieved sentence, so
 the teacher path is not used for labels. `explain()` still shows both attention
@@ -25,6 +30,7 @@ the nearest English training sentence kept in the model (`bank`), and says which
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -93,13 +99,20 @@ class CtamMethod(VxlmMethod):
 
     # -- training -------------------------------------------------------------------
     def prepare(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
-        rows = [ex for ex in examples if ex.label is not None]
+        """Students (non-English rows) paired with English teachers.
+
+        Zero-resource: every non-English row is a student, its label (if any) is
+        dropped, and it is paired with its nearest English rows whatever their label.
+        """
+        rows = list(examples) if self.zero_resource else [ex for ex in examples if ex.label is not None]
         if not rows:
             return []
-        english = [ex for ex in rows if ex.lang == "en"]
+        english = [ex for ex in rows if ex.lang == "en" and ex.label is not None]
         students = [ex for ex in rows if ex.lang != "en"]
         if not students:
             raise XsentError("ctam: no non-English training rows for the student path")
+        if self.zero_resource:
+            students = [replace(ex, label=None) for ex in students]
         teacher_examples = english + [ex for ex in self.load_target_corpus() if ex.label is not None]
         teacher_examples = teacher_examples[: self.config.max_teacher_rows]
         if not teacher_examples:
@@ -128,7 +141,11 @@ class CtamMethod(VxlmMethod):
         if self.config.vocab_size == 0:
             self.build_static_from_items(list(student_items) + list(teacher_items) + list(static_items))
         students = [dict(it) for it in student_items]  # pairing adds a key; callers may reuse theirs
-        self.count_labels(students)
+        if self.zero_resource:
+            for it in students:  # no Burmese label reaches training, whatever the caller encoded
+                it["label"] = torch.tensor(-1)
+        # the prior the imbalance options correct: the labels the sentence loss sees
+        self.count_labels(teacher_items if self.zero_resource else students)
         self.pair(students, teacher_items)
         self.set_bank(teacher_texts, np.stack([self.sentence_vector(t["lower"]).numpy() for t in teacher_items]))
         return students
@@ -182,8 +199,11 @@ class CtamMethod(VxlmMethod):
         cfg = self.config
         s = self.path(batch["student"], self.student_gru)
         t = self.path(batch["teacher"], self.teacher_gru)
-        l_t = self.sentence_loss(self.logits(s), batch["student"]["label"])  # imbalance handling: Burmese prior
-        l_t = l_t + cfg.teacher_ce_weight * losses.classification_loss(self.logits(t), batch["teacher"]["label"])
+        # imbalance handling applies to the labels that define the task: Burmese when supervised,
+        # English when zero-resource (the student term is then 0: no student is labelled)
+        l_t = self.sentence_loss(self.logits(s), batch["student"]["label"])
+        teacher_loss = self.sentence_loss if self.zero_resource else losses.classification_loss
+        l_t = l_t + cfg.teacher_ce_weight * teacher_loss(self.logits(t), batch["teacher"]["label"])
         s_mask, t_mask = s["word_mask"], t["word_mask"]
         teacher_states = t["gru"].detach() if cfg.detach_teacher else t["gru"]
         att = losses.dual_attention(s["gru"], s_mask, teacher_states, t_mask, self.attn_weight, self.attn_bias)

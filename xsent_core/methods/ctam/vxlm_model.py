@@ -12,6 +12,9 @@ The static table (words, mapped vectors) and the map are buffers saved with the
 weights, so a loaded model needs neither the corpus nor the dictionary. It is
 built by `build_static` (called by `prepare` when the model has none yet) from the
 training sentences (source side, e.g. Burmese) and `config.target_corpus` (English).
+
+In the zero-resource setting (`config.setting`) only English labels train the head;
+Burmese rows feed the static table, so the map carries the English classifier over.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...adaptation import adapt_encoder, first_live_layer
 from ...config import replace_config
 from ...evaluation import flat_sentence_metrics, prediction_report
 from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
@@ -39,7 +43,7 @@ from ...vecmap import (
 )
 from ..base import Method
 from ..common import length_chunks, pad_stack, upper_states, words_of
-from .config import VxlmConfig
+from .config import SETTINGS, VxlmConfig
 
 VEC_SCALE_INIT = 6.0  # typical length of the builtin encoder's top-layer word states
 MAX_PREDICT_WORDS = 2000  # words per input the predict path reads (the encoder stops earlier)
@@ -67,7 +71,7 @@ class _Rows:
     """Encoder outputs for a list of word lists (one entry per row)."""
 
     ids: list[torch.Tensor]  # [T]
-    lower: list[torch.Tensor]  # [T, H] at train_from_layer
+    lower: list[torch.Tensor]  # [T, H] at the first adapted layer (`live_layer`)
     raw_static: list[torch.Tensor]  # [W, H] word means at static_layer
     spans: list[list[tuple[int, int]]]  # sub-token span of each kept word
     kept: list[int]
@@ -81,17 +85,21 @@ class VxlmMethod(Method):
     def __init__(self, config: VxlmConfig, encoder: Any) -> None:
         super().__init__(config)
         layers = encoder.info.num_layers
-        if not 0 < config.static_layer <= config.train_from_layer <= layers:
+        live = first_live_layer(config)
+        if not 0 < config.static_layer <= live <= layers:
             raise XsentError(
-                f"{self.name}: need 0 < static_layer ({config.static_layer}) <= train_from_layer "
-                f"({config.train_from_layer}) <= encoder layers ({layers})"
+                f"{self.name}: need 0 < static_layer ({config.static_layer}) <= first adapted layer ({live}: "
+                f"train_from_layer with top-k, lora_from_layer with lora; adapt={config.adapt!r}) <= encoder layers "
+                f"({layers}): static vectors come from layers training leaves unchanged"
             )
+        if config.setting not in SETTINGS:
+            raise XsentError(f"{self.name}: setting={config.setting!r}: choose one of {', '.join(SETTINGS)}")
         if config.dim != encoder.info.hidden_size:
             raise XsentError(
                 f"{self.name}: config dim {config.dim} does not match the encoder's hidden size {encoder.info.hidden_size}"
             )
         self.encoder = encoder
-        encoder.freeze(below_layer=config.train_from_layer)
+        self.live_layer = adapt_encoder(encoder, config)  # layers below it are cached
         dim = encoder.info.hidden_size
         self.gate = GatedFusion(dim, config.gate_bias_init)
         self.vec_scale = torch.nn.Parameter(torch.tensor(VEC_SCALE_INIT))
@@ -334,7 +342,7 @@ class VxlmMethod(Method):
             mask = wb.attention_mask
             hidden = enc.run_layers(enc.embed_tokens(wb.input_ids), mask, 0, cfg.static_layer)
             static_h = hidden
-            hidden = enc.run_layers(hidden, mask, cfg.static_layer, cfg.train_from_layer)
+            hidden = enc.run_layers(hidden, mask, cfg.static_layer, self.live_layer)
             lengths = mask.sum(1).tolist()
             for row, i in enumerate(chunk):
                 length = int(lengths[row])
@@ -403,14 +411,38 @@ class VxlmMethod(Method):
                 tgt.append(([keys[i] for i in idx], vecs[idx]))
         return self.build_static(src, tgt)
 
+    @property
+    def zero_resource(self) -> bool:
+        return self.config.setting == "zero-resource"
+
     def prepare(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
-        rows = [ex for ex in examples if ex.label is not None]
-        if not rows:
-            return []
-        items = self.encode_examples(rows)
+        """Labelled rows -> training items; builds the static table when the model has none.
+
+        Zero-resource: only English labels train the head (English rows of `examples`
+        and the labelled rows of the target corpus); the other rows, labelled or not,
+        feed the static table alone.
+        """
+        if not self.zero_resource:
+            rows = [ex for ex in examples if ex.label is not None]
+            if not rows:
+                return []
+            items = self.encode_examples(rows)
+            if self.config.vocab_size == 0:
+                extra = self.encode_examples(self.load_target_corpus())
+                self.build_static_from_items(list(items) + extra)
+            self.count_labels(items)
+            return items
+        english = [ex for ex in examples if ex.lang == "en"] + self.load_target_corpus()
+        english_items = self.encode_examples(english)
+        items = [it for it in english_items if int(it["label"]) >= 0]
+        if not items:
+            raise XsentError(
+                f"{self.name}: the zero-resource setting trains on English labels: add labelled English rows "
+                "(lang 'en') or set target_corpus"
+            )
         if self.config.vocab_size == 0:
-            extra = self.encode_examples(self.load_target_corpus())
-            self.build_static_from_items(list(items) + extra)
+            others = self.encode_examples([ex for ex in examples if ex.lang != "en"])
+            self.build_static_from_items(others + english_items)
         self.count_labels(items)
         return items
 
@@ -450,7 +482,7 @@ class VxlmMethod(Method):
         return self.head(self.dropout(feats["pooled"]))
 
     def batch_features(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.config.train_from_layer)
+        hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
         return self.features(hidden, batch["pool"], batch["word_mask"], batch["h_vec"])
 
     def count_labels(self, items: Sequence[Mapping[str, Any]]) -> None:
@@ -459,7 +491,13 @@ class VxlmMethod(Method):
         self.class_counts.copy_(class_counts(labels, len(SENTIMENT_LABELS)).to(self.class_counts))
 
     def sentence_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy on the target-language labels, with the config's imbalance handling."""
+        """Cross-entropy on the labelled rows (label >= 0), with the config's imbalance handling;
+        0 (with a graph) when no row of the batch is labelled."""
+        keep = labels >= 0
+        if not bool(keep.all()):
+            if not bool(keep.any()):
+                return logits.sum() * 0.0
+            logits, labels = logits[keep], labels[keep]
         return imbalanced_cross_entropy(logits, labels, self.class_counts,
                                         class_weighting=self.config.class_weighting, logit_adjust=self.config.logit_adjust)
 

@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 GKLMIP = "gklmip:{data}/gklmip_myanmar_sentiment/"
 ENGLISH = "semeval:{data}/semeval16_restaurants/gold-en-train.txt"
-# zero-resource: no Burmese label may choose the checkpoint, so English test sentences do
-ENGLISH_SELECT = "semeval:{data}/semeval16_restaurants/gold-en-test.txt"
+# zero-resource: no Burmese label may choose the checkpoint, so English dev sentences do
+ENGLISH_SELECT = "semeval:{data}/semeval16_restaurants/gold-en-dev.txt"
 PAPER = {"classifier": 82.56, "vxlm": 82.63, "ctam": 83.14}  # Table 1, F1 (XLM-R Base / VXLM / CTAM)
 PAPER_NAMES = {"classifier": "XLM-R Base (fine-tuned classifier)", "vxlm": "VXLM", "ctam": "CTAM"}
 
@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--class-weighting", choices=("none", "balanced"), default="none", help="class-weighted cross-entropy, all three models")
     ap.add_argument("--setting", choices=("supervised", "zero-resource"), default="supervised",
                     help="zero-resource: English labels only (the paper's claim); Burmese train text unlabelled, "
-                    "checkpoint chosen on English SemEval test sentences")
+                    "checkpoint chosen on English SemEval dev sentences")
     ap.add_argument("--adapt", choices=("top-k", "lora"), default="top-k", help="encoder adaptation, all three models")
     ap.add_argument("--lora-rank", type=int, default=16)
     ap.add_argument("--lora-from", type=int, default=8, help="first layer with LoRA adapters (>= --static-layer)")
@@ -205,7 +205,7 @@ def main() -> None:
     report["budget"]["adaptation"] = adaptation
     report["budget"]["setting"] = args.setting
     report["budget"]["selection"] = (
-        f"English SemEval test ({len(english_select)} labelled sentences): no Burmese label is used" if zero
+        f"English SemEval dev ({len(english_select)} labelled sentences): no Burmese label is used" if zero
         else f"GKLMIP train @select ({len(select_rows)} Burmese rows)"
     )
     results: dict[str, Any] = {}

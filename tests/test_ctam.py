@@ -182,3 +182,34 @@ def test_zero_resource_students_carry_no_label_and_only_english_trains_the_head(
         recomputed = model.forward_loss(batch)["classification"]
     torch.testing.assert_close(recomputed, expected)
     assert torch.isfinite(out["loss"]) and float(out["reconstruction"]) > 0
+
+
+def test_layer_wise_alignment_adds_one_reconstruction_term_per_layer(builtin_encoder, rows):
+    """align_layers=2: L_R is the mean of the top BiGRU term and the layer-10 word-state term."""
+    from xsent_core.methods.ctam import losses
+
+    cfg = CtamConfig(train_from_layer=10, static_layer=10, static_min_count=1, target_corpus=EN_SPEC, pair_top_k=2,
+                     align_layers=2, detach_teacher=False)
+    model = CtamMethod(cfg, copy.deepcopy(builtin_encoder))
+    assert len(model.layer_attn_weight) == 1
+    items = model.prepare(rows)
+    model.eval()  # no dropout: the terms can be recomputed
+    torch.manual_seed(0)
+    batch = model.collate(items[:4])
+    out = model.forward_loss(batch)
+    s, t = model.path(batch["student"], model.student_gru), model.path(batch["teacher"], model.teacher_gru)
+    # the layer's word states are what run_layers gives after layer 11 of 12, pooled per word
+    hidden = builtin_encoder.run_layers(batch["student"]["lower"].float(), batch["student"]["attention_mask"], 10, 11)
+    torch.testing.assert_close(s["layer_words"][0], torch.bmm(batch["student"]["pool"], hidden), atol=1e-4, rtol=1e-4)
+    att = losses.dual_attention(s["layer_words"][0], s["word_mask"], t["layer_words"][0], t["word_mask"],
+                                model.layer_attn_weight[0], model.layer_attn_bias[0])
+    layer_term = losses.reconstruction_loss(att.context, t["layer_words"][0], att.pooled_student_to_teacher, t["word_mask"])
+    torch.testing.assert_close(out["reconstruction"], (out["reconstruction_top"] + layer_term.detach()) / 2)
+    # the extra layer's attention trains; with detach_teacher=False its term also reaches the teacher's states
+    model.zero_grad()
+    out["loss"].backward()
+    assert float(model.layer_attn_weight[0].grad.abs().sum()) > 0
+    teacher_words = t["layer_words"][0]
+    assert torch.autograd.grad(layer_term, teacher_words, retain_graph=True)[0].abs().sum() > 0
+    with pytest.raises(XsentError, match="align_layers=3"):
+        CtamMethod(CtamConfig(train_from_layer=10, static_layer=10, align_layers=3), copy.deepcopy(builtin_encoder))

@@ -55,7 +55,11 @@ class CtamConfig(VxlmConfig):
     grl_lambda: float = 1.0  # gradient reversal strength in front of the discriminator
     teacher_ce_weight: float = 1.0  # weight of the English teacher's cross-entropy inside L_T
     pair_top_k: int = 5  # a Burmese row is paired with one of its k nearest same-label English rows
-    detach_teacher: bool = True  # L_R moves the student toward the teacher, not the reverse
+    detach_teacher: bool = True  # L_R moves the student toward the teacher; False: both ways (the paper's reading)
+    # encoder layers aligned teacher <-> student, counted from the top: 1 = the top layer's BiGRU
+    # states only; M > 1 adds the word states of the M-1 layers below it (each its own bilinear
+    # attention), L_R being the mean over the M terms. At most the number of adapted layers.
+    align_layers: int = 1
     max_teacher_rows: int = 2000  # English rows kept as teachers (and as the explain() bank)
     # English sentences kept for explain() when no translation is given; set when built
     bank_size: int = 0

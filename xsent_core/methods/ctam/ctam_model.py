@@ -11,7 +11,10 @@ gate; each has its own BiGRU over the fused word vectors. Losses (`losses.py`):
   [mean fused word vector ; mean BiGRU state];
 - L_R: the attention-weighted reconstruction of the teacher's BiGRU states from
   the student's (teacher side detached by default: knowledge flows English ->
-  Burmese);
+  Burmese; `detach_teacher=False` lets it flow both ways); with `align_layers` M > 1
+  the word states of the M-1 encoder layers below the top are aligned the same way,
+  each with its own bilinear attention, and L_R is the mean of the M terms (the
+  paper aligns every layer T_1..T_M with S_1..S_M);
 - L_S: a domain discriminator (English = 1) on the pooled fused vectors of both
   paths, behind a gradient-reversal layer, so the encoder learns language-agnostic
   sentence features.
@@ -58,6 +61,19 @@ class CtamMethod(VxlmMethod):
         self.attn_weight = torch.nn.Parameter(torch.empty(2 * g, 2 * g))
         torch.nn.init.xavier_uniform_(self.attn_weight, gain=0.1)
         self.attn_bias = torch.nn.Parameter(torch.zeros(()))
+        adapted = encoder.info.num_layers - self.live_layer
+        if not 1 <= config.align_layers <= adapted:
+            raise XsentError(
+                f"ctam: align_layers={config.align_layers} must be between 1 and the {adapted} adapted encoder layers"
+            )
+        # one bilinear attention per extra aligned layer, over that layer's word states
+        self.layer_attn_weight = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.nn.init.xavier_uniform_(torch.empty(dim, dim), gain=0.1))
+             for _ in range(config.align_layers - 1)]
+        )
+        self.layer_attn_bias = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(())) for _ in range(config.align_layers - 1)]
+        )
         self.discriminator = torch.nn.Sequential(
             torch.nn.Linear(dim, dim // 2), torch.nn.ReLU(), torch.nn.Linear(dim // 2, 1)
         )
@@ -178,8 +194,23 @@ class CtamMethod(VxlmMethod):
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=fused.shape[1])
         return out * word_mask.unsqueeze(-1).to(out.dtype)
 
-    def path(self, batch: Mapping[str, torch.Tensor], gru: torch.nn.GRU) -> dict[str, torch.Tensor]:
-        feats = self.batch_features(batch)
+    def layer_states(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Top-layer token states, and the word states of the `align_layers - 1` layers below the top."""
+        enc = self.encoder
+        top = enc.info.num_layers
+        first_aligned = top - self.config.align_layers + 1
+        hidden, mask = batch["lower"].float(), batch["attention_mask"]
+        words = []
+        for k in range(self.live_layer, top):
+            hidden = enc.run_layers(hidden, mask, k, k + 1)
+            if first_aligned <= k + 1 < top:
+                words.append(torch.bmm(batch["pool"].to(hidden.dtype), hidden))
+        return hidden, words
+
+    def path(self, batch: Mapping[str, torch.Tensor], gru: torch.nn.GRU) -> dict[str, Any]:
+        hidden, layer_words = self.layer_states(batch)
+        feats: dict[str, Any] = self.features(hidden, batch["pool"], batch["word_mask"], batch["h_vec"])
+        feats["layer_words"] = layer_words
         states = self.gru_states(gru, feats["fused"], feats["word_mask"])
         feats["gru"] = states
         feats["sentence"] = torch.cat([feats["pooled"], masked_mean(states, feats["word_mask"])], dim=-1)
@@ -205,9 +236,14 @@ class CtamMethod(VxlmMethod):
         teacher_loss = self.sentence_loss if self.zero_resource else losses.classification_loss
         l_t = l_t + cfg.teacher_ce_weight * teacher_loss(self.logits(t), batch["teacher"]["label"])
         s_mask, t_mask = s["word_mask"], t["word_mask"]
-        teacher_states = t["gru"].detach() if cfg.detach_teacher else t["gru"]
-        att = losses.dual_attention(s["gru"], s_mask, teacher_states, t_mask, self.attn_weight, self.attn_bias)
-        l_r = losses.reconstruction_loss(att.context, teacher_states, att.pooled_student_to_teacher, t_mask)
+        aligned = [(s["gru"], t["gru"], self.attn_weight, self.attn_bias)]
+        aligned += list(zip(s["layer_words"], t["layer_words"], self.layer_attn_weight, self.layer_attn_bias))
+        terms = []
+        for student_states, teacher_states, weight, bias in aligned:
+            teacher_states = teacher_states.detach() if cfg.detach_teacher else teacher_states
+            att = losses.dual_attention(student_states, s_mask, teacher_states, t_mask, weight, bias)
+            terms.append(losses.reconstruction_loss(att.context, teacher_states, att.pooled_student_to_teacher, t_mask))
+        l_r = torch.stack(terms).mean()  # the paper sums over layers; the mean keeps lambda_r's scale
         pooled = torch.cat([s["pooled"], t["pooled"]])
         domains = torch.cat([torch.zeros(len(s["pooled"])), torch.ones(len(t["pooled"]))]).to(pooled.device)
         l_s = losses.domain_loss(self.discriminator(reverse_gradient(pooled, cfg.grl_lambda)).squeeze(-1), domains)
@@ -216,6 +252,7 @@ class CtamMethod(VxlmMethod):
             "loss": loss,
             "classification": l_t.detach(),
             "reconstruction": l_r.detach(),
+            "reconstruction_top": terms[0].detach(),
             "domain": l_s.detach(),
             "gate_mean": s["gate"].detach().mean(),
         }

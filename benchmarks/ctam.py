@@ -133,6 +133,8 @@ def main() -> None:
     ap.add_argument("--adapt", choices=("top-k", "lora"), default="top-k", help="encoder adaptation, all three models")
     ap.add_argument("--lora-rank", type=int, default=16)
     ap.add_argument("--lora-from", type=int, default=8, help="first layer with LoRA adapters (>= --static-layer)")
+    ap.add_argument("--align-layers", type=int, default=1, help="CTAM: encoder layers aligned teacher <-> student")
+    ap.add_argument("--bidirectional", action="store_true", help="CTAM: L_R moves the teacher too (detach_teacher=False)")
     ap.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5 top-k, 5e-4 LoRA, "
                     "as benchmarks/adaptation.py)")
     ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
@@ -286,7 +288,9 @@ def main() -> None:
 
         if "ctam" in args.methods:
             t = time.time()
-            ctam = CtamMethod(CtamConfig(**common), load_text_encoder("builtin"))
+            dual = {"align_layers": args.align_layers, "detach_teacher": not args.bidirectional}
+            report["budget"]["ctam_dual_path"] = dual
+            ctam = CtamMethod(CtamConfig(**common, **dual), load_text_encoder("builtin"))
             ctam.set_static(*table)
             ctam.static_report = report["static_vectors"]
             teacher_texts = [ex.text for ex in en_kept if ex.id in labelled_ids]
@@ -339,6 +343,15 @@ def adaptation_text(b: dict[str, Any]) -> str:
         return (f"LoRA rank {a['lora_rank']} (alpha {a['lora_alpha']:g}) on the attention and feed-forward projections of "
                 f"layers >= {a['lora_from_layer']}, adapters folded into the weights at load")
     return f"encoder layers >= {a['train_from_layer']} trained"
+
+
+def dual_path_text(dual: dict[str, Any]) -> str:
+    m = int(dual.get("align_layers", 1))
+    layers = ("only the top layer's states enter it (the paper aligns every layer)" if m == 1 else
+              f"the top {m} encoder layers are aligned (the paper aligns every layer of its network)")
+    way = ("L_R moves teacher and student (the paper's bidirectional reading)" if dual.get("detach_teacher") is False
+           else "the teacher is detached, so L_R moves the student only (the paper calls it bidirectional)")
+    return f"- dual path: {layers}; {way}."
 
 
 def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
@@ -401,8 +414,7 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         "- static vectors: corpus-averaged word states of the same encoder at one layer, not monolingual word embeddings.",
         "- VecMap: normalisation, Procrustes pulled toward the identity (λ by cross-validation on the seed lexicon) and "
         "CSLS self-learning; whitening (PCA decorrelation) measured and not used (benchmarks/results/alignment_mapping.json).",
-        *(["- dual path: only the top layer's states enter it (the paper aligns every layer); the teacher is detached, "
-           "so L_R moves the student only (the paper calls it bidirectional)."] if name == "ctam" else []),
+        *([dual_path_text(b.get("ctam_dual_path") or {})] if name == "ctam" else []),
         f"- imbalance handling: {json.dumps(b.get('imbalance', {}))} (none in the paper).",
         "",
         "See benchmarks/results/ctam.json for the full run.",

@@ -16,6 +16,13 @@ and precision@1 of the VecMap-style mapping on the curated lexicons.
    MY-EN lexicons in assets/dictionaries, static vectors from SemEval/GKLMIP train
    at layer 8 (the models' static layer), for: no mapping, Procrustes on the seed only, seed + CSLS
    self-learning (the default), and the unsupervised identity initialisation.
+6. The Alignment tab's own test, at the models' static layer (8) and the tab's
+   default for the bare encoder (12): precision@1 and mean cosine distance on the
+   held-out CLDR pairs (`assets/dictionaries/my-en-cldr.tsv` minus the seed
+   lexicon's words: ≥ 100 pairs), before and after (a) the map fitted for the bare
+   encoder on the seed lexicon (`alignment.fit_lexicon_map`, what the tab draws)
+   and (b) the shipped VXLM model's own map; the five concepts under map (a).
+   Key `heldout_check`.
 
 Writes benchmarks/results/alignment.json (+ alignment.md, and the 10k scatter
 as alignment_umap.html when --html is given).
@@ -108,17 +115,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=str(ROOT / "assets" / "models" / "vxlm"))
     ap.add_argument("--skip-p-at-1", action="store_true")
+    ap.add_argument("--skip-umap", action="store_true", help="keep an earlier run's embedding/UMAP figures (parts 1-3)")
     ap.add_argument("--wait-for-model", type=float, default=0, help="seconds to wait for --model to appear")
     ap.add_argument("--vectors", default=None, help="cache file (.npy) for the sentence vectors: written, or reused if present")
     ap.add_argument("--html", action="store_true", help="also write the 10k scatter as HTML")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "alignment.json"))
     args = ap.parse_args()
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
-    from xsent_core.alignment import PAPER_CONCEPTS, analyse_model, analyse_pairs, format_table, project_2d, scatter_figure
+
     from xsent_core.encoders.registry import load_text_encoder
 
     started = time.time()
@@ -132,10 +139,14 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.skip_p_at_1 and out.is_file():  # keep an earlier run's precision@1 (it does not depend on the UMAP part)
-        earlier = json.loads(out.read_text(encoding="utf-8")).get("precision_at_1")
-        if earlier:
-            report["precision_at_1"] = {**earlier, "note": "from an earlier run of this script (same code and data)"}
+    earlier_run = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    if args.skip_p_at_1 and earlier_run.get("precision_at_1"):  # it does not depend on the UMAP part
+        report["precision_at_1"] = {**earlier_run["precision_at_1"], "note": "from an earlier run of this script (same code and data)"}
+    if args.skip_umap:
+        for key in UMAP_KEYS:
+            if key in earlier_run:
+                report[key] = earlier_run[key]
+        report["umap_note"] = f"parts 1-3 from an earlier run of this script: {earlier_run.get('command')}"
 
     def save() -> None:
         report["total_seconds"] = round(time.time() - started, 1)
@@ -144,6 +155,69 @@ def main() -> None:
         out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
 
     encoder = load_text_encoder("builtin")
+    if args.skip_umap:
+        log("held-out lexicon check")
+        report["heldout_check"] = heldout_check(encoder, Path(args.model))
+        save()
+    else:
+        umap_part(args, report, encoder, out, save)
+    if not args.skip_p_at_1:
+        log("precision@1 on the lexicons")
+        report["precision_at_1"] = p_at_1(encoder, 8)
+        save()
+    if not args.skip_umap:
+        report["heldout_check"] = heldout_check(encoder, Path(args.model))
+        save()
+    concepts_part(args, report, encoder)
+    save()
+    log(f"done in {(time.time() - started) / 60:.1f} min -> {out}")
+
+
+UMAP_KEYS = ("sentences", "embed_seconds", "embed_note", "numba_warmup_seconds", "umap_seconds", "umap_under_60s",
+             "umap_other_language_neighbour_share")
+
+
+def heldout_check(encoder: Any, model_path: Path) -> dict[str, Any]:
+    """Part 6: what the Alignment tab checks before it draws an "after"."""
+    from xsent_core.alignment import PAPER_CONCEPTS, SEED_LEXICON, analyse_pairs, check_mapping, check_pairs, fit_lexicon_map
+
+    held_out, seed = check_pairs(), check_pairs(SEED_LEXICON)
+    out: dict[str, Any] = {"held_out_pairs": len(held_out), "seed_pairs": len(seed),
+                           "held_out_lexicon": "my-en-cldr.tsv minus the Burmese words of my-en.tsv"}
+    for layer in (8, 12):
+        t = time.time()
+        fitted = fit_lexicon_map(encoder, layer, seed)
+        check = check_mapping(encoder, fitted.mapping, layer, held_out)
+        concepts = analyse_pairs(PAPER_CONCEPTS, encoder, fitted.mapping, layer)
+        table = concepts.table
+        closer = int((table["cosine_distance_after"] < table["cosine_distance_before"]).sum())
+        out[f"layer_{layer}"] = {
+            "lexicon_map": {**check.as_dict(), "identity_prior": fitted.identity_prior},
+            "concepts": json.loads(table.to_json(orient="records", force_ascii=False)),
+            "concepts_closer_after": f"{closer} of {len(table)}",
+            # centring alone (VecMap's first step) moves an anisotropic encoder's pairs apart; the map's own effect
+            "concepts_closer_than_centred_only": f"{int((table['cosine_distance_after'] < table['cosine_distance_centred']).sum())} of {len(table)}",
+            "concepts_in_seed_lexicon": sum((c.burmese, c.english) in set(seed) for c in PAPER_CONCEPTS),
+            "seconds": round(time.time() - t, 1),
+        }
+        log(f"layer {layer}: {check.sentence()} concepts closer: {closer} of {len(table)}")
+    if (model_path / "config.json").is_file():
+        from xsent_core.registry import load_model
+
+        model = load_model(model_path)
+        layer = model.config.static_layer
+        check = check_mapping(model.encoder, model.mapping(), layer, held_out)
+        out["shipped_model_map"] = {"model": model_path.name, "layer": layer, **check.as_dict()}
+        log(f"shipped {model_path.name} map: {check.sentence()}")
+    return out
+
+
+def umap_part(args: Any, report: dict[str, Any], encoder: Any, out: Path, save: Any) -> None:
+    """Parts 1-3: embed the sentences, warm numba up, time UMAP."""
+    import numpy as np
+
+    from xsent_core.alignment import project_2d, scatter_figure
+
     texts, langs = collect_sentences(args.n)
     from collections import Counter
 
@@ -181,10 +255,10 @@ def main() -> None:
         fig.write_html(str(out.with_name("alignment_umap.html")), include_plotlyjs="cdn")
     save()
 
-    if not args.skip_p_at_1:
-        log("precision@1 on the lexicons")
-        report["precision_at_1"] = p_at_1(encoder, 8)
-        save()
+
+def concepts_part(args: Any, report: dict[str, Any], encoder: Any) -> None:
+    """Part 4: the paper's five concepts under the shipped model's own map."""
+    from xsent_core.alignment import PAPER_CONCEPTS, analyse_model, analyse_pairs, format_table
 
     model_path = Path(args.model)
     deadline = time.time() + args.wait_for_model
@@ -206,8 +280,6 @@ def main() -> None:
     top = analyse_pairs(PAPER_CONCEPTS, encoder, None, None)
     report["concepts"]["top_layer_before"] = [round(float(v), 4) for v in top.table["cosine_distance_before"]]
     print(f"top-layer (12) distances without mapping: {report['concepts']['top_layer_before']}")
-    save()
-    log(f"done in {(time.time() - started) / 60:.1f} min -> {out}")
 
 
 def _mixing(coords: Any, langs: list[str], k: int = 10) -> dict[str, float]:
@@ -241,6 +313,24 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {'' if centred is None else f'{centred:.3f}'} "
                 f"| {'' if after is None else f'{after:.3f}'} | {'' if top is None else f'{top:.3f}'} |"
             )
+    held = report.get("heldout_check")
+    if held:
+        lines += ["", f"Held-out check ({held['held_out_pairs']} pairs, {held['held_out_lexicon']}; map fitted on "
+                  f"{held['seed_pairs']} seed pairs):", "",
+                  "| map | layer | precision@1 before | after | mean distance before | after | the five concepts closer after |",
+                  "|---|---|---|---|---|---|---|"]
+        for layer in (8, 12):
+            r = held.get(f"layer_{layer}")
+            if r:
+                m = r["lexicon_map"]
+                lines.append(f"| seed-lexicon map (bare encoder) | {layer} | {m['precision_at_1_before']:.3f} | "
+                             f"{m['precision_at_1_after']:.3f} | {m['mean_distance_before']:.3f} | {m['mean_distance_after']:.3f} "
+                             f"| {r['concepts_closer_after']} than unmapped, {r['concepts_closer_than_centred_only']} than centred only "
+                             f"({r['concepts_in_seed_lexicon']} in the seed lexicon) |")
+        m = held.get("shipped_model_map")
+        if m:
+            lines.append(f"| shipped `{m['model']}` map | {m['layer']} | {m['precision_at_1_before']:.3f} | "
+                         f"{m['precision_at_1_after']:.3f} | {m['mean_distance_before']:.3f} | {m['mean_distance_after']:.3f} | |")
     p1 = report.get("precision_at_1")
     if p1:
         lines += ["", "| lexicon | n | no mapping | Procrustes (seed) | seed + self-learning | unsupervised |", "|---|---|---|---|---|---|"]

@@ -140,7 +140,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
     ap.add_argument("--ship", action="store_true", help="save the VXLM/CTAM models to assets/models (fp16)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ctam.json"))
+    ap.add_argument("--ship-from", type=Path, default=None, metavar="RUN_JSON",
+                    help="ship the VXLM/CTAM models an earlier run kept (its run_folder, or --run-folder) and stop")
+    ap.add_argument("--run-folder", type=Path, default=None, help="with --ship-from: where that run kept its models")
     args = ap.parse_args()
+    if args.ship_from:
+        ship_earlier_run(args.ship_from, args.run_folder)
+        return
 
     import torch
 
@@ -213,6 +219,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     report["results"] = results
     tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
+    report["run_folder"] = str(tmp)  # the best model of each method stays there (`--ship` copies it)
 
     def save_report() -> None:
         report["total_seconds"] = round(time.time() - started, 1)
@@ -325,11 +332,30 @@ def finding(results: dict[str, Any]) -> str:
     return text
 
 
+def ship_earlier_run(run_json: Path, folder: Path | None) -> None:
+    """Ship the models of a finished run without training again (the card gets that run's command and figures)."""
+    from xsent_core.registry import load_model
+
+    report = json.loads(run_json.read_text(encoding="utf-8"))
+    folder = folder or Path(report["run_folder"])
+    for name in ("vxlm", "ctam"):
+        if name in report["results"]:
+            ship(load_model(folder / name, expected_method=name), name, report, report["results"][name])
+            log(f"shipped {name} from {folder / name} ({run_json.name})")
+
+
 def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> None:
     from xsent_core.registry import save_model
 
     folder = ROOT / "assets" / "models" / name
-    metrics = {"select": r["select"], "dev": {k: r["dev"][k] for k in ("macro_f1", "accuracy", "per_class_f1", "n")}}
+    dev = r["dev"]
+    metrics = {"select": r["select"], "dev": {
+        "macro_f1": dev["macro_f1"], "accuracy": dev["accuracy"], "weighted_f1": dev["weighted_f1"], "n": dev["n"],
+        "per_class_f1": {k: v["f1"] for k, v in dev["per_class"].items()},
+        "majority_macro_f1": dev["majority"]["macro_f1"],
+        "pos_neg_macro_f1": dev["pos_neg"]["macro_f1"], "pos_neg_weighted_f1": dev["pos_neg"]["weighted_f1"],
+        "pos_neg_majority_macro_f1": dev["pos_neg"]["majority"]["macro_f1"],
+    }}
     save_model(
         model, folder, half=True, metrics=metrics,
         training={"command": report["command"], "budget": report["budget"], "steps": r["steps"]},

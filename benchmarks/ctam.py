@@ -219,6 +219,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     report["results"] = results
     tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
+    report["out"] = str(Path(args.out).relative_to(ROOT)) if Path(args.out).resolve().is_relative_to(ROOT) else args.out
     report["run_folder"] = str(tmp)  # the best model of each method stays there (`--ship` copies it)
 
     def save_report() -> None:
@@ -443,7 +444,7 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         *([dual_path_text(b.get("ctam_dual_path") or {})] if name == "ctam" else []),
         f"- imbalance handling: {json.dumps(b.get('imbalance', {}))} (none in the paper).",
         "",
-        "See benchmarks/results/ctam.json for the full run.",
+        f"See benchmarks/results/{Path(report.get('out', 'ctam.json')).name} for the full run.",
         "",
     ]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import torch
 
@@ -153,20 +153,7 @@ class Method(torch.nn.Module):
         generator: random.Random,
     ) -> Iterator[Any]:
         """Default: length-bucketed batches (sort by `len(item)`, shuffle the buckets)."""
-        order = list(range(len(prepared)))
-        if shuffle:
-            generator.shuffle(order)
-            # sort within windows of 50 batches: little padding, still random
-            window = batch_size * 50
-            order = [
-                i
-                for w in range(0, len(order), window)
-                for i in sorted(order[w : w + window], key=lambda j: _length(prepared[j]))
-            ]
-        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        if shuffle:
-            generator.shuffle(chunks)
-        for chunk in chunks:
+        for chunk in window_shuffled_chunks(len(prepared), batch_size, shuffle, generator, lambda j: _length(prepared[j])):
             yield self.collate([prepared[i] for i in chunk])
 
     def collate(self, items: Sequence[Any]) -> Any:
@@ -215,6 +202,22 @@ class Method(torch.nn.Module):
         }
         keep.update(self.folded_adapters)
         return {k: v.detach().contiguous() for k, v in keep.items() if isinstance(v, torch.Tensor)}
+
+
+def window_shuffled_chunks(
+    n: int, batch_size: int, shuffle: bool, generator: random.Random, length: Callable[[int], int]
+) -> list[list[int]]:
+    """Indices 0..n-1 in batches of `batch_size`. Shuffled: shuffle, sort by `length(i)` within
+    windows of 50 batches (little padding, still random), then shuffle the batches."""
+    order = list(range(n))
+    if shuffle:
+        generator.shuffle(order)
+        window = batch_size * 50
+        order = [i for w in range(0, n, window) for i in sorted(order[w : w + window], key=length)]
+    chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle:
+        generator.shuffle(chunks)
+    return chunks
 
 
 def _length(item: Any) -> int:

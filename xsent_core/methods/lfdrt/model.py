@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ...config import replace_config
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, InputError, Prediction
-from ..base import Method, TrainConfig
+from ..base import Method, TrainConfig, window_shuffled_chunks
 from ..common import MAX_CHARS, frozen_states, pad_stack, upper_states
 from . import losses as L
 from .config import LfdrtConfig
@@ -375,18 +375,8 @@ class LfdrtMethod(Method):
         if not isinstance(prepared, PretrainItems):
             yield from super().batches(prepared, batch_size, shuffle, generator)
             return
-        order = list(range(len(prepared.labelled)))
-        if shuffle:
-            generator.shuffle(order)
-            window = batch_size * 50
-            order = [
-                i
-                for w in range(0, len(order), window)
-                for i in sorted(order[w : w + window], key=lambda j: len(prepared.labelled[j]["lower"]))
-            ]
-        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        if shuffle:
-            generator.shuffle(chunks)
+        chunks = window_shuffled_chunks(len(prepared.labelled), batch_size, shuffle, generator,
+                                        lambda j: len(prepared.labelled[j]["lower"]))
         pair_order = list(range(len(prepared.pairs)))
         if shuffle:
             generator.shuffle(pair_order)

@@ -32,6 +32,7 @@ from ...data import bies
 from ...evaluation import span_report
 from ...nn import masked_mean
 from ...types import Example
+from ..base import window_shuffled_chunks
 from ..common import frozen_states, pad_stack, upper_states, words_of
 from ..tagger.model import TaggerMethod, example_tags, spans_from_probs
 from . import losses
@@ -240,19 +241,9 @@ class MsmoMethod(TaggerMethod):
             by_domain.setdefault(it.domain, []).append(i)
         share = max(1, per_batch // max(1, len(by_domain)))
         chunked = []
-        for order in by_domain.values():
-            order = list(order)
-            if shuffle:
-                generator.shuffle(order)
-                window = share * 50  # sort within windows: little padding, still random
-                order = [
-                    i for w in range(0, len(order), window)
-                    for i in sorted(order[w : w + window], key=lambda j: len(prepared[j]))
-                ]
-            chunks = [order[i : i + share] for i in range(0, len(order), share)]
-            if shuffle:
-                generator.shuffle(chunks)
-            chunked.append(chunks)
+        for members in by_domain.values():
+            chunks = window_shuffled_chunks(len(members), share, shuffle, generator, lambda j: len(prepared[members[j]]))
+            chunked.append([[members[j] for j in chunk] for chunk in chunks])
         for k in range(max(len(c) for c in chunked)):
             batch = [i for chunks in chunked if k < len(chunks) for i in chunks[k]]
             yield self.collate([prepared[i] for i in batch])

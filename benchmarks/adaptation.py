@@ -257,7 +257,8 @@ def write_results(all_runs: list[dict[str, Any]], command: str) -> None:
 
 def ship(task: str, row: str, target: Path) -> dict[str, Any]:
     """Copy the row's run with the best dev score (never test) to `target`, fp16, with a fresh card."""
-    from xsent_core.recipes import get_preset, model_card_text
+    from xsent_core.model_card import MeasuredTable, model_card_text
+    from xsent_core.recipes import get_preset
     from xsent_core.registry import load_model, save_model
 
     spec = TASKS[task]
@@ -277,8 +278,8 @@ def ship(task: str, row: str, target: Path) -> dict[str, Any]:
         "All rows and seeds: benchmarks/results/adaptation.md."
     )
     text = model_card_text(
-        get_preset(spec["method"], spec["preset"]), {"dev": best["dev"], **best["test"]}, command,
-        best["train_seconds"], model, note=note,
+        get_preset(spec["method"], spec["preset"]), command, model=model, intro=note, seconds=best["train_seconds"],
+        tables=[MeasuredTable("Measured (test sets; fractions in [0, 1])", {"dev": best["dev"], **best["test"]})],
     )
     save_model(model, target, metrics={"dev": best["dev"], "test": best["test"]},
                training={"preset": spec["preset"], "command": command, "steps": best["steps"], "seed": best["seed"], "row": row},

@@ -79,51 +79,6 @@ def get_preset(method: str, name: str) -> Preset:
     return table[name]
 
 
-def card_head(preset: Preset, command: str, *, intro: str = "") -> list[str]:
-    """The opening every model card shares: title, description, rebuild command, data."""
-    lines = [f"# {preset.method} model: preset `{preset.name}`", "", preset.description, ""]
-    if intro:
-        lines += [intro, ""]
-    lines += ["## Rebuild", "```", command, "```", "", "## Data", "", "```json", json.dumps(dict(preset.data), indent=2), "```"]
-    return lines
-
-
-def adaptation_line(model: Any) -> str:
-    """One card line: how the encoder was adapted and how much of the model trained."""
-    from .adaptation import trainable_summary
-
-    config = model.config
-    mode = getattr(config, "adapt", None)
-    if mode is None:
-        return ""
-    how = {
-        "top-k": f"top-k: layers {getattr(config, 'train_from_layer', '?')}+ trained, lower layers frozen",
-        "lora": (
-            f"LoRA on layers {config.lora_from_layer}+ (rank {config.lora_rank}, alpha {config.lora_alpha:g}, "
-            f"dropout {config.lora_dropout:g}), folded into the weights at load"
-        ),
-        "full": "full fine-tuning of every layer (embeddings frozen)",
-    }.get(mode, mode)
-    counts = trainable_summary(model)
-    return f"Adaptation: {how}; {counts['trainable_parameters']:,} of {counts['parameters']:,} parameters trained."
-
-
-def model_card_text(preset: Preset, metrics: Mapping[str, Any], command: str, seconds: float, model: Any = None, note: str = "") -> str:
-    intro = "\n\n".join(x for x in (adaptation_line(model) if model is not None else "", note) if x)
-    lines = card_head(preset, command, intro=intro) + [
-        "",
-        "## Measured (test sets; fractions in [0, 1])",
-        "",
-        "| set | metrics |",
-        "|---|---|",
-    ]
-    for name, value in metrics.items():
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in value.items()) if isinstance(value, Mapping) else value
-        lines.append(f"| {name} | {shown} |")
-    lines += ["", f"Training took {seconds / 60:.1f} minutes on {os.cpu_count()} CPU cores.", ""]
-    return "\n".join(lines)
-
-
 def run_preset(
     method: str,
     preset_name: str,
@@ -147,6 +102,7 @@ def run_preset(
     """
     from .config import config_from_dict
     from .distributed import dist_info
+    from .model_card import MeasuredTable, model_card_text
     from .registry import load_model, method_class, save_model
     from .training import fit
 
@@ -201,7 +157,10 @@ def run_preset(
         metrics={"dev": report["dev"], "test": report["test"]},
         training={"preset": preset_name, "command": command, "steps": result.steps, "seconds": report["seconds"]},
         half=half,
-        card_text=model_card_text(preset, {"dev": report["dev"], **report["test"]}, command, result.seconds, model),
+        card_text=model_card_text(
+            preset, command, model=model, seconds=result.seconds,
+            tables=[MeasuredTable("Measured (test sets; fractions in [0, 1])", {"dev": report["dev"], **report["test"]})],
+        ),
     )
     return report
 

@@ -18,7 +18,7 @@ import torch
 
 from ...config import config_from_dict, replace_config
 from ..base import Preset, RunOptions, TrainConfig
-from ...recipes import card_head
+from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from .config import LfdrtConfig
 from .model import LowerCache
@@ -300,26 +300,19 @@ def model_card(preset: Preset, report: Mapping[str, Any], command: str) -> str:
         "disentanglers, shared cross-attention, MLM transforms, the two heads); the encoder itself is rebuilt "
         "from its spec."
     )
-    lines = card_head(preset, command, intro=intro)
+    sections = []
     if report.get("pairs"):
-        lines += ["", "## Parallel pairs (aligned by sentence, verified)", "", "| lang | source | target | aligned | dropped | used |", "|---|---|---|---|---|---|"]
-        for p in report["pairs"]:
-            lines.append(
-                f"| {p['lang']} | {p['source_rows']} | {p['target_rows']} | {p['aligned']} | "
-                f"{json.dumps(p['dropped'])} | {p['used']} |"
-            )
-    for title, key in (("Measured before rethinking", "test_before_rethinking"), ("Measured", "test")):
-        if report.get(key):
-            lines += ["", f"## {title} (test sets; fractions)", "", "| set | accuracy | macro-F1 | heads agree | n |", "|---|---|---|---|---|"]
-            for name, m in report[key].items():
-                lines.append(
-                    f"| {name} | {m.get('accuracy', 0):.4f} | {m.get('macro_f1', 0):.4f} | {m.get('heads_agree', 0):.3f} | {int(m.get('n', 0))} |"
-                )
+        rows = ["| lang | source | target | aligned | dropped | used |", "|---|---|---|---|---|---|"]
+        rows += [f"| {p['lang']} | {p['source_rows']} | {p['target_rows']} | {p['aligned']} | "
+                 f"{json.dumps(p['dropped'])} | {p['used']} |" for p in report["pairs"]]
+        sections.append(CardSection("Parallel pairs (aligned by sentence, verified)", tuple(rows)))
     if report.get("rethink"):
-        r = report["rethink"]
-        lines += ["", "## Rethinking", "", r["message"]]
-    lines += ["", f"Trained in {report.get('seconds', 0) / 60:.1f} minutes on {os.cpu_count()} CPU cores.", ""]
-    return "\n".join(lines)
+        sections.append(CardSection("Rethinking", (report["rethink"]["message"],)))
+    columns = ("accuracy", "macro_f1", "heads_agree", "n")
+    tables = [MeasuredTable(f"{title} (test sets; fractions)", report[key], columns)
+              for title, key in (("Measured before rethinking", "test_before_rethinking"), ("Measured", "test"))
+              if report.get(key)]
+    return model_card_text(preset, command, intro=intro, sections=sections, tables=tables, seconds=report.get("seconds", 0))
 
 
 def run_preset(

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...recipes import card_head
+from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import XsentError
 from ..base import Preset, RunOptions
 
@@ -86,35 +86,25 @@ def model_card(
     report: Mapping[str, Any],
     command: str,
 ) -> str:
-    lines = card_head(preset, command) + [
-        "",
+    training = (
         f"Training rows: {report['images']['rows']} (with an image: {report['images']['with_image']}); "
         f"{report['steps']} steps"
         + (f" (early stop at step {report['early_stopped_at']})" if report.get("early_stopped_at") else "")
         + f"; the training loop took {report['seconds'] / 60:.1f} minutes and the whole run (features, "
-        f"training, test evaluation) {report.get('total_seconds', report['seconds']) / 60:.1f} minutes "
-        f"on {os.cpu_count()} CPU cores.",
-        "",
-        "## Measured (fractions in [0, 1])",
-        "",
-        "| set | metrics |",
-        "|---|---|",
-    ]
-    for name, value in {"dev": report["dev"], **report["test"]}.items():
-        shown = ", ".join(
-            f"{k}={int(v)}" if k in ("n", "errors") else f"{k}={v:.4f}"
-            for k, v in value.items()
-            if isinstance(v, (int, float)) and k not in ("step", "epoch")
-        )
-        lines.append(f"| {name} | {shown} |")
+        f"training, test evaluation) {report.get('total_seconds', report['seconds']) / 60:.1f} minutes."
+    )
+    sections = [CardSection("Training", (training,))]
     bad = report["images"]["bad_images"]
     if bad:
-        lines += ["", f"## Unreadable training images ({len(bad)}, policy `{report['images']['policy']}`)", ""]
-        lines += [f"- `{b['id']}`: {b['error']}" for b in bad[:50]]
+        listed = [f"- `{b['id']}`: {b['error']}" for b in bad[:50]]
         if len(bad) > 50:
-            lines.append(f"- ... and {len(bad) - 50} more (see the training report)")
-    lines.append("")
-    return "\n".join(lines)
+            listed.append(f"- ... and {len(bad) - 50} more (see the training report)")
+        sections.append(CardSection(f"Unreadable training images ({len(bad)}, policy `{report['images']['policy']}`)",
+                                    tuple(listed)))
+    return model_card_text(
+        preset, command, sections=sections, seconds=report["seconds"],
+        tables=[MeasuredTable("Measured (fractions in [0, 1])", {"dev": report["dev"], **report["test"]})],
+    )
 
 
 def run_preset(

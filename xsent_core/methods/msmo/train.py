@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ...recipes import card_head
+from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
 from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
@@ -134,35 +134,28 @@ def unlabelled_examples(
 
 
 def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command: str) -> str:
-    lines = card_head(preset, command) + [
-        "",
-        "## Recipe",
-        "```json",
-        json.dumps({"recipe": report.get("recipe"), "train": report.get("train")}, indent=2),
-        "```",
-        "",
-        "Aspect alignment between sentences and their code-switched counterparts "
-        "(pairs kept for the consistency loss):",
-        "```json",
-        json.dumps(report.get("alignment"), indent=2),
-        "```",
-        "",
-        "## Measured (span micro-F1 etc. as fractions; dev = gold-en-dev, best step)",
-        "",
-        "| set | precision | recall | f1 |",
-        "|---|---|---|---|",
+    sections = [
+        CardSection("Recipe", (
+            "```json", json.dumps({"recipe": report.get("recipe"), "train": report.get("train")}, indent=2), "```", "",
+            "Aspect alignment between sentences and their code-switched counterparts "
+            "(pairs kept for the consistency loss):",
+            "```json", json.dumps(report.get("alignment"), indent=2), "```",
+        )),
     ]
-    sets = {"dev": report.get("dev", {}), **report.get("test", {})}
-    for name, m in sets.items():
-        if isinstance(m, Mapping) and "f1" in m:
-            cells = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "-" for k in ("precision", "recall", "f1")]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if report.get("teachers"):
-        lines += ["", "Teachers (dev f1): " + ", ".join(f"{t['views']}: {t['dev_f1']}" for t in report["teachers"])]
+        sections.append(CardSection("Teachers", (
+            "Dev F1 of each teacher: " + ", ".join(f"{t['views']}: {t['dev_f1']}" for t in report["teachers"]),
+        )))
+    sets = {name: m for name, m in {"dev": report.get("dev", {}), **report.get("test", {})}.items()
+            if isinstance(m, Mapping) and "f1" in m}
     load = os.getloadavg()[1] if hasattr(os, "getloadavg") else None
-    shared = f" (wall clock; 5-minute load average at the end {load:.1f}: other jobs shared the cores)" if load else ""
-    lines += ["", f"Training took {report.get('seconds', 0) / 60:.1f} minutes on {os.cpu_count()} CPU cores{shared}.", ""]
-    return "\n".join(lines)
+    intro = (f"Times are wall clock; the 5-minute load average at the end was {load:.1f} (other jobs may have shared "
+             "the cores).") if load else ""
+    return model_card_text(
+        preset, command, sections=sections, intro=intro, seconds=report.get("seconds", 0),
+        tables=[MeasuredTable("Measured (span micro-F1 etc. as fractions; dev = gold-en-dev, best step)", sets,
+                              ("precision", "recall", "f1"))],
+    )
 
 
 def run_preset(

@@ -16,7 +16,7 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .methods.base import Preset, RunOptions
 from .types import Example, XsentError
@@ -103,7 +103,7 @@ def run_preset(
     from .config import config_from_dict
     from .distributed import dist_info
     from .model_card import MeasuredTable, model_card_text
-    from .registry import load_model, method_class, save_model
+    from .registry import method_class
     from .training import fit
 
     preset = with_data(get_preset(method, preset_name), data)
@@ -145,24 +145,54 @@ def run_preset(
     }
     if result.status != "finished" or not dist_info().is_main:
         return report  # under torchrun, rank 0 alone tests and writes the final model
+    finish_run(
+        method, out_dir, preset, report, command, half=half, evaluate_tests=evaluate_tests,
+        card=lambda best, rep: model_card_text(
+            preset, command, model=model, seconds=result.seconds,
+            tables=[MeasuredTable("Measured (test sets; fractions in [0, 1])", {"dev": rep["dev"], **rep["test"]})],
+        ),
+    )
+    return report
+
+
+def finish_run(
+    method: str,
+    out_dir: str | os.PathLike[str],
+    preset: Preset,
+    report: dict[str, Any],
+    command: str,
+    *,
+    half: bool,
+    evaluate_tests: bool,
+    card: Callable[[Any, Mapping[str, Any]], str],
+    wanted_test: Callable[[str], bool] = lambda name: True,
+    summarise: Callable[[dict[str, Any]], None] | None = None,
+    training: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda report: {},
+) -> Any:
+    """The end of a finished run, on rank 0 only: drop the resumable checkpoints, reload the
+    best weights, score the preset's test sets into report["test"], let `summarise` add to
+    the report, save with metrics, training record and card. Returns the best model."""
+    from .registry import load_model, save_model
+
     # a finished model needs no resumable optimiser state; keep folders small
     shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
     best = load_model(out_dir, expected_method=method)
     if evaluate_tests:
         for name, spec in (preset.data.get("test") or {}).items():
-            report["test"][name] = best.evaluate(load_data(spec))
+            if wanted_test(name):
+                report["test"][name] = best.evaluate(load_data(spec))
+    if summarise is not None:
+        summarise(report)
     save_model(
         best,
         out_dir,
         metrics={"dev": report["dev"], "test": report["test"]},
-        training={"preset": preset_name, "command": command, "steps": result.steps, "seconds": report["seconds"]},
+        training={"preset": preset.name, "command": command, "steps": report["steps"], "seconds": report["seconds"],
+                  **training(report)},
         half=half,
-        card_text=model_card_text(
-            preset, command, model=model, seconds=result.seconds,
-            tables=[MeasuredTable("Measured (test sets; fractions in [0, 1])", {"dev": report["dev"], **report["test"]})],
-        ),
+        card_text=card(best, report),
     )
-    return report
+    return best
 
 
 def print_json(data: Any) -> None:

@@ -12,7 +12,6 @@ around it.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from dataclasses import replace
@@ -116,8 +115,7 @@ def run_preset(
     """Train `preset` into `out_dir`; returns {"status", "steps", "seconds", "dev", "test", "images", ...}."""
     from ...config import config_from_dict
     from ...distributed import dist_info
-    from ...recipes import load_data
-    from ...registry import load_model, save_model
+    from ...recipes import finish_run, load_data
     from ...training import fit
 
     if options.unlabelled:
@@ -160,26 +158,11 @@ def run_preset(
     }
     if status != "finished" or not dist_info().is_main:
         return report  # under torchrun, rank 0 alone tests and writes the final model
-    shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
-    best = load_model(out_dir, expected_method="m2sa")
-    if options.evaluate_tests:
-        for name, spec in (preset.data.get("test") or {}).items():
-            report["test"][name] = best.evaluate(load_data(spec))
-    report["total_seconds"] = round(time.time() - started, 1)
-    save_model(
-        best,
-        out_dir,
-        metrics={"dev": report["dev"], "test": report["test"]},
-        training={
-            "preset": preset.name,
-            "command": command,
-            "steps": result.steps,
-            "seconds": report["seconds"],
-            "total_seconds": report["total_seconds"],
-            "early_stopped_at": report["early_stopped_at"],
-            "bad_images": len(image_report["bad_images"]),
-        },
-        half=options.half,
-        card_text=model_card(preset, report, command),
+    finish_run(
+        "m2sa", out_dir, preset, report, command, half=options.half, evaluate_tests=options.evaluate_tests,
+        summarise=lambda rep: rep.update(total_seconds=round(time.time() - started, 1)),
+        training=lambda rep: {"total_seconds": rep["total_seconds"], "early_stopped_at": rep["early_stopped_at"],
+                              "bad_images": len(rep["images"]["bad_images"])},
+        card=lambda best, rep: model_card(preset, rep, command),
     )
     return report

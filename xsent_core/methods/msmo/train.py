@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -166,8 +165,7 @@ def run_preset(
     """Train an msmo preset into `out_dir`; returns the report (also in the model card)."""
     from ...config import config_from_dict, config_to_dict
     from ...distributed import dist_info
-    from ...recipes import load_data
-    from ...registry import load_model, save_model
+    from ...recipes import finish_run, load_data
     from .distill import as_student, distillation_items, student_from_teacher, teacher_probs, train_student
 
     started = time.time()
@@ -247,21 +245,17 @@ def run_preset(
     report.update(status=result.status, steps=result.steps, dev=dict(result.metrics))
     if result.status != "finished" or not dist_info().is_main:
         return report  # under torchrun, rank 0 alone tests and writes the final model
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    best = load_model(out, expected_method="msmo")
-    if options.evaluate_tests:
-        for name, spec in (preset.data.get("test") or {}).items():
-            if name in recipe.langs or name == "en":
-                report["test"][name] = best.evaluate(load_data(spec))
-        f1s = [report["test"][lang]["f1"] for lang in recipe.langs if lang in report["test"]]
+
+    def summarise(rep: dict[str, Any]) -> None:
+        f1s = [rep["test"][lang]["f1"] for lang in recipe.langs if lang in rep["test"]]
         if f1s:
-            report["test"]["average"] = {"f1": sum(f1s) / len(f1s)}
-    report["seconds"] = round(time.time() - started, 1)
-    save_model(
-        best, out,
-        metrics={"dev": report["dev"], "test": report["test"]},
-        training={"preset": preset.name, "command": command, "steps": result.steps, "seconds": report["seconds"],
-                  "alignment": report["alignment"], "teachers": report.get("teachers")},
-        half=options.half, card_text=_card(preset, recipe, report, command),
+            rep["test"]["average"] = {"f1": sum(f1s) / len(f1s)}
+        rep["seconds"] = round(time.time() - started, 1)
+
+    finish_run(
+        "msmo", out, preset, report, command, half=options.half, evaluate_tests=options.evaluate_tests,
+        wanted_test=lambda name: name in recipe.langs or name == "en", summarise=summarise,
+        training=lambda rep: {"alignment": rep["alignment"], "teachers": rep.get("teachers")},
+        card=lambda best, rep: _card(preset, recipe, rep, command),
     )
     return report

@@ -381,6 +381,28 @@ def dual_path_text(dual: dict[str, Any]) -> str:
     return f"- dual path: {layers}; {way}."
 
 
+def preset_line(name: str, b: dict[str, Any]) -> list[str]:
+    """The CLI equivalent of this run, when a preset holds exactly its settings."""
+    from xsent_core.methods.ctam import PRESETS
+
+    preset = f"{name}-{'zero-resource' if b.get('setting') == 'zero-resource' else 'builtin'}"
+    cfg = PRESETS[preset].config
+    a = b.get("adaptation") or {}
+    same = (
+        a.get("adapt", "top-k") == cfg.get("adapt", "top-k")
+        and all(a.get(k) == cfg.get(k) for k in ("lora_rank", "lora_from_layer") if a.get("adapt") == "lora")
+        and b["imbalance"].get("logit_adjust") == cfg.get("logit_adjust", 0.0)
+        and b["imbalance"].get("class_weighting") == cfg.get("class_weighting", "none")
+        and b["epochs"] == PRESETS[preset].train.epochs and b["lr"] == PRESETS[preset].train.lr
+        and (b.get("ctam_dual_path") or {}).get("align_layers", 1) == 1
+        and (b.get("ctam_dual_path") or {}).get("detach_teacher", True)
+    )
+    if not same:
+        return []
+    return [f"Or from the CLI, the preset `{preset}` holds these settings: `python -m xsent_core train --method {name} "
+            f"--preset {preset} --train-config '{{\"seed\": {b['seed']}}}' --out DIR --half`."]
+
+
 def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
     b = report["budget"]
     zero = b.get("setting") == "zero-resource"
@@ -398,8 +420,7 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         "```",
         report["command"] if "--ship" in report["command"] else report["command"] + " --ship",
         "```",
-        f"(or `python -m xsent_core train --method {name} --preset {name}-{'zero-resource' if zero else 'builtin'}`, "
-        "the same data and settings).",
+        *preset_line(name, b),
         "",
         "## Data",
         f"- setting: **{b.get('setting', 'supervised')}**"

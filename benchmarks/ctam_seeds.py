@@ -1,9 +1,9 @@
 """Mean, spread and paired differences of several `benchmarks/ctam.py` runs that differ only in --seed.
 
     python benchmarks/ctam.py --seed 13 --out benchmarks/results/ctam_seed13.json   # likewise 14, 15
-    python benchmarks/ctam_seeds.py benchmarks/results/ctam_seed*.json
-    python benchmarks/ctam_seeds.py benchmarks/results/ctam_la_seed*.json --out benchmarks/results/ctam_la_seeds.json \
-        --baseline benchmarks/results/ctam_seed*.json     # + paired differences against runs without the option
+    python benchmarks/ctam_seeds.py benchmarks/results/ctam_seed1?.json
+    python benchmarks/ctam_seeds.py benchmarks/results/ctam_la_seed1?.json --out benchmarks/results/ctam_la_seeds.json \
+        --baseline benchmarks/results/ctam_seed1?.json     # + paired differences against runs without the option
 
 Both readings of GKLMIP dev, each beside the majority-class baseline on the same
 rows: 3-class (macro-F1, accuracy) and the paper's positive-vs-negative reading
@@ -66,6 +66,10 @@ def summarise(runs: list[dict]) -> dict:
         "seeds": [r["budget"]["seed"] for r in runs],
         "minutes_per_run": [round(r["total_seconds"] / 60, 1) for r in runs],
         "commands": [r["command"] for r in runs],
+        "settings": {k: runs[0]["budget"].get(k, default) for k, default in (
+            ("setting", "supervised"), ("adaptation", {"adapt": "top-k", "train_from_layer": runs[0]["budget"]["train_from_layer"]}),
+            ("imbalance", {}), ("ctam_dual_path", {"align_layers": 1, "detach_teacher": True}),
+            ("selection", "GKLMIP train @select"))},
         "machine": runs[0]["machine"],
         "dev_rows": dev[models[0]][0]["n"],
         "paper_f1": {m: PAPER[m] for m in models},
@@ -98,6 +102,8 @@ def markdown(s: dict) -> str:
     lines = [
         f"GKLMIP dev ({s['dev_rows']} rows), seeds {s['seeds']}; minutes per run {s['minutes_per_run']} on 2 CPU cores. "
         f"Paper's F1 (its own test set): " + ", ".join(f"{NAMES[m]} {s['paper_f1'][m]}" for m in models) + ".",
+        "",
+        "Settings: " + "; ".join(f"{k}: {json.dumps(v) if isinstance(v, dict) else v}" for k, v in s.get("settings", {}).items()) + ".",
         "",
         "| metric | majority baseline | " + " | ".join(NAMES[m] for m in models) + " |",
         "|---|---|" + "---|" * len(models),

@@ -224,7 +224,8 @@ class CtamMethod(VxlmMethod):
             sentence = feats["sentence"]
         return self.head(self.dropout(sentence))
 
-    def forward_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """L_T, L_R, L_S (unweighted, with their graphs) and the student's gates, for one training batch."""
         if "student" not in batch:
             raise XsentError("ctam: training batches need teacher pairs; build them with prepare()")
         cfg = self.config
@@ -238,23 +239,31 @@ class CtamMethod(VxlmMethod):
         s_mask, t_mask = s["word_mask"], t["word_mask"]
         aligned = [(s["gru"], t["gru"], self.attn_weight, self.attn_bias)]
         aligned += list(zip(s["layer_words"], t["layer_words"], self.layer_attn_weight, self.layer_attn_bias))
-        terms = []
+        per_layer = []
         for student_states, teacher_states, weight, bias in aligned:
             teacher_states = teacher_states.detach() if cfg.detach_teacher else teacher_states
             att = losses.dual_attention(student_states, s_mask, teacher_states, t_mask, weight, bias)
-            terms.append(losses.reconstruction_loss(att.context, teacher_states, att.pooled_student_to_teacher, t_mask))
-        l_r = torch.stack(terms).mean()  # the paper sums over layers; the mean keeps lambda_r's scale
+            per_layer.append(losses.reconstruction_loss(att.context, teacher_states, att.pooled_student_to_teacher, t_mask))
+        l_r = torch.stack(per_layer).mean()  # the paper sums over layers; the mean keeps lambda_r's scale
         pooled = torch.cat([s["pooled"], t["pooled"]])
         domains = torch.cat([torch.zeros(len(s["pooled"])), torch.ones(len(t["pooled"]))]).to(pooled.device)
         l_s = losses.domain_loss(self.discriminator(reverse_gradient(pooled, cfg.grl_lambda)).squeeze(-1), domains)
-        loss = losses.total_loss(l_t, l_r, l_s, (cfg.lambda_t, cfg.lambda_r, cfg.lambda_s))
+        return {"classification": l_t, "reconstruction": l_r, "reconstruction_top": per_layer[0], "domain": l_s,
+                "gate": s["gate"]}
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weights `forward_loss` gives each term of `loss_terms`."""
+        cfg = self.config
+        return {"classification": cfg.lambda_t, "reconstruction": cfg.lambda_r, "domain": cfg.lambda_s}
+
+    def forward_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        terms = self.loss_terms(batch)
+        loss = losses.total_loss(terms["classification"], terms["reconstruction"], terms["domain"],
+                                 tuple(self.loss_weights().values()))
         return {
             "loss": loss,
-            "classification": l_t.detach(),
-            "reconstruction": l_r.detach(),
-            "reconstruction_top": terms[0].detach(),
-            "domain": l_s.detach(),
-            "gate_mean": s["gate"].detach().mean(),
+            **{k: terms[k].detach() for k in ("classification", "reconstruction", "reconstruction_top", "domain")},
+            "gate_mean": terms["gate"].detach().mean(),
         }
 
     # -- inference --------------------------------------------------------------------

@@ -391,6 +391,7 @@ def preset_line(name: str, b: dict[str, Any]) -> list[str]:
     same = (
         a.get("adapt", "top-k") == cfg.get("adapt", "top-k")
         and all(a.get(k) == cfg.get(k) for k in ("lora_rank", "lora_from_layer") if a.get("adapt") == "lora")
+        and (a.get("adapt") == "lora" or b["train_from_layer"] == cfg.get("train_from_layer", 10))
         and b["imbalance"].get("logit_adjust") == cfg.get("logit_adjust", 0.0)
         and b["imbalance"].get("class_weighting") == cfg.get("class_weighting", "none")
         and b["epochs"] == PRESETS[preset].train.epochs and b["lr"] == PRESETS[preset].train.lr

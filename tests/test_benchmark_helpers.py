@@ -94,3 +94,24 @@ def test_m2sa_rows_pair_multilingual_with_monolingual_and_english_only_seed_by_s
     assert "| average ES/FR/NL/RU |  | 30.0 | 71.0 ± 1.0 | 66.0 ± 0.0 | 60.0 ± 0.0 | +5.0 (+4.0, +5.0, +6.0): gain |" in table
     assert "multilingual 13.0, 8.0, 8.2; the five monolingual models together 7.0, 7.0, 7.0." in table
     assert "| EN | 10 | 30.0 | 71.0 ± 1.0 | 65.0 ± 0.0 | 65.0 ± 0.0 | +6.0 (+5.0, +6.0, +7.0): gain | (same model) |" in table
+
+
+def test_ctam_card_names_adaptation_dual_path_and_the_matching_preset_only():
+    from ctam import adaptation_text, dual_path_text, preset_line
+
+    lora = {"adapt": "lora", "lora_rank": 16, "lora_alpha": 32.0, "lora_from_layer": 8, "train_from_layer": 10}
+    budget = {"seed": 14, "epochs": 3, "lr": 5e-4, "train_from_layer": 10, "adaptation": lora,
+              "imbalance": {"logit_adjust": 1.0, "class_weighting": "none"}}
+    assert adaptation_text(budget).startswith("LoRA rank 16 (alpha 32)") and "layers >= 8" in adaptation_text(budget)
+    assert adaptation_text({"train_from_layer": 10}) == "encoder layers >= 10 trained"  # runs before the key existed
+    assert "top 4 encoder layers" in dual_path_text({"align_layers": 4, "detach_teacher": False})
+    assert "bidirectional reading" in dual_path_text({"align_layers": 4, "detach_teacher": False})
+    assert "only the top layer" in dual_path_text({})
+    line = preset_line("ctam", budget)
+    assert len(line) == 1 and "--preset ctam-builtin" in line[0] and '{"seed": 14}' in line[0]
+    # a run the preset does not hold gets no CLI line
+    assert preset_line("ctam", {**budget, "imbalance": {"logit_adjust": 0.0, "class_weighting": "none"}}) == []
+    assert preset_line("ctam", {**budget, "ctam_dual_path": {"align_layers": 4, "detach_teacher": False}}) == []
+    zero = {**budget, "setting": "zero-resource", "lr": 5e-5, "adaptation": {"adapt": "top-k", "train_from_layer": 10}}
+    assert "--preset ctam-zero-resource" in preset_line("ctam", zero)[0]
+    assert preset_line("ctam", {**zero, "train_from_layer": 6}) == []

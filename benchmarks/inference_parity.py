@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=0.005, help="largest |int8 - fp32| F1 on any test set")
     p.add_argument("--record", action="store_true", help="write each decision into the model's config.json")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "inference_parity.json")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other models of an existing --out file (each row records the command that measured it)")
     args = p.parse_args(argv)
 
     from xsent_core.registry import record_inference_check
@@ -105,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         "limit": args.limit,
         "models": {},
     }
+    if args.merge and args.out.is_file():
+        earlier = json.loads(args.out.read_text(encoding="utf-8"))
+        result["models"] = {name: {"command": earlier.get("command"), **row} for name, row in earlier["models"].items()}
     for folder in folders:
-        row = compare_model(folder, args.tolerance, args.limit)
+        row = {"command": result["command"], **compare_model(folder, args.tolerance, args.limit)}
         result["models"][folder.name] = row
         if args.record and args.limit is None:  # only a full run decides what a model serves at
             record_inference_check(folder, {

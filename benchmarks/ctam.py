@@ -359,7 +359,7 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
     }}
     save_model(
         model, folder, half=True, metrics=metrics,
-        training={"command": report["command"], "budget": report["budget"], "steps": r["steps"]},
+        training={"command": portable_command(report["command"]), "budget": report["budget"], "steps": r["steps"]},
         card_text=model_card(name, report, r),
     )
 
@@ -404,8 +404,15 @@ def preset_line(name: str, b: dict[str, Any]) -> list[str]:
             f"--preset {preset} --train-config '{{\"seed\": {b['seed']}}}' --out DIR --half`."]
 
 
+def portable_command(command: str) -> str:
+    """The run's command with this checkout's absolute paths made relative (cards name no machine path)."""
+    return command.replace(str(ROOT) + "/", "")
+
+
 def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
     b = report["budget"]
+    command = portable_command(report["command"])
+    out_name = Path(report.get("out") or (command.split("--out ", 1)[1].split()[0] if "--out " in command else "ctam.json")).name
     zero = b.get("setting") == "zero-resource"
     sv = report.get("static_vectors", {})
     ev = sv.get("evaluation") or {}
@@ -419,7 +426,7 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         "",
         "## Rebuild",
         "```",
-        report["command"] if "--ship" in report["command"] else report["command"] + " --ship",
+        command if "--ship" in command else command + " --ship",
         "```",
         *preset_line(name, b),
         "",
@@ -466,7 +473,7 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         *([dual_path_text(b.get("ctam_dual_path") or {})] if name == "ctam" else []),
         f"- imbalance handling: {json.dumps(b.get('imbalance', {}))} (none in the paper).",
         "",
-        f"See benchmarks/results/{Path(report.get('out', 'ctam.json')).name} for the full run.",
+        f"See benchmarks/results/{out_name} for the full run.",
         "",
     ]
     return "\n".join(lines)

@@ -65,7 +65,7 @@ def summarise(runs: list[dict]) -> dict:
     return {
         "seeds": [r["budget"]["seed"] for r in runs],
         "minutes_per_run": [round(r["total_seconds"] / 60, 1) for r in runs],
-        "commands": [r["command"] for r in runs],
+        "commands": [r["command"].replace(str(ROOT) + "/", "") for r in runs],
         "settings": {k: runs[0]["budget"].get(k, default) for k, default in (
             ("setting", "supervised"), ("adaptation", {"adapt": "top-k", "train_from_layer": runs[0]["budget"]["train_from_layer"]}),
             ("imbalance", {}), ("ctam_dual_path", {"align_layers": 1, "detach_teacher": True}),
@@ -94,7 +94,7 @@ def against(runs: list[dict], baseline: list[dict]) -> dict[str, Any]:
                 d = paired_difference([pick(r["results"][m]["dev"], path) for r in runs],
                                       [pick(r["results"][m]["dev"], path) for r in baseline]).as_dict()
                 out[m][label] = {"differences": [round(v, 2) for v in d["differences"]], "mean": round(d["mean"], 2), "verdict": d["verdict"]}
-    return {"baseline_commands": [r["command"] for r in baseline], "paired": out}
+    return {"baseline_commands": [r["command"].replace(str(ROOT) + "/", "") for r in baseline], "paired": out}
 
 
 def markdown(s: dict) -> str:

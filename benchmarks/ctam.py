@@ -349,6 +349,7 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
     from xsent_core.registry import save_model
 
     folder = ROOT / "assets" / "models" / name
+    zero = report["budget"].get("setting") == "zero-resource"
     dev = r["dev"]
     metrics = {"select": r["select"], "dev": {
         "macro_f1": dev["macro_f1"], "accuracy": dev["accuracy"], "weighted_f1": dev["weighted_f1"], "n": dev["n"],
@@ -359,7 +360,9 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
     }}
     save_model(
         model, folder, half=True, metrics=metrics,
-        training={"command": portable_command(report["command"]), "budget": report["budget"], "steps": r["steps"]},
+        training={"command": portable_command(report["command"]), "budget": report["budget"], "steps": r["steps"],
+                  # the Models tab shows the preset's data; only when a preset holds this run's settings
+                  **({"preset": f"{name}-{'zero-resource' if zero else 'builtin'}"} if preset_line(name, report["budget"]) else {})},
         card_text=model_card(name, report, r),
     )
 

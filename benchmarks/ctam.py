@@ -219,7 +219,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     report["results"] = results
     tmp = Path(tempfile.mkdtemp(prefix="xsent-ctam-bench-"))
-    report["out"] = str(Path(args.out).relative_to(ROOT)) if Path(args.out).resolve().is_relative_to(ROOT) else args.out
+    out_path = Path(args.out).resolve()
+    report["out"] = str(out_path.relative_to(ROOT)) if out_path.is_relative_to(ROOT) else args.out
     report["run_folder"] = str(tmp)  # the best model of each method stays there (`--ship` copies it)
 
     def save_report() -> None:

@@ -350,7 +350,7 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
     from xsent_core.registry import save_model
 
     folder = ROOT / "assets" / "models" / name
-    zero = report["budget"].get("setting") == "zero-resource"
+    preset = matching_preset(name, report["budget"])
     dev = r["dev"]
     metrics = {"select": r["select"], "dev": {
         "macro_f1": dev["macro_f1"], "accuracy": dev["accuracy"], "weighted_f1": dev["weighted_f1"], "n": dev["n"],
@@ -363,7 +363,7 @@ def ship(model: Any, name: str, report: dict[str, Any], r: dict[str, Any]) -> No
         model, folder, half=True, metrics=metrics,
         training={"command": portable_command(report["command"]), "budget": report["budget"], "steps": r["steps"],
                   # the Models tab shows the preset's data; only when a preset holds this run's settings
-                  **({"preset": f"{name}-{'zero-resource' if zero else 'builtin'}"} if preset_line(name, report["budget"]) else {})},
+                  **({"preset": preset} if preset else {})},
         card_text=model_card(name, report, r),
     )
 
@@ -385,8 +385,8 @@ def dual_path_text(dual: dict[str, Any]) -> str:
     return f"- dual path: {layers}; {way}."
 
 
-def preset_line(name: str, b: dict[str, Any]) -> list[str]:
-    """The CLI equivalent of this run, when a preset holds exactly its settings."""
+def matching_preset(name: str, b: dict[str, Any]) -> str | None:
+    """The preset that holds exactly this run's settings (`b`: the report's budget), if one does."""
     from xsent_core.methods.ctam import PRESETS
 
     preset = f"{name}-{'zero-resource' if b.get('setting') == 'zero-resource' else 'builtin'}"
@@ -402,7 +402,13 @@ def preset_line(name: str, b: dict[str, Any]) -> list[str]:
         and (b.get("ctam_dual_path") or {}).get("align_layers", 1) == 1
         and (b.get("ctam_dual_path") or {}).get("detach_teacher", True)
     )
-    if not same:
+    return preset if same else None
+
+
+def preset_line(name: str, b: dict[str, Any]) -> list[str]:
+    """The CLI equivalent of this run, when a preset holds exactly its settings."""
+    preset = matching_preset(name, b)
+    if preset is None:
         return []
     return [f"Or from the CLI, the preset `{preset}` holds these settings: `python -m xsent_core train --method {name} "
             f"--preset {preset} --train-config '{{\"seed\": {b['seed']}}}' --out DIR --half`."]

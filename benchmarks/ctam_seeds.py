@@ -23,6 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ctam import portable_command  # noqa: E402  (one rule for machine paths in reports)
+
 PAPER = {"classifier": 82.56, "vxlm": 82.63, "ctam": 83.14}  # the paper's F1 on its Burmese test set
 NAMES = {"classifier": "fine-tuned classifier baseline", "vxlm": "VXLM", "ctam": "CTAM"}
 # (label, path into a dev report, path into its majority baseline)
@@ -65,7 +67,7 @@ def summarise(runs: list[dict]) -> dict:
     return {
         "seeds": [r["budget"]["seed"] for r in runs],
         "minutes_per_run": [round(r["total_seconds"] / 60, 1) for r in runs],
-        "commands": [r["command"].replace(str(ROOT) + "/", "") for r in runs],
+        "commands": [portable_command(r["command"]) for r in runs],
         "settings": {k: runs[0]["budget"].get(k, default) for k, default in (
             ("setting", "supervised"), ("adaptation", {"adapt": "top-k", "train_from_layer": runs[0]["budget"]["train_from_layer"]}),
             ("imbalance", {}), ("ctam_dual_path", {"align_layers": 1, "detach_teacher": True}),
@@ -94,7 +96,7 @@ def against(runs: list[dict], baseline: list[dict]) -> dict[str, Any]:
                 d = paired_difference([pick(r["results"][m]["dev"], path) for r in runs],
                                       [pick(r["results"][m]["dev"], path) for r in baseline]).as_dict()
                 out[m][label] = {"differences": [round(v, 2) for v in d["differences"]], "mean": round(d["mean"], 2), "verdict": d["verdict"]}
-    return {"baseline_commands": [r["command"].replace(str(ROOT) + "/", "") for r in baseline], "paired": out}
+    return {"baseline_commands": [portable_command(r["command"]) for r in baseline], "paired": out}
 
 
 def markdown(s: dict) -> str:

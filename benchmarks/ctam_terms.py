@@ -66,7 +66,7 @@ def measure(folder: Path, batches: int, batch_size: int, seed: int) -> dict[str,
             break
     return {
         "folder": str(folder),
-        "config": {k: model.config.__dict__[k] for k in ("setting", "adapt", "align_layers", "detach_teacher", "lambda_t",
+        "config": {k: getattr(model.config, k) for k in ("setting", "adapt", "align_layers", "detach_teacher", "lambda_t",
                                                          "lambda_r", "lambda_s", "logit_adjust")},
         "batches": n,
         "batch_size": batch_size,

@@ -33,7 +33,6 @@ the nearest English training sentence kept in the model (`bank`), and says which
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -117,8 +116,8 @@ class CtamMethod(VxlmMethod):
     def prepare(self, examples: Sequence[Example]) -> list[dict[str, Any]]:
         """Students (non-English rows) paired with English teachers.
 
-        Zero-resource: every non-English row is a student, its label (if any) is
-        dropped, and it is paired with its nearest English rows whatever their label.
+        Zero-resource: every non-English row is a student, labelled or not; `prepare_items`
+        drops the labels and pairs it with its nearest English rows whatever their label.
         """
         rows = list(examples) if self.zero_resource else [ex for ex in examples if ex.label is not None]
         if not rows:
@@ -127,8 +126,6 @@ class CtamMethod(VxlmMethod):
         students = [ex for ex in rows if ex.lang != "en"]
         if not students:
             raise XsentError("ctam: no non-English training rows for the student path")
-        if self.zero_resource:
-            students = [replace(ex, label=None) for ex in students]
         teacher_examples = english + [ex for ex in self.load_target_corpus() if ex.label is not None]
         teacher_examples = teacher_examples[: self.config.max_teacher_rows]
         if not teacher_examples:
@@ -257,9 +254,9 @@ class CtamMethod(VxlmMethod):
         return {"classification": cfg.lambda_t, "reconstruction": cfg.lambda_r, "domain": cfg.lambda_s}
 
     def forward_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        terms = self.loss_terms(batch)
+        terms, w = self.loss_terms(batch), self.loss_weights()
         loss = losses.total_loss(terms["classification"], terms["reconstruction"], terms["domain"],
-                                 tuple(self.loss_weights().values()))
+                                 (w["classification"], w["reconstruction"], w["domain"]))
         return {
             "loss": loss,
             **{k: terms[k].detach() for k in ("classification", "reconstruction", "reconstruction_top", "domain")},

@@ -1,24 +1,31 @@
-"""MSMO benchmark: zero-shot tagger vs MSMO vs MSMO-Distill, plus ablations.
+"""MSMO benchmark (issue 13): zero-shot tagger vs translate-train vs MSMO vs
+MSMO-Distill, plus the two ablations, at equal English epochs.
 
-    .venv/bin/python benchmarks/msmo.py [--langs fr es nl ru] [--seeds 13 14]
-        [--ablation-seeds 1] [--steps 600] [--distill-steps 400] [--max-pairs 400] [--threads 1]
+    .venv/bin/python benchmarks/msmo.py [--langs fr es nl ru] [--seeds 13 14 15]
+        [--rows tagger,translate_train,msmo,msmo_no_critic,msmo_no_consistency,msmo_distill]
+        [--steps 1000] [--adapt lora --lora-rank 16 --train-from-layer 6] [--heldout ru] [--threads 1]
+    .venv/bin/python benchmarks/msmo.py --combine OUT.json PART1.json PART2.json   # rows run in two processes
 
 One multilingual setting (all target languages in one model, as the paper's
-MTL rows), builtin encoder, layers 0-9 frozen and cached once for every run,
-top 2 layers + heads trained; every row gets the same step budget of
-`--batch` sentences per step (MSMO: batch/2 sentence pairs):
-- tagger: `tagger` on gold-en-train only (the zero-shot row);
-- acs: CE on the four views, no critic, no consistency (what the data alone gives);
-- msmo: CE on gold-en-train, cs_X-en, smt-X, cs_en-X + critic + span consistency;
-- msmo_no_critic / msmo_no_consistency: ablations (same data, one module off);
-- msmo_distill: student = copy of the seed's MSMO model, trained `--distill-steps`
-  more steps with MSE to the equal-weight average of the first seed's tagger,
-  msmo and ablation models (teachers on different views and objectives) on
-  gold-X-train text (tags ignored).
-Model selection: best of the dev evaluations on gold-en-dev. Test: span
-micro-F1 on gold-X-test, computed on the cached lower layers (checked once
-against the full-encoder `evaluate`). Results go to benchmarks/results/msmo.json,
-rewritten after every run so a cut-short run keeps what it measured.
+MTL rows), builtin encoder adapted like the shipped tagger (LoRA r16 on layers
+6-11; layers 0-5 cached once for every run). Rows:
+- tagger: `tagger` on gold-en-train only (the zero-shot row), trained for as
+  many English epochs as an MSMO row sees (`data.english_epochs`);
+- translate_train: CE on gold-en + smt-X (projected spans, articles stripped);
+  it is the students' starting point;
+- msmo: CE on gold-en, cs_X-en, smt-X, cs_en-X; the Wasserstein critic (DANN
+  ramp to lambda 1, gradient penalty or clipping) on English vs target sentences
+  (translated views and real gold-X-train text, labels unused); span
+  consistency over code-switched pairs and English-translation pairs;
+- msmo_no_critic / msmo_no_consistency: ablations (same batches, one module off);
+- msmo_distill: student of seed s = copy of seed s's translate-train model,
+  trained `--distill-steps` with KL (temperature T) to the average of
+  `--teachers` MSMO models (seeds s, s+1, ...) on all gold-X-train text (tags
+  unused; `--heldout` leaves one language out of that text).
+Every row: best of the periodic evaluations on gold-en-dev. Test: span micro-F1
+on gold-X-test from the cached lower layers. Each run logs its loss terms and
+each term's gradient-norm ratio to the tagging CE at the encoder output, by
+quarter of training. Results are rewritten after every run.
 """
 from __future__ import annotations
 
@@ -49,29 +56,41 @@ PAPER_XLMR_AVERAGE = {"zero-shot": 59.84, "MSMO": 64.13, "MSMO-Distill-M": 65.54
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--langs", nargs="+", default=["fr", "es", "nl", "ru"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[13, 14])
-    p.add_argument("--ablation-seeds", type=int, default=1, help="acs/ablations on the first N seeds")
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--distill-steps", type=int, default=400)
+    p.add_argument("--seeds", nargs="+", type=int, default=[13, 14, 15])
+    p.add_argument("--ablation-seeds", type=int, default=3, help="ablations/translate-train/distill on the first N seeds")
+    p.add_argument("--steps", type=int, default=1000, help="optimiser steps of every MSMO row")
+    p.add_argument("--tagger-steps", type=int, default=None,
+                   help="zero-shot tagger steps; default: as many English epochs as an MSMO row sees")
+    p.add_argument("--distill-steps", type=int, default=600)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--distill-lr", type=float, default=5e-5)
-    p.add_argument("--train-from-layer", type=int, default=10)
-    p.add_argument("--max-pairs", type=int, default=400, help="per language and view pair")
-    p.add_argument("--max-unlabelled", type=int, default=400, help="gold-X-train sentences per language")
-    p.add_argument("--eval-every", type=int, default=150)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--distill-lr", type=float, default=3e-4)
+    p.add_argument("--adapt", default="lora", choices=["lora", "top-k"])
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--train-from-layer", type=int, default=6, help="top-k: first trained layer; lora: first adapted layer")
+    p.add_argument("--max-pairs", type=int, default=400, help="per language and kind of item")
+    p.add_argument("--max-unlabelled", type=int, default=None, help="gold-X-train sentences per language (default all)")
+    p.add_argument("--heldout", default=None, help="a language left out of the students' unlabelled text")
+    p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--beta-scale", type=float, default=1000.0, help="x the paper's mBERT beta")
-    p.add_argument("--schedule", default="two_stage", choices=["two_stage", "joint"])
-    p.add_argument("--rows", default="tagger,acs,msmo,msmo_no_critic,msmo_no_consistency,msmo_distill")
-    p.add_argument("--adv-weight", type=float, default=0.01, help="critic weight lambda (builtin presets: 0.01)")
+    p.add_argument("--schedule", default="joint", choices=["two_stage", "joint"])
+    p.add_argument("--rows", default="tagger,translate_train,msmo,msmo_no_critic,msmo_no_consistency,msmo_distill")
+    p.add_argument("--adv-weight", type=float, default=1.0, help="critic weight lambda (paper: 1)")
+    p.add_argument("--adv-ramp", default="dann", choices=["dann", "none"])
+    p.add_argument("--critic-penalty", default="gp", choices=["gp", "clip"])
+    p.add_argument("--critic-lr", type=float, default=1e-4)
+    p.add_argument("--no-translations", action="store_true", help="no English-translation consistency pairs")
+    p.add_argument("--no-clean", action="store_true", help="keep leading articles on projected spans")
+    p.add_argument("--no-critic-text", action="store_true", help="the critic's target side: translated views only")
+    p.add_argument("--distill-loss", default="kl", choices=["kl", "mse"])
+    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--teachers", type=int, default=3, help="MSMO teachers per student (seeds in turn)")
     p.add_argument(
         "--variant", action="append", default=[], metavar="NAME=JSON",
         help="extra msmo row: config overrides as JSON (diagnostics), e.g. 'lam01={\"adv_weight\": 0.1}'",
     )
-    p.add_argument(
-        "--teacher-rows", default="tagger,msmo,msmo_no_critic,msmo_no_consistency",
-        help="rows whose first-seed models are the distillation teachers, equal weights",
-    )
+    p.add_argument("--variant-seeds", type=int, default=1, help="--variant rows on the first N seeds")
+    p.add_argument("--ship-dir", default=None, help="save each distilled student there (fp16, with its card)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "msmo.json"))
     return p.parse_args()
@@ -96,6 +115,7 @@ def summarise(runs: list[dict], langs: list[str]) -> dict:
 ROW_NAMES = {
     "tagger": "zero-shot tagger (gold-en only)",
     "acs": "CE on the four views (ACS-style, no critic/consistency)",
+    "translate_train": "translate-train (CE on gold-en + smt-X; the students' start)",
     "msmo": "MSMO",
     "msmo_no_critic": "MSMO w/o critic",
     "msmo_no_consistency": "MSMO w/o consistency",
@@ -119,7 +139,33 @@ def markdown_table(summary: dict, langs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def mean_grad_ratios(losses: list[dict]) -> dict:
+    """Per term, the mean gradient-norm ratio to the tagging CE over the probed steps."""
+    keys = sorted({k for d in losses for k in d if k.endswith("_grad_ratio")})
+    return {k: round(statistics.mean(d[k] for d in losses if k in d), 4) for k in keys}
+
+
+def combine(out: str, parts: list[str]) -> int:
+    """Merge the runs of several JSONs of one setting (rows split across processes) into `out`."""
+    loaded = [json.loads(Path(p).read_text(encoding="utf-8")) for p in parts]
+    result = dict(loaded[0])
+    result["runs"] = [r for d in loaded for r in d["runs"]]
+    result["command"] = " ; ".join(d["command"] for d in loaded) + f" ; python benchmarks/msmo.py --combine {out} {' '.join(parts)}"
+    result["elapsed_minutes"] = max(d.get("elapsed_minutes", 0) for d in loaded)
+    result["status"] = "finished" if all(d.get("status") == "finished" for d in loaded) else "partial"
+    langs = result["setting"]["langs"]
+    result["summary"] = summarise(result["runs"], langs)
+    result["table_markdown"] = markdown_table(result["summary"], langs)
+    result["checks"] = paired_checks(result["runs"], result["summary"])
+    Path(out).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(result["table_markdown"])
+    print(json.dumps(result["checks"], indent=1))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--combine":
+        return combine(sys.argv[2], sys.argv[3:])
     args = parse_args()
     import torch
 
@@ -127,22 +173,15 @@ def main() -> int:
     from machine import machine_facts
 
     from xsent_core.config import config_to_dict
+    from xsent_core.encoders.registry import load_text_encoder
     from xsent_core.methods.base import TrainConfig
     from xsent_core.methods.msmo import MsmoConfig, MsmoMethod
-    from xsent_core.methods.msmo.config import PAPER_BETA_MBERT, VIEWS
+    from xsent_core.methods.msmo.config import PAPER_BETA_MBERT, TRANSLATE_TRAIN_VIEWS, VIEWS
     from xsent_core.methods.msmo.distill import as_student, distillation_items
-    from xsent_core.methods.msmo.model import (
-        ScheduleCallback,
-        cached_tag_probs,
-        evaluate_cached,
-        load_best_,
-    )
+    from xsent_core.methods.msmo.model import ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_
     from xsent_core.methods.msmo.presets import _data
-    from xsent_core.methods.msmo.train import load_views, training_pairs, unlabelled_examples
+    from xsent_core.methods.msmo.train import load_views, training_pairs, unlabelled_by_lang
     from xsent_core.methods.tagger import TaggerConfig, TaggerMethod
-    from xsent_core.methods.tagger.model import spans_from_probs
-    from xsent_core.methods.common import words_of
-    from xsent_core.metrics import span_micro_f1
     from xsent_core.recipes import load_data
     from xsent_core.training import fit
 
@@ -151,8 +190,16 @@ def main() -> int:
     langs = list(args.langs)
     data = _data(tuple(langs))
     beta = {k: v * args.beta_scale for k, v in PAPER_BETA_MBERT.items()}
-    base = MsmoConfig(encoder="builtin", train_from_layer=args.train_from_layer, beta=beta, schedule=args.schedule)
-    base = replace(base, adv_weight=args.adv_weight)
+    adapt = (
+        {"adapt": "lora", "lora_from_layer": args.train_from_layer, "lora_rank": args.lora_rank,
+         "lora_alpha": 2.0 * args.lora_rank, "train_from_layer": args.train_from_layer}
+        if args.adapt == "lora" else {"adapt": "top-k", "train_from_layer": args.train_from_layer}
+    )
+    base = MsmoConfig(
+        encoder="builtin", beta=beta, schedule=args.schedule, adv_weight=args.adv_weight, adv_ramp=args.adv_ramp,
+        critic_penalty=args.critic_penalty, critic_lr=args.critic_lr, distill_loss=args.distill_loss,
+        distill_temperature=args.temperature, **adapt,
+    )
     result: dict = {
         "benchmark": "msmo",
         "command": " ".join(["python", *sys.argv]),
@@ -161,25 +208,29 @@ def main() -> int:
             "note": (
                 "Multilingual: one model per row for all target languages (the paper's main rows are one "
                 "bilingual model per language). Builtin encoder (multilingual-e5-small, 4-bit source), not "
-                "mBERT: absolute numbers are not comparable with the paper's, the ordering is. Budget cut for "
-                "a shared 2-core CPU: top 2 layers trained, sub-sampled views, few seeds."
+                "mBERT: absolute numbers are not comparable with the paper's, the ordering is."
             ),
             "langs": langs,
             "seeds": args.seeds,
-            "steps_per_row": args.steps,
+            "adaptation": adapt,
+            "steps_per_msmo_row": args.steps,
             "batch_sentences": args.batch,
-            "distill_extra_steps": args.distill_steps,
+            "distill_steps": args.distill_steps,
             "lr": args.lr,
             "distill_lr": args.distill_lr,
-            "max_pairs_per_view_pair_and_lang": args.max_pairs,
+            "max_items_per_kind_and_lang": args.max_pairs,
             "max_unlabelled_per_lang": args.max_unlabelled,
+            "heldout_from_student_text": args.heldout,
             "eval_every": args.eval_every,
-            "selection": "best gold-en-dev span F1 among the periodic evaluations",
+            "selection": "best gold-en-dev span F1 among the periodic evaluations (every row)",
+            "translations": not args.no_translations,
+            "clean_projected": not args.no_clean,
+            "critic_text": not args.no_critic_text,
             "msmo_config": config_to_dict(base),
-            "distill_teachers": (
-                f"the first seed's models of rows {args.teacher_rows}, equal weights: teachers on different views "
-                "(tagger: source only; msmo*: all four views) and objectives (paper: 3 MSMO teachers from random "
-                "seeds or source languages); student = copy of its seed's msmo model, MSE on gold-X-train text"
+            "distill": (
+                f"student of seed s = copy of seed s's translate-train model (CE on {'+'.join(TRANSLATE_TRAIN_VIEWS)}), "
+                f"trained {args.distill_steps} steps with {args.distill_loss} (T={args.temperature}) to the equal-weight "
+                f"average of {args.teachers} MSMO teachers (seeds s, s+1, ... in turn) on gold-X-train text (tags unused)"
             ),
         },
         "alignment": None,
@@ -204,16 +255,23 @@ def main() -> int:
 
     # -- data, encoded once ------------------------------------------------------
     views_by_lang = load_views(data, langs, list(VIEWS))
-    pairs, align = training_pairs(views_by_lang, list(VIEWS), max_pairs=args.max_pairs, seed=0)
+    text_by_lang = unlabelled_by_lang(data, langs, args.max_unlabelled)
+    pair_options = {"max_pairs": args.max_pairs, "seed": 0, "translations": not args.no_translations,
+                    "clean_projected": not args.no_clean}
+    pairs, align = training_pairs(
+        views_by_lang, list(VIEWS), **pair_options, critic_text=None if args.no_critic_text else text_by_lang
+    )
+    tt_pairs, _ = training_pairs(views_by_lang, list(TRANSLATE_TRAIN_VIEWS), **{**pair_options, "translations": False})
     result["alignment"] = align
     english = load_data(data["views"]["source"])
     dev = load_data(data["dev"])
     tests = {lang: load_data(data["test"][lang]) for lang in langs}
-    unlabelled = unlabelled_examples(data, langs, args.max_unlabelled)
-    host = MsmoMethod.create(base)  # its encoder stays untrained: every run copies it
-    pristine = host.encoder
+    student_text = [ex for lang, found in text_by_lang.items() if lang != args.heldout for ex in found]
+    pristine = load_text_encoder("builtin")
+    host = MsmoMethod(base, copy.deepcopy(pristine))
     cache: dict = {}
     pair_items = host.prepare(pairs, cache=cache)
+    tt_items = host.prepare(tt_pairs, cache=cache)
     sent_items = host.encode_sentences(english, cache=cache)
     tagger_items = [
         {"ids": s.ids, "lower": s.lower, "word_index": s.word_index, "tags": s.tags} for s in sent_items if s is not None
@@ -221,18 +279,29 @@ def main() -> int:
     full = pristine.info.max_length
     dev_items = host.encode_sentences(dev, labelled=False, max_length=full, cache=cache)
     test_items = {lang: host.encode_sentences(rows_, labelled=False, max_length=full, cache=cache) for lang, rows_ in tests.items()}
-    unl_items = host.encode_sentences(unlabelled, labelled=False, cache=cache)
+    unl_items = host.encode_sentences(student_text, labelled=False, cache=cache)
+    # English epochs: labelled domain-0 sentences per MSMO batch (source, cs_src, English halves of translation pairs)
+    import random as _random
+
+    batches = list(host.batches(pair_items, args.batch, True, _random.Random(0)))
+    english_per_batch = statistics.mean(int(((b["domain"] == 0) & (b["tags"] != -100).any(1)).sum()) for b in batches)
+    sentences_per_batch = statistics.mean(int(b["domain"].numel()) for b in batches)
+    tagger_steps = args.tagger_steps or max(1, round(args.steps * english_per_batch / args.batch))
     result["data"] = {
         "pair_items": len(pair_items),
-        "pair_sentences": sum(1 + (it.b is not None) for it in pair_items),
+        "kinds": {str(k): sum(1 for it in pair_items if it.kind == k) for k in sorted({it.kind for it in pair_items})},
         "aspect_pairs": sum(len(it.word_pairs) for it in pair_items),
         "english_sentences": len(tagger_items),
         "dev_sentences": len(dev),
         "test_sentences": {k: len(v) for k, v in tests.items()},
-        "unlabelled_sentences": sum(1 for it in unl_items if it is not None),
+        "student_text_sentences": sum(1 for it in unl_items if it is not None),
+        "msmo_batch": {"sentences": round(sentences_per_batch, 2), "english_labelled": round(english_per_batch, 2)},
+        "tagger_steps": tagger_steps,
+        "english_epochs": round(args.steps * english_per_batch / len(tagger_items), 2),
     }
     log(f"encoded {len(cache)} distinct sentences: {result['data']}")
     write()
+    del host
 
     def test_scores(model) -> tuple[dict, dict]:
         full_metrics = {lang: evaluate_cached(model, test_items[lang], tests[lang]) for lang in langs}
@@ -251,7 +320,7 @@ def main() -> int:
                 progress=False,
             )
             load_best_(model, tmp)
-        keys = sorted({k for d in losses for k in d})
+        keys = sorted({k for d in losses for k in d if not k.endswith("_grad_ratio")})
         quarter = max(1, len(losses) // 4)
         mean_losses = [
             {k: round(statistics.mean(d[k] for d in part if k in d), 5) for k in keys if any(k in d for d in part)}
@@ -266,6 +335,9 @@ def main() -> int:
             "dev_history": [{"step": e["step"], "f1": round(e["f1"], 4)} for e in res.history],
             "train_seconds": round(time.time() - started, 1),
             "loss_means_by_quarter": mean_losses,
+            "grad_ratio_by_quarter": [
+                mean_grad_ratios(losses[i : i + quarter]) for i in range(0, len(losses), quarter)
+            ],
         }
         record["test"], record["test_detail"] = test_scores(model)
         record["minutes_since_start"] = round((time.time() - t0) / 60, 1)
@@ -275,40 +347,19 @@ def main() -> int:
         return record
 
     variants = {
-        "acs": replace(base, adversarial=False, consistency=False),  # CE on the four views only
+        "translate_train": replace(base, adversarial=False, consistency=False),
         "msmo": base,
         "msmo_no_critic": replace(base, adversarial=False),
         "msmo_no_consistency": replace(base, consistency=False),
     }
+    extra_rows = set()
     for spec in args.variant:
         name, _, overrides = spec.partition("=")
         variants[name] = replace(base, **json.loads(overrides))
         rows.append(name)
-    teacher_rows = args.teacher_rows.split(",")
-    teacher_unl: list = []
-    teacher_test: dict = {lang: [] for lang in langs}
-    n_ablation = args.ablation_seeds
-
-    def keep_teacher(model, name: str, k: int) -> None:
-        if k == 0 and name in teacher_rows:
-            teacher_unl.append(cached_tag_probs(model, unl_items))
-            for lang in langs:
-                teacher_test[lang].append(cached_tag_probs(model, test_items[lang]))
-
-    def teacher_ensemble() -> None:  # the teachers' averaged distribution decoded directly (diagnostic)
-        ens = {}
-        for lang in langs:
-            avg = [sum(ps) / len(ps) for ps in zip(*teacher_test[lang])]
-            gold = [[(s.start, s.end, s.polarity) for s in (ex.spans or ())] for ex in tests[lang]]
-            guess = [
-                [(s.start, s.end, s.polarity) for s in spans_from_probs(ex.text, words_of(ex).spans, p)]
-                for ex, p in zip(tests[lang], avg)
-            ]
-            ens[lang] = span_micro_f1(gold, guess)["f1"]
-        ens["average"] = sum(ens[lang] for lang in langs) / len(langs)
-        result["teacher_ensemble_test"] = {"teachers": teacher_rows, "seed": args.seeds[0], **ens}
-        log(f"teacher ensemble: {json.dumps({k: round(v, 4) for k, v in ens.items()})}")
-        write()
+        extra_rows.add(name)
+    teacher_probs: dict[int, list] = {}  # seed -> the seed's MSMO tag distributions on the students' text
+    init_states: dict[int, dict] = {}  # seed -> its translate-train weights (the student's start)
 
     for k, seed in enumerate(args.seeds):
         train = TrainConfig(
@@ -316,57 +367,101 @@ def main() -> int:
             eval_every=args.eval_every, device="cpu",
         )
         if "tagger" in rows:
-            tagger = TaggerMethod(TaggerConfig(encoder="builtin", train_from_layer=args.train_from_layer), copy.deepcopy(pristine))
-            run_fit(tagger, tagger_items, train, "tagger", seed)
-            keep_teacher(tagger, "tagger", k)
+            tcfg = TaggerConfig(encoder="builtin", **adapt)
+            tagger = TaggerMethod(tcfg, copy.deepcopy(pristine))
+            ttrain = replace(train, max_steps=tagger_steps, eval_every=max(1, round(args.eval_every * tagger_steps / args.steps)))
+            run_fit(tagger, tagger_items, ttrain, "tagger", seed)
             del tagger
-        msmo_state = None
         for name, cfg in variants.items():
-            if name not in rows or (name != "msmo" and k >= n_ablation):
+            if name not in rows or (name != "msmo" and k >= args.ablation_seeds):
+                continue
+            if name in extra_rows and k >= args.variant_seeds:
+                continue
+            if name == "translate_train" and "msmo_distill" not in rows and "translate_train" not in rows:
                 continue
             model = MsmoMethod(cfg, copy.deepcopy(pristine))
-            run_fit(model, pair_items, train, name, seed, [ScheduleCallback(model)])
-            keep_teacher(model, name, k)
+            items = tt_items if name == "translate_train" else pair_items
+            run_fit(model, items, train, name, seed, [ScheduleCallback(model)])
             if name == "msmo":
-                msmo_state = {kk: v.clone() for kk, v in model.trained_state_dict().items() if not kk.startswith("critic.")}
-                if k == 0:  # the cached evaluation must agree with the real one
-                    lang = langs[0]
-                    full_f1 = model.evaluate(tests[lang])["f1"]
-                    cached_f1 = evaluate_cached(model, test_items[lang], tests[lang])["f1"]
-                    result["cached_vs_full_check"] = {"lang": lang, "full_evaluate_f1": full_f1, "cached_f1": cached_f1}
-                    log(f"check {lang}: full {full_f1:.4f} cached {cached_f1:.4f}")
-                    write()
+                teacher_probs[seed] = cached_tag_probs(model, unl_items)
+            if name == "translate_train":
+                init_states[seed] = {kk: v.clone() for kk, v in model.trained_state_dict().items() if not kk.startswith("critic.")}
             del model
-        if k == 0 and teacher_test[langs[0]]:
-            teacher_ensemble()
-        if "msmo_distill" in rows and teacher_unl and msmo_state is not None:
-            items = distillation_items(unl_items, [False] * len(unl_items), teacher_unl)
+
+    if "msmo_distill" in rows:
+        order = [s for s in args.seeds if s in teacher_probs]
+        for seed in [s for s in args.seeds[: args.ablation_seeds] if s in init_states]:
+            at = order.index(seed)
+            teachers = [order[(at + j) % len(order)] for j in range(min(args.teachers, len(order)))]
+            items = distillation_items(unl_items, [False] * len(unl_items), [teacher_probs[t] for t in teachers])
             student = as_student(MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine)))
-            student.load_state_dict(msmo_state, strict=False)
+            student.load_state_dict(init_states[seed], strict=False)
             dtrain = TrainConfig(
                 epochs=0, max_steps=args.distill_steps, batch_size=args.batch, lr=args.distill_lr, head_lr=3e-4,
                 seed=seed, eval_every=args.eval_every, device="cpu",
             )
-            run_fit(student, items, dtrain, "msmo_distill", seed)
+            record = run_fit(student, items, dtrain, "msmo_distill", seed)
+            record["teachers"] = teachers
+            write()
+            if args.ship_dir:
+                ship_student(student, Path(args.ship_dir) / f"seed{seed}", record, result, dtrain)
             del student
 
     summary = summarise(result["runs"], langs)
-    checks = {}
-    if "tagger" in summary and "msmo" in summary:
-        checks["msmo_minus_tagger_average"] = round(summary["msmo"]["average"]["mean"] - summary["tagger"]["average"]["mean"], 2)
-    if "msmo_distill" in summary and "msmo" in summary:
-        checks["distill_minus_msmo_average"] = round(summary["msmo_distill"]["average"]["mean"] - summary["msmo"]["average"]["mean"], 2)
-    for ab in ("msmo_no_critic", "msmo_no_consistency"):
-        if ab in summary and "msmo" in summary:
-            same = [s for s in summary[ab]["seeds"]]
-            full_vals = [r["test"]["average"] for r in result["runs"] if r["row"] == "msmo" and r["seed"] in same]
-            ab_vals = [r["test"]["average"] for r in result["runs"] if r["row"] == ab]
-            checks[f"msmo_minus_{ab}_average_same_seeds"] = round(100 * (statistics.mean(full_vals) - statistics.mean(ab_vals)), 2)
+    checks = paired_checks(result["runs"], summary)
     result["checks"] = checks
     result["status"] = "finished"
     write()
     log(f"done: {json.dumps(checks)}")
     return 0
+
+
+def ship_student(student, folder: Path, record: dict, result: dict, dtrain) -> None:
+    """Save a distilled student as a model folder (fp16, only trained weights) with the
+    library's MSMO card; the Models tab and `load_model` read it like a preset's output."""
+    from xsent_core.config import config_from_dict, config_to_dict
+    from xsent_core.methods.msmo.config import MsmoRecipe, split_settings
+    from xsent_core.methods.msmo.presets import PRESETS
+    from xsent_core.methods.msmo.train import _card
+    from xsent_core.registry import save_model
+
+    preset = PRESETS["msmo-distill-builtin-multi"]
+    recipe = config_from_dict(MsmoRecipe, split_settings(preset.config)[1])
+    test = {lang: detail for lang, detail in record["test_detail"].items()}
+    test["average"] = {"f1": record["test"]["average"]}
+    report = {
+        "recipe": config_to_dict(recipe), "train": config_to_dict(dtrain), "alignment": result["alignment"],
+        "dev": {"f1": record["dev_f1"], "step": record["best_step"]}, "test": test, "seconds": record["train_seconds"],
+        "teachers": [{"views": "source+cs_src+smt+cs_tgt", "seed": t, "dev_f1": next(
+            round(r["dev_f1"], 4) for r in result["runs"] if r["row"] == "msmo" and r["seed"] == t)} for t in record["teachers"]],
+    }
+    command = result["command"] + f"  # student of seed {record['seed']}"
+    save_model(
+        student, folder, metrics={"dev": report["dev"], "test": test}, half=True,
+        training={"preset": preset.name, "command": command, "benchmark": "benchmarks/msmo.py", "seed": record["seed"]},
+        card_text=_card(preset, recipe, report, command, student.config),
+    )
+
+
+def paired_checks(runs: list[dict], summary: dict) -> dict:
+    """Per-seed paired differences of the test average (x 100) for the headline comparisons."""
+    def by_seed(row: str) -> dict:
+        return {r["seed"]: 100 * r["test"]["average"] for r in runs if r["row"] == row}
+
+    out = {}
+    for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo", "msmo_no_critic"),
+                 ("msmo", "msmo_no_consistency"), ("msmo_distill", "tagger"), ("msmo", "translate_train")]:
+        x, y = by_seed(a), by_seed(b)
+        seeds = sorted(set(x) & set(y))
+        if not seeds:
+            continue
+        diffs = [round(x[s] - y[s], 2) for s in seeds]
+        out[f"{a}_minus_{b}"] = {
+            "seeds": seeds, "per_seed": diffs, "mean": round(statistics.mean(diffs), 2),
+            "std": round(statistics.stdev(diffs), 2) if len(diffs) > 1 else None,
+            "all_positive": all(d > 0 for d in diffs),
+        }
+    return out
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -301,7 +302,7 @@ def test_presets_parse_and_are_sized():
         recipe = config_from_dict(MsmoRecipe, recipe_kw)
         assert preset.method == "msmo" and preset.name == name
         if "-builtin-" in name:
-            # the budget measured under 30 min on 2 cores (msmo-distill-builtin-multi: 27.2 min)
+            # fixed step budgets, LoRA above the cached layers (benchmarks/msmo.py measured the recipe)
             assert config.encoder == "builtin" and config.train_from_layer >= 6
             assert preset.train.max_steps <= 800
         if name.startswith("msmo-paper-"):
@@ -330,3 +331,104 @@ def test_view_pair_from_plain_examples(builtin_encoder):
     items = model.prepare(rows)
     assert [it.domain for it in items] == [0, 1] and items[0].a.tags.tolist() == [0, bies.TAG2ID["S-POS"]]
     assert isinstance(ViewPair(rows[0], None, 0, "en"), ViewPair)
+
+
+# -- issue 13: translation pairs, cleaned projections, the critic's target text ---------------
+def _t(tokens: str) -> str:
+    """'The food+POS was good' -> SemEval lines (a '+POL' suffix marks an aspect word)."""
+    lines = []
+    for tok in tokens.split():
+        word, _, pol = tok.partition("+")
+        lines.append(f"{word}\t{'T-' + pol if pol else 'O'}\tN")
+    return "\n".join(lines) + "\n\n"
+
+
+def test_translation_pairs_only_where_the_key_is_unique(tmp_path):
+    from xsent_core.methods.msmo.code_switched_pairs import translation_pairs
+
+    src = tagged(_t("Great food+POS here") + _t("The food+POS was fine") + _t("Slow service+NEG today"), "en.txt", tmp_path)
+    cs_src = tagged(
+        _t("Great nourriture+POS here") + _t("The nourriture+POS was fine") + _t("Slow le+NEG service+NEG today"),
+        "cs_src.txt", tmp_path,
+    )
+    smt = tagged(_t("Service+NEG lent aujourd'hui") + _t("Bonne nourriture+POS ici"), "smt.txt", tmp_path)
+    cs_tgt = tagged(_t("service+NEG lent aujourd'hui") + _t("Bonne food+POS ici"), "cs_tgt.txt", tmp_path)
+    found, counts = translation_pairs(src, cs_src, smt, cs_tgt)
+    # "service" / "le service" is unique on both sides; "food" / "nourriture" is held by two
+    # English sentences, so it is left out rather than guessed
+    assert found == []  # cs_src projects "le service" but smt has "service": keys differ
+    cs_src2 = tagged(
+        _t("Great nourriture+POS here") + _t("The nourriture+POS was fine") + _t("Slow service+NEG today"),
+        "cs_src2.txt", tmp_path,
+    )
+    found, counts = translation_pairs(src, cs_src2, smt, cs_tgt)
+    assert found == [(2, 0, ((1, 2, 0, 1),))]
+    assert counts == {"translated_sentences_with_aspects": 2, "paired": 1, "keys_left_ambiguous": 1, "aspect_pairs": 1}
+
+
+def test_real_translation_pairs_and_cleaned_projections(shared_data):
+    from xsent_core.methods.msmo.train import load_views, training_pairs
+
+    views = load_views(PRESETS["msmo-builtin-fr"].data, ("fr",), ("source", "cs_src", "smt", "cs_tgt"))
+    pairs, report = training_pairs(views, ("source", "cs_src", "smt", "cs_tgt"), translations=True, clean_projected=True)
+    counts = report["fr"]["alignment"]["source~smt"]
+    assert counts["paired"] >= 400 and counts["aspect_pairs"] >= 600
+    crossing = [p for p in pairs if p.domain_b == 1]
+    assert len(crossing) == counts["paired"]
+    for p in crossing:  # same number of aspects, same polarities, word spans inside the sentences
+        assert [s.polarity for s in p.a.spans] == [s.polarity for s in p.b.spans]
+        assert len(p.word_pairs) == len(p.a.spans)
+    stats = report["fr"]["projected_spans"]["smt"]
+    assert stats["raw"]["article_share"] > 0.03 and stats["cleaned"]["article_share"] == 0.0
+    smt_spans = [s.text.split()[0].lower() for p in pairs if p.domain == 1 and p.a.spans for s in p.a.spans]
+    assert not {"la", "le", "les", "l'"} & set(w for w in smt_spans if len(smt_spans) > 0 and w)
+    # the code-switched pairs still align after cleaning (alignment runs on the raw spans)
+    assert report["fr"]["alignment"]["smt~cs_tgt"]["paired"] >= 1500
+
+
+def test_critic_reads_target_text_and_probes_gradients(builtin_encoder, fr_pairs):
+    import random
+
+    text = [Example(f"t{i}", s, lang="fr") for i, s in enumerate(["Le vin était bon .", "Service lent ."])]
+    extra = [ViewPair(ex, None, 1, "fr") for ex in text]
+    config = replace(TINY, schedule="joint", critic_penalty="gp", grad_probe_every=1, critic_lr=1e-3)
+    model = make(builtin_encoder, config)
+    items = model.prepare([*fr_pairs, *extra])
+    text_items = [it for it in items if it.kind == (1, -1)]
+    assert len(text_items) == 2 and all(it.a.tags is None for it in text_items)
+    batch = next(model.batches(items, 16, False, random.Random(0)))
+    untagged = (batch["tags"] == -100).all(1)
+    assert bool((batch["domain"][untagged] == 1).all()) and int(untagged.sum()) >= 1
+    model.train()
+    out = model.forward_loss(batch)
+    assert {"adversarial_grad_ratio", "consistency_grad_ratio", "wasserstein"} <= set(out)
+    assert float(out["adversarial_grad_ratio"]) > 0
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    model.before_optimizer_step(batch, 0)
+    moved = max(float((p.detach() - q).abs().max()) for p, q in zip(model.critic.parameters(), before))
+    assert moved > 0  # the critic trained under the gradient penalty (no clipping to 0.01)
+    assert max(float(p.detach().abs().max()) for p in model.critic.parameters()) > config.critic_clip
+
+
+def test_dann_ramp_starts_the_critic_at_zero(builtin_encoder):
+    model = make(builtin_encoder, replace(TINY, schedule="joint"))
+    model.total_steps = 100
+    model._step = 0
+    assert model.adversarial_lambda() == 0.0
+    model._step = 100
+    assert model.adversarial_lambda() == pytest.approx(TINY.adv_weight * math.tanh(5.0))  # 2/(1+e^-10)-1
+    flat = make(builtin_encoder, replace(TINY, adv_ramp="none"))
+    flat.total_steps, flat._step = 100, 0
+    assert flat.adversarial_lambda() == TINY.adv_weight
+
+
+@pytest.mark.parametrize("bad", [{"adv_ramp": "linear"}, {"critic_penalty": "spectral"}, {"distill_loss": "l1"},
+                                 {"distill_temperature": 0}])
+def test_bad_critic_and_distill_settings_refused(bad):
+    with pytest.raises(XsentError):
+        replace(TINY, **bad)
+
+
+def test_unknown_student_init_refused():
+    with pytest.raises(XsentError, match="student_init"):
+        MsmoRecipe(student_init="random")

@@ -153,3 +153,45 @@ def test_cross_entropy_ignores_unlabelled():
     # uniform logits over 13 tags: CE = ln 13
     ce = losses.tagging_cross_entropy(logits, torch.tensor([[0, -100]]))
     assert ce.item() == pytest.approx(math.log(13))
+
+
+# -- critic schedule and penalty, distillation KL (issue 13) --------------------------
+def test_dann_ramp_values():
+    # 2 / (1 + e^{-10 p}) - 1: 0 at the start, tanh(5 p) in closed form
+    assert losses.dann_ramp(0.0) == 0.0
+    assert losses.dann_ramp(0.5) == pytest.approx(math.tanh(2.5))
+    assert losses.dann_ramp(1.0) == pytest.approx(math.tanh(5.0))
+    assert losses.dann_ramp(2.0) == losses.dann_ramp(1.0)  # progress is clamped
+    assert losses.dann_ramp(-1.0) == 0.0
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # Q(x) = w . x has gradient w everywhere: penalty (|w| - 1)^2, whatever alpha
+    w = torch.tensor([3.0, 4.0], requires_grad=True)  # |w| = 5
+    critic = lambda x: x @ w  # noqa: E731
+    src, tgt = torch.randn(3, 2), torch.randn(2, 2)
+    gp = losses.gradient_penalty(critic, src, tgt, torch.rand(3, 1))
+    assert gp.item() == pytest.approx(16.0)
+    gp.backward()  # d/dw (|w| - 1)^2 = 2 (|w| - 1) w / |w| = 8 * (0.6, 0.8)
+    assert torch.allclose(w.grad, torch.tensor([4.8, 6.4]))
+
+
+def test_distillation_kl_by_hand():
+    targets = torch.tensor([[[0.5, 0.5, 0.0]]])
+    logits = torch.tensor([[[0.0, math.log(3.0), 0.0]]])  # softmax (0.2, 0.6, 0.2)
+    mask = torch.ones(1, 1)
+    # T = 1: KL = 0.5 ln(0.5/0.2) + 0.5 ln(0.5/0.6)
+    expected = 0.5 * math.log(2.5) + 0.5 * math.log(5 / 6)
+    assert losses.distillation_kl(logits, targets, mask, 1.0).item() == pytest.approx(expected, abs=1e-6)
+    # T = 2: the teacher (0.5, 0.5, 0) stays itself (p^(1/2) renormalised), the student becomes
+    # softmax(z / 2) = (1, sqrt 3, 1) / (2 + sqrt 3); times T^2 = 4
+    s = [1 / (2 + math.sqrt(3)), math.sqrt(3) / (2 + math.sqrt(3))]
+    expected2 = 4 * (0.5 * math.log(0.5 / s[0]) + 0.5 * math.log(0.5 / s[1]))
+    assert losses.distillation_kl(logits, targets, mask, 2.0).item() == pytest.approx(expected2, abs=1e-6)
+    # a student equal to the teacher costs nothing; padding words are ignored
+    same = torch.tensor([[[0.0, 0.0, -30.0], [5.0, 0.0, 0.0]]])
+    pad_mask = torch.tensor([[1.0, 0.0]])
+    both = torch.cat([targets, torch.tensor([[[0.0, 1.0, 0.0]]])], dim=1)
+    assert losses.distillation_kl(same, both, pad_mask, 1.0).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        losses.distillation_kl(logits, targets, mask, 0.0)

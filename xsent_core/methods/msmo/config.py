@@ -38,6 +38,13 @@ class MsmoConfig(TaggerConfig):
     critic_lr: float = 5e-4  # RMSprop, as WGAN recommends with weight clipping
     critic_buffer: int = 4  # recent batches of pooled features the critic trains on
     adv_weight: float = 1.0  # lambda of the gradient-reversal layer (paper: 1)
+    # "dann": lambda grows as 2 / (1 + exp(-10 p)) - 1 over the adversarial phase (Ganin et al.), so the
+    # critic's push starts at 0 while the tagger is untrained; "none": full lambda from step 0
+    adv_ramp: str = "dann"
+    # Lipschitz constraint: "clip" (WGAN weight clipping, RMSprop) or "gp" (WGAN-GP gradient penalty, Adam)
+    critic_penalty: str = "clip"
+    gp_weight: float = 10.0
+    grad_probe_every: int = 25  # steps between measurements of each term's gradient at the encoder output; 0 = off
     # (b) aspect level: bidirectional KL between aligned span polarity distributions
     consistency: bool = True
     beta: dict[str, float] = field(default_factory=lambda: dict(PAPER_BETA_MBERT))
@@ -46,8 +53,21 @@ class MsmoConfig(TaggerConfig):
     # the steps, then consistency; "joint" (authors' code): both in every step.
     schedule: str = "two_stage"
     stage1_fraction: float = 0.5
+    # distillation batches: "kl" (KL to temperature-softened teacher tags, the paper's KD) or "mse"
+    distill_loss: str = "kl"
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
+        if self.adv_ramp not in ("dann", "none") or self.critic_penalty not in ("clip", "gp"):
+            raise XsentError(
+                f"msmo: adv_ramp must be 'dann' or 'none' and critic_penalty 'clip' or 'gp', "
+                f"got {self.adv_ramp!r} and {self.critic_penalty!r}"
+            )
+        if self.distill_loss not in ("kl", "mse") or self.distill_temperature <= 0:
+            raise XsentError(
+                f"msmo: distill_loss must be 'kl' or 'mse' and distill_temperature > 0, "
+                f"got {self.distill_loss!r} and {self.distill_temperature}"
+            )
         if self.schedule not in ("two_stage", "joint"):
             raise XsentError(f"msmo: schedule must be 'two_stage' or 'joint', got {self.schedule!r}")
         if self.critic_clip <= 0 or self.critic_steps < 0 or not 0.0 <= self.stage1_fraction <= 1.0:
@@ -55,6 +75,10 @@ class MsmoConfig(TaggerConfig):
 
     def beta_for(self, lang: str | None) -> float:
         return float(self.beta.get(lang or "", self.default_beta))
+
+
+STUDENT_INITS: tuple[str, ...] = ("translate-train", "teacher", "encoder")
+TRANSLATE_TRAIN_VIEWS: tuple[str, ...] = ("source", "smt")
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,9 @@ class MsmoRecipe:
     stage: str = "msmo"  # "msmo" | "distill"
     views: tuple[str, ...] = VIEWS  # labelled views the tagger's CE sees
     max_pairs: int | None = None  # per language and view pair (subsample, seed 0)
+    translations: bool = True  # pair each English sentence with its translation for consistency
+    clean_projected: bool = True  # strip leading articles off projected target spans (data.span_cleanup)
+    critic_text: bool = True  # the critic's target side also reads gold-X-train text (labels unused)
     eval_every: int | None = None  # optimiser steps between dev evaluations
     # distillation: one teacher per entry, each trained with MSMO on the views
     # joined by "+" (the critic runs only when both domains are present)
@@ -73,7 +100,9 @@ class MsmoRecipe:
     teacher_seeds: tuple[int, ...] = ()  # default: the training seed + index
     distill_steps: int | None = None  # default: the preset's max_steps
     distill_lr: float | None = None  # default: the preset's lr
-    student_init: str = "teacher"  # "teacher" (copy teacher 0) | "encoder" (fresh head)
+    # "translate-train" (the paper's: a tagger trained with CE on the source and translated views, no
+    # critic/consistency) | "teacher" (copy teacher 0) | "encoder" (fresh head)
+    student_init: str = "translate-train"
     max_unlabelled: int | None = None  # per language
 
     def __post_init__(self) -> None:
@@ -87,8 +116,10 @@ class MsmoRecipe:
             raise XsentError(
                 f"msmo recipe: {len(self.teachers)} teachers but {len(self.teacher_weights)} teacher_weights"
             )
-        if self.student_init not in ("teacher", "encoder"):
-            raise XsentError(f"msmo recipe: student_init must be 'teacher' or 'encoder', got {self.student_init!r}")
+        if self.student_init not in STUDENT_INITS:
+            raise XsentError(
+                f"msmo recipe: student_init must be one of {', '.join(STUDENT_INITS)}, got {self.student_init!r}"
+            )
 
 
 _MODEL_KEYS = frozenset(f.name for f in fields(MsmoConfig))

@@ -6,7 +6,8 @@ I: 1, E: 2, S: 3}. Span polarity distributions are in that polarity order.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,26 @@ def encoder_adversarial_loss(q_source: torch.Tensor, q_target: torch.Tensor, wei
     layer with lambda = weight and back-propagating the critic's loss.
     """
     return weight * wasserstein_estimate(q_source, q_target)
+
+
+def dann_ramp(progress: float, gamma: float = 10.0) -> float:
+    """DANN's adaptation factor 2 / (1 + exp(-gamma p)) - 1: 0 at p = 0, ~1 at p = 1."""
+    p = min(max(float(progress), 0.0), 1.0)
+    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], source: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP: mean over rows of (||grad_x Q(x)|| - 1)^2 at x = alpha s + (1 - alpha) t.
+
+    `source`/`target` [n, d] (n = the smaller side; rows are paired in order),
+    `alpha` [n, 1] in [0, 1]. Differentiable in the critic's weights.
+    """
+    n = min(len(source), len(target))
+    x = (alpha[:n] * source[:n] + (1 - alpha[:n]) * target[:n]).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.norm(dim=-1) - 1.0) ** 2).mean()
 
 
 def clipped(weights: torch.Tensor, clip: float) -> torch.Tensor:
@@ -128,6 +149,30 @@ def distillation_mse(student_logits: torch.Tensor, targets: torch.Tensor, mask: 
     """
     p = student_logits.softmax(-1)
     per_word = ((p - targets) ** 2).mean(-1)
+    m = mask.to(per_word.dtype)
+    words = m.sum(1)
+    per_sentence = (per_word * m).sum(1) / words.clamp_min(1.0)
+    has = (words > 0).to(per_word.dtype)
+    return (per_sentence * has).sum() / has.sum().clamp_min(1.0)
+
+
+def distillation_kl(
+    student_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """T^2 * KL(p_t^T || softmax(z_s / T)), reduced like `distillation_mse`.
+
+    The teacher distribution is softened as its logits would be: p^(1/T)
+    renormalised (p_t may hold exact zeros: one-hot corrections; they stay 0).
+    The T^2 factor keeps gradient sizes comparable across temperatures (Hinton et al.).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    log_t = targets.clamp_min(1e-12).log() / temperature
+    log_t = log_t - torch.logsumexp(log_t, dim=-1, keepdim=True)
+    soft_t = log_t.exp() * (targets > 0)
+    soft_t = soft_t / soft_t.sum(-1, keepdim=True).clamp_min(1e-12)
+    log_s = (student_logits / temperature).log_softmax(-1)
+    per_word = (soft_t * (soft_t.clamp_min(1e-12).log() - log_s)).sum(-1) * temperature**2
     m = mask.to(per_word.dtype)
     words = m.sum(1)
     per_sentence = (per_word * m).sum(1) / words.clamp_min(1.0)

@@ -99,6 +99,18 @@ class PairItem:
     domain: int  # 0 = source language, 1 = target language
     beta: float
     word_pairs: tuple[tuple[int, int, int, int], ...] = field(default=())
+    domain_b: int | None = None  # b's domain when it differs (an English sentence and its translation)
+
+    @property
+    def kind(self) -> tuple[int, int]:
+        """Batching bucket: (a's domain, b's domain); (domain, -1) for text only (no tags, no partner)."""
+        if self.b is None and self.a.tags is None:
+            return self.domain, -1
+        return self.domain, self.domain if self.domain_b is None else self.domain_b
+
+    @property
+    def sentences(self) -> int:
+        return 1 if self.b is None else 2
 
     def __len__(self) -> int:  # length bucketing in Method.batches
         return int(self.a.ids.shape[0]) + (int(self.b.ids.shape[0]) if self.b is not None else 0)
@@ -113,6 +125,27 @@ class ScheduleCallback:
     def __call__(self, event: str, state: Any, payload: Mapping[str, Any]) -> None:
         if event == "start":
             self.method.total_steps = int(payload.get("total_steps") or state.total_steps)
+
+
+class GradientRatioLog:
+    """Collects the logged `*_grad_ratio` values (see `MsmoMethod._probe`) per epoch."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, dict[str, list[float]]] = {}
+
+    def __call__(self, event: str, state: Any, payload: Mapping[str, Any]) -> None:
+        if event != "step":
+            return
+        for key, value in payload.items():
+            if key.endswith("_grad_ratio"):
+                self.values.setdefault(int(state.epoch), {}).setdefault(key, []).append(float(value))
+
+    def by_epoch(self) -> dict[str, dict[str, float]]:
+        """{epoch: {term_grad_ratio: mean}}: each term's gradient norm at the encoder output over the CE's."""
+        return {
+            str(epoch): {k: round(sum(v) / len(v), 4) for k, v in sorted(terms.items())}
+            for epoch, terms in sorted(self.values.items())
+        }
 
 
 class MsmoMethod(TaggerMethod):
@@ -153,6 +186,13 @@ class MsmoMethod(TaggerMethod):
         return self.critic is not None and self.config.adversarial and (
             self.config.schedule == "joint" or self.total_steps is None or self._in_stage1()
         )
+
+    def adversarial_lambda(self) -> float:
+        """adv_weight, ramped over the adversarial phase when adv_ramp is "dann"."""
+        if self.config.adv_ramp == "none" or self.total_steps is None:
+            return self.config.adv_weight
+        phase = self.total_steps * (1.0 if self.config.schedule == "joint" else self.config.stage1_fraction)
+        return self.config.adv_weight * losses.dann_ramp(self._step / max(phase, 1.0))
 
     def consistency_active(self) -> bool:
         return self.config.consistency and (
@@ -204,16 +244,18 @@ class MsmoMethod(TaggerMethod):
         """Training items from ViewPairs (see `views.build_pairs`) or plain Examples.
 
         A plain Example is an unpaired item; its domain is 0 for English (or no
-        language), else 1. Aspect pairs whose words were cut by truncation are dropped.
+        language), else 1; one without `spans` (None) is text only: it feeds the
+        critic and no tagging loss. Aspect pairs whose words were cut by
+        truncation are dropped.
         """
         pairs = [
             p if isinstance(p, ViewPair) else ViewPair(p, None, 0 if p.lang in (None, "en") else 1, p.lang or "en")
             for p in examples
         ]
         cache = {} if cache is None else cache
-        firsts = self.encode_sentences([p.a for p in pairs], cache=cache)
+        firsts = self.encode_sentences([p.a for p in pairs], cache=cache, labelled=[p.a.spans is not None for p in pairs])
         partners = [p.b for p in pairs if p.b is not None]
-        seconds = iter(self.encode_sentences(partners, cache=cache))
+        seconds = iter(self.encode_sentences(partners, cache=cache, labelled=[b.spans is not None for b in partners]))
         items = []
         for p, a in zip(pairs, firsts):
             b = next(seconds) if p.b is not None else None
@@ -222,26 +264,27 @@ class MsmoMethod(TaggerMethod):
             kept = tuple(
                 wp for wp in p.word_pairs if b is not None and wp[1] <= a.n_words and wp[3] <= b.n_words
             )
-            items.append(PairItem(a, b, p.domain, self.config.beta_for(p.lang), kept))
+            items.append(PairItem(a, b, p.domain, self.config.beta_for(p.lang), kept, p.domain_b))
         return items
 
     def batches(
         self, prepared: Sequence[Any], batch_size: int, shuffle: bool, generator: random.Random
     ) -> Iterator[Any]:
         """`batch_size` counts sentences: a pair fills two places (same compute per
-        step as the tagger). Each batch takes half its items from each domain, so
-        the critic always sees both (length-sorting alone would group languages)."""
+        step as the tagger). Each batch takes an equal share of sentences of each kind
+        (source pairs, target pairs, translation pairs, target text), so the
+        critic always sees both domains (length-sorting alone would group languages)."""
         if not prepared or not isinstance(prepared[0], PairItem):
             yield from super().batches(prepared, batch_size, shuffle, generator)
             return
-        paired = sum(1 for it in prepared if it.b is not None) / len(prepared)
-        per_batch = max(1, round(batch_size / (1.0 + paired)))
-        by_domain: dict[int, list[int]] = {}
+        by_kind: dict[tuple[int, int], list[int]] = {}
         for i, it in enumerate(prepared):
-            by_domain.setdefault(it.domain, []).append(i)
-        share = max(1, per_batch // max(1, len(by_domain)))
+            by_kind.setdefault(it.kind, []).append(i)
+        per_kind = batch_size / len(by_kind)  # sentences each kind contributes to a batch
         chunked = []
-        for members in by_domain.values():
+        for members in by_kind.values():
+            size = sum(prepared[i].sentences for i in members) / len(members)
+            share = max(1, round(per_kind / size))
             chunks = window_shuffled_chunks(len(members), share, shuffle, generator, lambda j: len(prepared[members[j]]))
             chunked.append([[members[j] for j in chunk] for chunk in chunks])
         for k in range(max(len(c) for c in chunked)):
@@ -264,7 +307,7 @@ class MsmoMethod(TaggerMethod):
             if it.b is not None:
                 row_b = len(sentences)
                 sentences.append(it.b)
-                domains.append(it.domain)
+                domains.append(it.kind[1])
                 for sa, ea, sb, eb in it.word_pairs:
                     pairs.append([row_a, sa, ea, row_b, sb, eb])
                     betas.append(it.beta)
@@ -300,11 +343,16 @@ class MsmoMethod(TaggerMethod):
     def _critic_optimizer(self) -> torch.optim.Optimizer:
         if self._critic_opt is None:
             assert self.critic is not None
-            self._critic_opt = torch.optim.RMSprop(self.critic.parameters(), lr=self.config.critic_lr)
+            params = self.critic.parameters()
+            self._critic_opt = (
+                torch.optim.RMSprop(params, lr=self.config.critic_lr) if self.config.critic_penalty == "clip"
+                else torch.optim.Adam(params, lr=self.config.critic_lr, betas=(0.5, 0.9))  # WGAN-GP's choice
+            )
         return self._critic_opt
 
     def before_optimizer_step(self, batch: Any, step: int) -> dict[str, float]:
-        """n_critic critic updates on recent pooled features, clipping after each."""
+        """n_critic critic updates on recent pooled features, each followed by
+        weight clipping or including the gradient penalty."""
         self._step = step
         if not self.adversarial_active() or not self._features or self.config.critic_steps == 0:
             return {}
@@ -315,41 +363,74 @@ class MsmoMethod(TaggerMethod):
             return {}
         opt = self._critic_optimizer()
         value = torch.zeros(())
+        gp = self.config.critic_penalty == "gp"
+        generator = torch.Generator().manual_seed(step)  # the penalty's interpolation points, reproducible
         with torch.enable_grad():
             for _ in range(self.config.critic_steps):
                 opt.zero_grad(set_to_none=True)
                 value = losses.critic_loss(self.critic(src), self.critic(tgt))
-                value.backward()
+                loss = value
+                if gp:
+                    n = min(len(src), len(tgt))
+                    alpha = torch.rand((n, 1), generator=generator).to(src)
+                    loss = loss + self.config.gp_weight * losses.gradient_penalty(self.critic, src, tgt, alpha)
+                loss.backward()
                 opt.step()
-                self.critic.clip_(self.config.critic_clip)
+                if not gp:
+                    self.critic.clip_(self.config.critic_clip)
         opt.zero_grad(set_to_none=True)
         return {"critic_wasserstein": -float(value.detach())}
+
+    def _probe(self, hidden: torch.Tensor, terms: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each loss term's gradient norm at the encoder output, over the tagging CE's.
+
+        Measured every `grad_probe_every` training steps (it costs one backward
+        through the heads per term), so a log shows whether a term acts.
+        """
+        every = self.config.grad_probe_every
+        if not (self.training and every and self._step % every == 0 and hidden.requires_grad):
+            return {}
+        norms = {}
+        for name, value in terms.items():
+            if value.requires_grad:
+                (grad,) = torch.autograd.grad(value, hidden, retain_graph=True, allow_unused=True)
+                norms[name] = torch.zeros(()) if grad is None else grad.detach().norm()
+        base = norms.pop("tagging", None)
+        if base is None or float(base) == 0.0:
+            return {}
+        return {f"{name}_grad_ratio": norm / base for name, norm in norms.items()}
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = upper_states(self.encoder, batch["lower"], batch["attention_mask"], self.live_layer)
         logits = self.tag_logits(hidden, batch["word_index"])
         if "targets" in batch:
+            if self.config.distill_loss == "kl":
+                loss = losses.distillation_kl(logits, batch["targets"], batch["word_mask"], self.config.distill_temperature)
+                return {"loss": loss, "distill_kl": loss.detach()}
             loss = losses.distillation_mse(logits, batch["targets"], batch["word_mask"])
             return {"loss": loss, "distill_mse": loss.detach()}
         ce = losses.tagging_cross_entropy(logits, batch["tags"])
         out = {"tagging": ce.detach()}
-        loss = ce
+        terms = {"tagging": ce}
         domain = batch.get("domain")
         if self.adversarial_active() and domain is not None and self.critic is not None:
             src, tgt = domain == 0, domain == 1
             if bool(src.any()) and bool(tgt.any()):
                 pooled = masked_mean(hidden, batch["attention_mask"])
                 q = self.critic(pooled, fixed=True)
-                loss = loss + losses.encoder_adversarial_loss(q[src], q[tgt], self.config.adv_weight)
+                weight = self.adversarial_lambda()
+                terms["adversarial"] = losses.encoder_adversarial_loss(q[src], q[tgt], weight)
                 out["wasserstein"] = losses.wasserstein_estimate(q[src], q[tgt]).detach()
+                out["adv_lambda"] = torch.tensor(weight)
                 self._features.append((pooled[src].detach(), pooled[tgt].detach()))
                 del self._features[: -self.config.critic_buffer]
         pairs = batch.get("pairs")
         if self.consistency_active() and pairs is not None and pairs.numel():
             weighted, plain = losses.consistency_loss(logits.log_softmax(-1), pairs, batch["pair_beta"])
-            loss = loss + weighted
+            terms["consistency"] = weighted
             out["consistency"] = plain
-        out["loss"] = loss
+        out.update(self._probe(hidden, terms))
+        out["loss"] = sum(terms.values())  # type: ignore[assignment]
         return out
 
     # -- inference --------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -20,9 +21,10 @@ from typing import Any, Mapping, Sequence
 from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
-from .config import SOURCE_VIEWS, TARGET_VIEWS, MsmoConfig, MsmoRecipe, split_settings
-from .model import MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
-from .code_switched_pairs import ViewPair, build_pairs
+from .config import SOURCE_VIEWS, TARGET_VIEWS, TRANSLATE_TRAIN_VIEWS, MsmoConfig, MsmoRecipe, split_settings
+from .model import GradientRatioLog, MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
+from ...data.span_cleanup import boundary_stats, strip_all
+from .code_switched_pairs import PROJECTED, ViewPair, build_pairs
 
 
 def fill(spec: str, lang: str) -> str:
@@ -57,15 +59,35 @@ def training_pairs(
     *,
     max_pairs: int | None = None,
     seed: int = 0,
+    translations: bool = False,
+    clean_projected: bool = False,
+    critic_text: Mapping[str, Sequence[Example]] | None = None,
 ) -> tuple[list[ViewPair], dict[str, Any]]:
-    """ViewPairs over every language for the chosen views, plus alignment counts."""
+    """ViewPairs over every language for the chosen views, plus alignment counts.
+
+    `critic_text` {lang: unlabelled target sentences} become text-only target
+    items (the critic's real target-language side; `max_pairs` of them per
+    language) when the views hold both domains.
+    """
     pairs: list[ViewPair] = []
     report: dict[str, Any] = {}
+    both = bool(SOURCE_VIEWS & set(views)) and bool(TARGET_VIEWS & set(views))
     for lang, by_view in views_by_lang.items():
         chosen = {v: by_view[v] for v in views if v in by_view}
-        found, counts = build_pairs(chosen, lang, max_pairs=max_pairs, seed=seed)
+        found, counts = build_pairs(
+            chosen, lang, max_pairs=max_pairs, seed=seed, translations=translations, clean_projected=clean_projected
+        )
+        text = list((critic_text or {}).get(lang, ())) if both else []
+        if max_pairs is not None and len(text) > max_pairs:
+            text = random.Random(f"{seed}:{lang}:critic_text").sample(text, max_pairs)
+        found += [ViewPair(replace(ex, spans=None, label=None), None, 1, lang) for ex in text]
         pairs += found
-        report[lang] = {"items": len(found), "alignment": counts}
+        report[lang] = {"items": len(found), "alignment": counts, "critic_text": len(text)}
+        if clean_projected:
+            report[lang]["projected_spans"] = {
+                v: {"raw": boundary_stats(by_view[v], lang).to_dict(), "cleaned": boundary_stats(strip_all(by_view[v], lang), lang).to_dict()}
+                for v in sorted(PROJECTED & set(chosen))
+            }
     return pairs, report
 
 
@@ -115,25 +137,64 @@ def train_msmo(
     return model, result
 
 
+def unlabelled_by_lang(data: Mapping[str, Any], langs: Sequence[str], limit: int | None = None) -> dict[str, list[Example]]:
+    """{lang: target-language text with labels removed} (gold-X-train: its tags are ignored)."""
+    from ...recipes import load_data
+
+    if "unlabelled" not in data:
+        return {}
+    out = {}
+    for lang in langs:
+        found = load_data(fill(data["unlabelled"], lang))
+        out[lang] = [replace(ex, spans=None, label=None) for ex in (found[:limit] if limit is not None else found)]
+    return out
+
+
 def unlabelled_examples(
     data: Mapping[str, Any], langs: Sequence[str], limit: int | None, extra: str | None = None
 ) -> list[Example]:
-    """Target-language text with labels removed (gold-X-train: its tags are ignored)."""
+    """Every language's unlabelled text in order, plus the rows of `extra` (labels removed)."""
     from ...recipes import load_data
 
-    rows: list[Example] = []
-    for lang in langs:
-        if "unlabelled" not in data:
-            break
-        found = load_data(fill(data["unlabelled"], lang))
-        rows += found[:limit] if limit is not None else found
+    rows = [ex for found in unlabelled_by_lang(data, langs, limit).values() for ex in found]
     if extra:
-        rows += load_data(extra)
-    return [replace(ex, spans=None, label=None) for ex in rows]
+        rows += [replace(ex, spans=None, label=None) for ex in load_data(extra)]
+    return rows
 
 
-def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command: str) -> str:
+def deviations(config: MsmoConfig, recipe: MsmoRecipe) -> tuple[str, ...]:
+    """Where this model departs from the MSMO paper (the card lists them)."""
+    out = [
+        f"Encoder {config.encoder!r} adapted with {config.adapt}"
+        + (f" (rank {config.lora_rank}, layers >= {config.lora_from_layer})" if config.adapt == "lora" else
+           f" (layers >= {config.train_from_layer})")
+        + "; the paper fine-tunes all of mBERT / XLM-R.",
+        "beta is applied to a mean (not a sum) over words, so presets scale the paper's beta up (builtin: x1000).",
+        f"Critic on mean-pooled top-layer features; lambda {config.adv_weight} reached through a "
+        f"{'DANN ramp' if config.adv_ramp == 'dann' else 'constant schedule'}; Lipschitz constraint by "
+        f"{'gradient penalty (WGAN-GP)' if config.critic_penalty == 'gp' else 'weight clipping'}.",
+        f"Schedule {config.schedule!r}" + (" (the paper's two stages)." if config.schedule == "two_stage" else
+                                           " (critic and consistency in every step; the paper uses two stages)."),
+    ]
+    if recipe.critic_text:
+        out.append("The critic's target side also reads gold-X-train sentences (labels unused).")
+    if recipe.translations:
+        out.append("Consistency pairs each English sentence with its translation only where the aspect terms "
+                   "identify one sentence on both sides (the files are shuffled against each other).")
+    if recipe.clean_projected:
+        out.append("Leading articles are stripped off projected target spans (smt, cs_X-en).")
+    if recipe.stage == "distill":
+        out.append(f"Distillation loss {config.distill_loss}"
+                   + (f" with temperature {config.distill_temperature}" if config.distill_loss == "kl" else "")
+                   + f"; student initialised from {recipe.student_init}.")
+    if len(recipe.langs) > 1:
+        out.append("One model for all target languages (the paper's main rows are one model per language).")
+    return tuple(out)
+
+
+def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command: str, config: MsmoConfig) -> str:
     sections = [
+        CardSection("Deviations from the paper", tuple(f"- {d}" for d in deviations(config, recipe))),
         CardSection("Recipe", (
             "```json", json.dumps({"recipe": report.get("recipe"), "train": report.get("train")}, indent=2), "```", "",
             "Aspect alignment between sentences and their code-switched counterparts "
@@ -141,6 +202,12 @@ def _card(preset: Preset, recipe: MsmoRecipe, report: Mapping[str, Any], command
             "```json", json.dumps(report.get("alignment"), indent=2), "```",
         )),
     ]
+    if report.get("grad_ratio_by_epoch"):
+        sections.append(CardSection("Loss terms at work", (
+            "Each term's gradient norm at the encoder output over the tagging cross-entropy's, mean per epoch "
+            "(measured every `grad_probe_every` steps):",
+            "```json", json.dumps(report["grad_ratio_by_epoch"], indent=2), "```",
+        )))
     if report.get("teachers"):
         sections.append(CardSection("Teachers", (
             "Dev F1 of each teacher: " + ", ".join(f"{t['views']}: {t['dev_f1']}" for t in report["teachers"]),
@@ -179,7 +246,10 @@ def run_preset(
         raise XsentError("msmo: --unlabelled text is used by the distillation presets (msmo-distill-*) only")
     out = Path(out_dir)
     dev = load_data(preset.data["dev"]) if "dev" in preset.data else []
-    needed = sorted(set(recipe.views) | {v for t in recipe.teachers for v in t.split("+")}) if recipe.stage == "distill" else list(recipe.views)
+    needed = list(recipe.views)
+    if recipe.stage == "distill":
+        init_views = set(TRANSLATE_TRAIN_VIEWS) if recipe.student_init == "translate-train" else set()
+        needed = sorted(set(needed) | init_views | {v for t in recipe.teachers for v in t.split("+")})
     views_by_lang = load_views(preset.data, recipe.langs, needed)
     command = options.rebuild_command(preset, out_dir)
     report: dict[str, Any] = {
@@ -189,14 +259,21 @@ def run_preset(
         "alignment": {},
         "test": {},
     }
+    critic_text = unlabelled_by_lang(preset.data, recipe.langs) if recipe.critic_text and config.adversarial else None
+    pair_options = {
+        "max_pairs": recipe.max_pairs, "seed": 0, "translations": recipe.translations,
+        "clean_projected": recipe.clean_projected, "critic_text": critic_text,
+    }
     if recipe.stage == "msmo":
-        pairs, align = training_pairs(views_by_lang, recipe.views, max_pairs=recipe.max_pairs, seed=0)
+        pairs, align = training_pairs(views_by_lang, recipe.views, **pair_options)
         report["alignment"] = align
+        ratios = GradientRatioLog()
         model, result = train_msmo(
-            config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=options.callbacks,
+            config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=[*options.callbacks, ratios],
             cancel=options.cancel, progress=options.progress, resume=options.resume, device="cpu",
             metadata={"preset": preset.name, "command": command},
         )
+        report["grad_ratio_by_epoch"] = ratios.by_epoch()
         del model
     else:
         seeds = recipe.teacher_seeds or tuple(train.seed + k for k in range(len(recipe.teachers)))
@@ -209,19 +286,35 @@ def run_preset(
         cache: dict[Any, Any] = {}  # every teacher shares the encoder's frozen layers
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.teachers-", dir=out.parent) as tmp:
+            if recipe.student_init == "translate-train":
+                pairs, _ = training_pairs(views_by_lang, TRANSLATE_TRAIN_VIEWS, **{**pair_options, "translations": False, "critic_text": None})
+                base, result = train_msmo(
+                    replace(config, adversarial=False, consistency=False), train, pairs, dev,
+                    out_dir=Path(tmp) / "translate-train", callbacks=options.callbacks, cancel=options.cancel,
+                    progress=options.progress, device="cpu", metadata={"preset": preset.name, "student_init": "translate-train"},
+                    cache=cache,
+                )
+                if result.status != "finished":
+                    return {**report, "status": result.status, "steps": result.steps}
+                report["student_init"] = {"views": "+".join(TRANSLATE_TRAIN_VIEWS), "dev_f1": round(result.best_metric or 0.0, 4)}
+                student = as_student(student_from_teacher(base))
+                items = student.encode_sentences(rows, labelled=False, cache=cache)
+                del base
             for k, spec in enumerate(recipe.teachers):
                 views = spec.split("+")
-                pairs, align = training_pairs(views_by_lang, views, max_pairs=recipe.max_pairs, seed=0)
+                pairs, align = training_pairs(views_by_lang, views, **pair_options)
                 report["alignment"][spec] = align
+                ratios = GradientRatioLog()
                 teacher, result = train_msmo(
                     config_for_views(config, views), replace(train, seed=seeds[k]), pairs, dev,
-                    out_dir=Path(tmp) / f"teacher{k}", callbacks=options.callbacks, cancel=options.cancel, progress=options.progress,
+                    out_dir=Path(tmp) / f"teacher{k}", callbacks=[*options.callbacks, ratios], cancel=options.cancel, progress=options.progress,
                     device="cpu", metadata={"preset": preset.name, "teacher": spec}, cache=cache,
                 )
                 if result.status != "finished":
                     return {**report, "status": result.status, "steps": result.steps}
                 report["teachers"].append(
-                    {"views": spec, "seed": seeds[k], "steps": result.steps, "dev_f1": round(result.best_metric or 0.0, 4)}
+                    {"views": spec, "seed": seeds[k], "steps": result.steps, "dev_f1": round(result.best_metric or 0.0, 4),
+                     "grad_ratio_by_epoch": ratios.by_epoch()}
                 )
                 if student is None:  # the student shares teacher 0's encoder setup (and weights)
                     student = as_student(
@@ -255,7 +348,8 @@ def run_preset(
     finish_run(
         "msmo", out, preset, report, command, half=options.half, evaluate_tests=options.evaluate_tests,
         wanted_test=lambda name: name in recipe.langs or name == "en", summarise=summarise,
-        training=lambda rep: {"alignment": rep["alignment"], "teachers": rep.get("teachers")},
-        card=lambda best, rep: _card(preset, recipe, rep, command),
+        training=lambda rep: {"alignment": rep["alignment"], "teachers": rep.get("teachers"),
+                              "grad_ratio_by_epoch": rep.get("grad_ratio_by_epoch")},
+        card=lambda best, rep: _card(preset, recipe, rep, command, config),
     )
     return report

@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     users, notes = read_auth(args)
     for w in notes + check_exposure(args, users):
         print(w, file=sys.stderr)
-    from views.services import UI_METHODS, AppSettings, Services
+    from views.services import AppSettings, Services
+    from xsent_core.registry import method_names
 
     settings = AppSettings(
         host=args.host,
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     # the Predict tab's first model loads while Gradio imports and the page is built: ready by the first click
-    preloading = services.models.preload(UI_METHODS[0])
+    preloading = services.models.preload(method_names()[0])  # the Predict tab's first method
     from views.layout import build_app, page_css
     from views.umap_warmup import start_umap_warmup
 

@@ -299,15 +299,22 @@ def test_predicting_the_same_sentence_again_adds_a_prediction_not_a_document(tmp
         def predict(self, examples):
             return [Prediction(label="negative") for _ in examples]
 
+    from xsent_core.registry import method_specs
+
     with Store.open(tmp_path / "s.sqlite3") as store:
         log = PredictionLog(store)
-        services = SimpleNamespace(store=store, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c", created=""), Model())), predictions=log)
+        services = SimpleNamespace(
+            store=store, models=SimpleNamespace(get=lambda m, n: (SimpleNamespace(name="c", created=""), Model())),
+            predictions=log, method_specs=lambda: {s.name: s for s in method_specs()},
+        )
         for _ in range(5):
             predict_one(services, "the service was slow", None, "classifier")
         predict_one(services, "the service was slow ", None, "classifier")  # another text
         image = tmp_path / "a.png"
-        predict_one(services, "the service was slow", str(image), "m2sa")  # same text with an image
-        log.drain()
+        try:
+            predict_one(services, "the service was slow", str(image), "m2sa")  # same text with an image
+        finally:
+            log.drain()  # the writer thread must not outlive the store it writes to
         assert store.count_documents() == 3
         (doc,) = [d for d in store.list_documents() if d.text == "the service was slow" and not d.image]
         rows = store._db().execute("SELECT COUNT(*) FROM predictions WHERE document_id = ?", [doc.id]).fetchone()[0]

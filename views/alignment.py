@@ -19,7 +19,6 @@ from .services import Services
 from .umap_warmup import wait_for_umap_warmup
 
 BUILTIN = "builtin encoder (map fitted on the shipped word list)"
-MAPPED_METHODS = ("vxlm", "ctam")
 LAYER_AUTO = "model's static layer (encoder: top)"
 
 
@@ -30,7 +29,8 @@ def concept_text() -> str:
 
 
 def source_choices(services: Services) -> list[str]:
-    names = [m.name for m in services.store.list_models() if m.method in MAPPED_METHODS]
+    mapped = set(services.methods_where(lambda spec: spec.alignment_map))
+    names = [m.name for m in services.store.list_models() if m.method in mapped]
     return names + [BUILTIN]
 
 

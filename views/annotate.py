@@ -20,7 +20,7 @@ from xsent_core.types import Example, InputError, XsentError
 from . import annotation_logic as logic
 from .event_data import payload, selected_row
 from .static_files import static_text
-from .services import SPAN_METHODS, Services
+from .services import Services
 
 # Runs in the browser before a save: the key box (the last of the `n` inputs) gets a fresh key per
 # click; the function also receives the outputs' values and must hand back the inputs only.
@@ -99,7 +99,8 @@ def build(services: Services) -> None:
                                 remove_btn = gr.Button("Remove span", size="sm", elem_id="annotate-remove")
                         with gr.Row():
                             clear_btn = gr.Button("Clear spans", size="sm", elem_id="annotate-clear")
-                            suggest_method = gr.Dropdown(sorted(SPAN_METHODS), value="tagger", label="Suggest with", min_width=100, elem_id="annotate-suggest-method")
+                            span_methods = services.methods_where(lambda spec: spec.task == "spans")
+                            suggest_method = gr.Dropdown(span_methods, value=next(iter(span_methods), None), label="Suggest with", min_width=100, elem_id="annotate-suggest-method")
                             suggest_btn = gr.Button("Suggest", size="sm", elem_id="annotate-suggest")
                 label = gr.Radio(logic.label_choices(), value="", label="Sentence label", elem_id="annotate-label")
                 with gr.Row():

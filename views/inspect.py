@@ -16,16 +16,8 @@ from xsent_core.types import Example, XsentError
 from .figures import explain_figures
 from .services import Services
 
-INSPECT_METHODS = ("ctam", "vxlm", "msmo", "tagger", "lfdrt")
 PLOTS = ("tokens", "hist", "t2s", "s2t", "tags", "heads")
 EXAMPLE = "ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်"
-SHOWS = {
-    "ctam": "gate heatmap + histogram, and the two attention maps",
-    "vxlm": "gate heatmap + per-dimension histogram",
-    "msmo": "tag probabilities per word",
-    "tagger": "tag probabilities per word",
-    "lfdrt": "both heads and the fusion attention",
-}
 
 
 def explain_one(services: Services, method: str, model_name: str | None, text: str, translation: str | None) -> tuple[Any, dict[str, Any]]:
@@ -33,7 +25,8 @@ def explain_one(services: Services, method: str, model_name: str | None, text: s
         raise XsentError("Type a sentence to inspect.")
     record, model = services.models.get(method, model_name or None)
     example = Example(id="inspect", text=text)
-    if method == "ctam" and (translation or "").strip():
+    spec = services.method_specs().get(method)
+    if spec is not None and spec.takes_translation and (translation or "").strip():
         data = model.explain(example, translation=translation.strip())
     else:
         data = model.explain(example)
@@ -45,7 +38,7 @@ def notes_markdown(method: str, record: Any, data: dict[str, Any]) -> str:
     if data.get("label"):
         lines.append(f"Label: **{data['label']}**")
     teacher = data.get("teacher")
-    if method == "ctam":
+    if "teacher" in data:  # a teacher-student method says which English sentence taught it
         if isinstance(teacher, dict):
             how = {"translation": "your translation", "nearest_training_sentence": "the nearest English training sentence"}.get(teacher.get("source"), teacher.get("source"))
             lines.append(f"Teacher (English) = {how}: “{teacher.get('text')}”")
@@ -60,18 +53,32 @@ def notes_markdown(method: str, record: Any, data: dict[str, Any]) -> str:
     return "  \n".join(lines)
 
 
+def inspect_choices(services: Services) -> tuple[list[str], str | None]:
+    """Methods with something to explain, and the default: the first that also takes a
+    translation (its view shows the most), else the first."""
+    names = services.methods_where(lambda spec: spec.inspectable)
+    richest = services.methods_where(lambda spec: spec.inspectable and spec.takes_translation)
+    return names, (richest or names or [None])[0]
+
+
 def build(services: Services) -> None:
+    specs = services.method_specs()
+    names, default = inspect_choices(services)
     with gr.Tab("Inspect", id="inspect"):
         gr.Markdown(
-            "See what a model attends to. Pick a method: " + "; ".join(f"**{m}**: {s}" for m, s in SHOWS.items()) + ". "
+            "See what a model attends to. Pick a method: " + "; ".join(f"**{m}**: {specs[m].shows}" for m in names) + ". "
             "Hover a cell for its value."
         )
         with gr.Row():
             text = gr.Textbox(label="Text", value=EXAMPLE, lines=2, scale=4, elem_id="inspect-text")
             with gr.Column(scale=2):
-                method = gr.Dropdown(list(INSPECT_METHODS), value="ctam", label="Method", elem_id="inspect-method")
+                method = gr.Dropdown(names, value=default, label="Method", elem_id="inspect-method")
                 model_name = gr.Dropdown([], value=None, label="Model (default if empty)", elem_id="inspect-model")
-        translation = gr.Textbox(label="English translation for CTAM's teacher path (optional; else the nearest English training sentence)", elem_id="inspect-translation")
+        with_translation = ", ".join(m for m in names if specs[m].takes_translation)
+        translation = gr.Textbox(
+            label=f"English translation for the teacher path of {with_translation} (optional; else the nearest English training sentence)",
+            elem_id="inspect-translation", visible=bool(default and specs[default].takes_translation),
+        )
         go_btn = gr.Button("Explain", variant="primary", elem_id="inspect-button")
         message = gr.Markdown(elem_id="inspect-message")
         with gr.Row():
@@ -105,7 +112,8 @@ def build(services: Services) -> None:
                 names = services.models.model_names(m)
             except XsentError:
                 names = []
-            return gr.update(choices=names, value=None), gr.update(visible=m == "ctam")
+            spec = services.method_specs().get(m)
+            return gr.update(choices=names, value=None), gr.update(visible=bool(spec and spec.takes_translation))
 
         outs = [message, *[plots[k] for k in PLOTS], raw]
         go_btn.click(on_explain, [text, method, model_name, translation], outs, api_name="inspect")

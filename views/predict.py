@@ -13,13 +13,24 @@ from xsent_core.types import Example, Prediction, XsentError
 from .annotation_logic import IMAGE_REFUSED, check_upload, confine_image, take_rows, upload_error
 from .components import CheckedImage
 from .render import POLARITY_COLORS, highlight_segments, label_value, prediction_rows, summary_markdown
-from .services import UI_METHODS, Services
+from .services import Services
 
+# example sentences and the kind of method each suits (the first method of that task is offered)
 EXAMPLES = [
-    ["The fish was fresh but the service was painfully slow.", "tagger"],
-    ["Le personnel était très sympathique et la pizza délicieuse.", "tagger"],
-    ["ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်", "classifier"],
+    ("The fish was fresh but the service was painfully slow.", "spans"),
+    ("Le personnel était très sympathique et la pizza délicieuse.", "spans"),
+    ("ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်", "sentence"),
 ]
+
+
+def example_rows(services: Services) -> list[list[str]]:
+    """EXAMPLES with the first registered method of each example's task."""
+    rows = []
+    for text, task in EXAMPLES:
+        methods = services.methods_where(lambda spec: spec.task == task)
+        if methods:
+            rows.append([text, methods[0]])
+    return rows
 
 
 def predict_one(services: Services, text: str, image: str | None, method: str, model_name: str | None = None) -> tuple[Any, Prediction, str]:
@@ -29,7 +40,7 @@ def predict_one(services: Services, text: str, image: str | None, method: str, m
         raise XsentError("Type a sentence (or add an image for M2SA) before predicting.")
     record, model = services.models.get(method, model_name or None)
     notes = []
-    if image and method not in ("m2sa", "lfdrt"):
+    if image and not services.method_specs()[method].reads_image:
         notes.append(f"{method} reads text only; the image was ignored.")
         image = None
     example = Example(id=content_id(text, image), text=text, image=image)
@@ -73,23 +84,26 @@ def convert_zawgyi(text: str) -> str:
 
 def build(services: Services) -> None:
     with gr.Tab("Predict", id="predict"):
-        gr.Markdown("Predict aspect spans (tagger, MSMO) or sentence sentiment (other methods) for any language.")
+        specs = services.method_specs()
+        span_methods = ", ".join(n for n, sp in specs.items() if sp.task == "spans")
+        image_methods = " / ".join(n for n, sp in specs.items() if sp.reads_image)
+        gr.Markdown(f"Predict aspect spans ({span_methods}) or sentence sentiment (other methods) for any language.")
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", lines=4, placeholder="Type or paste a sentence (any language, Burmese welcome)", elem_id="predict-text")
                 zawgyi_md = gr.Markdown()
                 convert_btn = gr.Button("Convert to Unicode", visible=False, size="sm")
                 with gr.Row():
-                    method = gr.Dropdown(list(UI_METHODS), value="tagger", label="Method", elem_id="predict-method")
+                    method = gr.Dropdown(list(specs), value=next(iter(specs), None), label="Method", elem_id="predict-method")
                     model_name = gr.Dropdown([], value=None, label="Model (default if empty)", allow_custom_value=False)
-                image = CheckedImage(label="Image (optional, M2SA / LFD-RT)", type="filepath", height=180)
+                image = CheckedImage(label=f"Image (optional, {image_methods})", type="filepath", height=180)
                 go = gr.Button("Predict", variant="primary", elem_id="predict-button")
             with gr.Column(scale=3):
                 spans = gr.HighlightedText(label="Aspect spans", color_map=POLARITY_COLORS, show_legend=True, elem_id="predict-spans")
                 probs = gr.Label(label="Sentence label", num_top_classes=3)
                 summary = gr.Markdown(elem_id="predict-summary")
                 details = gr.JSON(label="Raw output", open=False)
-        gr.Examples(EXAMPLES, inputs=[text, method])
+        gr.Examples(example_rows(services), inputs=[text, method])
 
         with gr.Accordion("Batch: CSV or JSONL file", open=False):
             gr.Markdown("CSV needs a `text` column; JSONL rows are `{id, text, image?, lang?}`. Results download as JSONL.")

@@ -15,11 +15,6 @@ from xsent_core.types import CheckpointError, XsentError
 
 from .cancel_flags import CancelFlags
 
-# Methods offered in the UI, in display order.
-UI_METHODS: tuple[str, ...] = ("tagger", "classifier", "msmo", "m2sa", "vxlm", "ctam", "lfdrt")
-SPAN_METHODS = frozenset({"tagger", "msmo"})
-
-
 @dataclass(frozen=True)
 class AppSettings:
     host: str = "127.0.0.1"
@@ -177,6 +172,22 @@ class Services:
             self.jobs.stop()
         if self.predictions is not None:
             self.predictions.close()
+
+    def method_specs(self) -> dict[str, Any]:
+        """{name: MethodSpec} of every available method, in the registry's display order.
+
+        The tabs build their menus and inputs from these declarations, so a new
+        method shows up everywhere by registering it.
+        """
+        if "method_specs" not in self.extras:
+            from xsent_core.registry import method_specs
+
+            self.extras["method_specs"] = {spec.name: spec for spec in method_specs()}
+        return dict(self.extras["method_specs"])
+
+    def methods_where(self, wanted: Any) -> list[str]:
+        """Names of the methods whose spec satisfies `wanted(spec)`, in display order."""
+        return [name for name, spec in self.method_specs().items() if wanted(spec)]
 
     def exports_dir(self) -> Path:
         """The one folder exports are written to (inside work_dir, which the app serves)."""

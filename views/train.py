@@ -122,7 +122,7 @@ def build(services: Services) -> None:
             return {}
 
     trainable = [m for m in available_methods() if method_presets(m)]
-    first = "tagger" if "tagger" in trainable else (trainable[0] if trainable else None)
+    first = trainable[0] if trainable else None  # registry order: the first method with presets
 
     with gr.Tab("Train", id="train") as tab:
         gr.Markdown(
@@ -169,7 +169,8 @@ def build(services: Services) -> None:
             return f"The store holds **{corrected}** annotated and **{unlabelled}** unannotated documents."
 
         def base_choices(k: str, m: str | None):
-            wanted = {"distill": ("msmo", "tagger"), "rethink": ("lfdrt",)}.get(k, (m,) if m else ())
+            jobs = services.methods_where(lambda spec: k in spec.jobs)
+            wanted = jobs if k in ("distill", "rethink") else ((m,) if m else ())
             names = [r.name for r in services.store.list_models() if r.method in wanted]
             return gr.update(choices=names, value=None)
 

@@ -54,6 +54,11 @@ def available_methods() -> tuple[str, ...]:
     return tuple(out)
 
 
+def method_specs(names: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """`MethodSpec` of each available method (registry order), or of `names` in that order."""
+    return tuple(method_class(n).spec() for n in (names if names is not None else available_methods()))
+
+
 def method_class(name: str, extra: Mapping[str, type] | None = None) -> type:
     """The class for `name`; `extra` adds classes not in the table (plugins, tests)."""
     if extra and name in extra:

@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 import torch
 
 from ..types import Example, Prediction
+from .spec import MethodSpec
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ class Method(torch.nn.Module):
     name: ClassVar[str]
     config_cls: ClassVar[type]
     task: ClassVar[str]  # "sentence" or "spans"
+    # what the app may offer (see `spec()`): extra inputs beyond text, what explain() draws,
+    # whether its models carry a cross-lingual map, which store-driven jobs start from it
+    extra_inputs: ClassVar[frozenset[str]] = frozenset()
+    shows: ClassVar[str] = ""
+    alignment_map: ClassVar[bool] = False
+    jobs: ClassVar[frozenset[str]] = frozenset()
     # submodules holding pretrained weights that are rebuilt from their spec at load
     # time; only their trainable parameters are saved
     pretrained_prefixes: ClassVar[tuple[str, ...]] = ("encoder.", "image_encoder.")
@@ -124,6 +131,14 @@ class Method(torch.nn.Module):
         self.config = config
         # LoRA tensors already added into the encoder weights (a model loaded to predict); kept for saving
         self.folded_adapters: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def spec(cls) -> MethodSpec:
+        """The method's declared interface (the app renders from it)."""
+        return MethodSpec(
+            name=cls.name, task=cls.task, inputs=frozenset({"text"}) | cls.extra_inputs, shows=cls.shows,
+            alignment_map=cls.alignment_map, jobs=cls.jobs,
+        )
 
     # -- construction -----------------------------------------------------------
     @classmethod

@@ -49,6 +49,8 @@ from .vxlm_model import VxlmMethod, _decode_strings, _encode_strings
 
 class CtamMethod(VxlmMethod):
     name = "ctam"
+    extra_inputs = frozenset({"translation"})
+    shows = "gate heatmap + histogram, and the two attention maps"
     config_cls = CtamConfig
 
     def __init__(self, config: CtamConfig, encoder: Any) -> None:

@@ -81,6 +81,8 @@ class VxlmMethod(Method):
     name = "vxlm"
     config_cls = VxlmConfig
     task = "sentence"
+    shows = "gate heatmap + per-dimension histogram"
+    alignment_map = True
 
     def __init__(self, config: VxlmConfig, encoder: Any) -> None:
         super().__init__(config)

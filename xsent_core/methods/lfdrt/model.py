@@ -92,6 +92,9 @@ class LfdrtMethod(Method):
     name = "lfdrt"
     config_cls = LfdrtConfig
     task = "sentence"
+    extra_inputs = frozenset({"image"})
+    shows = "both heads and the fusion attention"
+    jobs = frozenset({"rethink"})
 
     def __init__(self, config: LfdrtConfig, encoder: Any, image_encoder: Any = None) -> None:
         table = load_family_table(overrides=config.family_overrides, anchor_language=config.anchor_language)

@@ -70,6 +70,7 @@ class M2saMethod(Method):
     name = "m2sa"
     config_cls = M2saConfig
     task = "sentence"
+    extra_inputs = frozenset({"image"})
 
     def __init__(self, config: M2saConfig, encoder: Any = None, image_encoder: Any = None) -> None:
         super().__init__(config)

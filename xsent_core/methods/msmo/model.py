@@ -152,6 +152,8 @@ class MsmoMethod(TaggerMethod):
     name = "msmo"
     config_cls = MsmoConfig
     task = "spans"
+    shows = "tag probabilities per word"
+    jobs = frozenset({"distill"})
 
     def __init__(self, config: MsmoConfig, encoder: Any) -> None:
         super().__init__(config, encoder)

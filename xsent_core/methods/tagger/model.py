@@ -31,6 +31,8 @@ class TaggerMethod(Method):
     name = "tagger"
     config_cls = TaggerConfig
     task = "spans"
+    shows = "tag probabilities per word"
+    jobs = frozenset({"distill"})
 
     def __init__(self, config: TaggerConfig, encoder: Any) -> None:
         super().__init__(config)

@@ -235,11 +235,15 @@ def test_inspect_attention_or_clear_message(app, browser, shots):
     open_tab(page, "Inspect")
     page.locator("#inspect-button").click()
     if ctam is not None:
-        page.locator("#inspect-t2s .js-plotly-plot").wait_for(timeout=120_000)
-        page.locator("#inspect-s2t .js-plotly-plot").wait_for(timeout=30_000)
+        # CTAM's panels in its order: gate per word, gate per dimension, then the two attention maps
+        page.locator("#inspect-panel-2 .js-plotly-plot").wait_for(timeout=120_000)
+        page.locator("#inspect-panel-3 .js-plotly-plot").wait_for(timeout=30_000)
+        assert "teacher → student" in page.locator("#inspect-panel-2").inner_text()
+        assert "student → teacher" in page.locator("#inspect-panel-3").inner_text()
+        assert not page.locator("#inspect-panel-4").is_visible()
         # each token row of an attention map is tall enough to read (it was ~10 px)
-        area, rows = page.evaluate("""() => [document.querySelector('#inspect-s2t .nsewdrag').getBoundingClientRect().height,
-                                             document.querySelectorAll('#inspect-s2t .ytick').length]""")
+        area, rows = page.evaluate("""() => [document.querySelector('#inspect-panel-3 .nsewdrag').getBoundingClientRect().height,
+                                             document.querySelectorAll('#inspect-panel-3 .ytick').length]""")
         assert rows >= 3 and area / rows >= 20, (area, rows)
     else:
         page.locator("#inspect-message").get_by_text("ctam").wait_for(timeout=60_000)
@@ -249,7 +253,8 @@ def test_inspect_attention_or_clear_message(app, browser, shots):
         page.get_by_role("option", name="tagger").click()
         page.locator("#inspect-text textarea").fill("The fish was fresh but the service was painfully slow.")
         page.locator("#inspect-button").click()
-        page.locator("#inspect-tags .js-plotly-plot").wait_for(timeout=120_000)
+        page.locator("#inspect-panel-0 .js-plotly-plot").wait_for(timeout=120_000)
+        assert "tag probabilities" in page.locator("#inspect-panel-0").inner_text()
     page.screenshot(path=str(shots / "inspect.png"), full_page=True)
     context.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from xsent_core.methods.panels import panels_of
 from xsent_core.registry import available_methods, load_model, presets, save_model
 from xsent_core.types import SENTIMENT_LABELS, Example
 
@@ -118,8 +119,12 @@ def test_method_contract(method, trained, tmp_path):
     for a, b in zip(alone, model.predict(INPUTS[:6][::-1], batch_size=2)[::-1]):
         assert_same(a, b)
 
-    json.dumps(model.explain(INPUTS[0]))
-    json.dumps(model.explain(INPUTS[3]))
+    for example in (INPUTS[0], INPUTS[3]):
+        explanation = model.explain(example)
+        json.dumps(explanation)
+        # what the Inspect tab draws: typed panels that rebuild, and one whenever the spec says it shows something
+        panels = panels_of(json.loads(json.dumps(explanation)))
+        assert bool(panels) == bool(model.spec().shows) or not example.text.strip(), (method, example.text, panels)
 
     again = save_model(model, tmp_path / "copy")
     reloaded = load_model(again, expected_method=method)

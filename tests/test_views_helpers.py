@@ -172,26 +172,35 @@ def test_models_rendering():
 # --------------------------------------------------------------- inspect figures
 
 
-def test_explain_figures_for_each_method_shape():
-    ctam = {
-        "words": [{"text": "ဒီ", "gate": 0.3}, {"text": "ဆိုင်", "gate": 0.8}],
-        "gate_per_dimension": [[0.1, 0.5], [0.9, 0.7]],
-        "attention": {"student_tokens": ["ဒီ", "ဆိုင်"], "teacher_tokens": ["the", "shop", "the"],
-                      "teacher_to_student": [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]],
-                      "student_to_teacher": [[0.3, 0.3, 0.4], [0.1, 0.8, 0.1]]},
-    }
-    figs = explain_figures("ctam", ctam)
-    assert set(figs) == {"tokens", "hist", "t2s", "s2t"}
-    t2s = figs["t2s"]
-    assert list(t2s.layout.yaxis.ticktext) == ["the", "shop", "the"]  # repeated words stay separate rows
-    assert list(t2s.layout.xaxis.ticktext) == ["ဒီ", "ဆိုင်"]
-    tagger = {"tokens": ["fish", "was"], "tags": ["O", "S-POS"], "tag_probs": [[0.1, 0.9], [0.8, 0.2]]}
-    assert set(explain_figures("tagger", tagger)) == {"tags"}
-    lfdrt = {"heads": {"head_1": {"negative": 0.2, "neutral": 0.1, "positive": 0.7}, "head_2": {"negative": 0.5, "neutral": 0.1, "positive": 0.4}},
-             "heads_agree": False, "attention": {"tokens": ["▁good"], "weights": [0.4], "offsets": [[0, 4]]}}
-    assert set(explain_figures("lfdrt", lfdrt)) == {"heads", "tokens"}
-    no_teacher = {**ctam, "attention": None}
-    assert "t2s" not in explain_figures("ctam", no_teacher)
+def test_each_panel_type_has_its_drawing():
+    from xsent_core.methods.panels import Distributions, Matrix, TokenScores, ValueSpread, panel_dict
+
+    t2s = Matrix("Attention teacher → student", ((0.5, 0.5), (0.2, 0.8), (0.1, 0.9)), ("the", "shop", "the"), ("ဒီ", "ဆိုင်"), "teacher", "student")
+    data = {"panels": [
+        panel_dict(TokenScores("Gate per word", ("ဒီ", "ဆိုင်"), (0.3, 0.8), "gate", ((0, 2), (2, 7)))),
+        panel_dict(ValueSpread("Gate per dimension", ("ဒီ", "ဆိုင်"), ((0.1, 0.5), (0.9, 0.7)), "gate")),
+        panel_dict(t2s),
+        panel_dict(Distributions("Both heads (disagree)", {"head_1": {"negative": 0.2, "positive": 0.8}, "head_2": {"negative": 0.6, "positive": 0.4}})),
+        panel_dict(Distributions("Logit parts", {"text": {"negative": -1.5, "positive": 2.0}})),
+    ]}
+    figs = explain_figures(data)
+    assert [title for title, _ in figs] == ["Gate per word", "Gate per dimension", "Attention teacher → student", "Both heads (disagree)", "Logit parts"]
+    heat = figs[2][1]
+    assert list(heat.layout.yaxis.ticktext) == ["the", "shop", "the"]  # repeated words stay separate rows
+    assert list(heat.layout.xaxis.ticktext) == ["ဒီ", "ဆိုင်"]
+    assert len(figs[3][1].data) == 2 and tuple(figs[3][1].layout.yaxis.range) == (0, 1)
+    assert figs[4][1].layout.yaxis.range is None  # logits are not probabilities: the axis is free
+    assert explain_figures({"label": "positive"}) == []  # no panels: nothing to plot
+
+
+@pytest.mark.parametrize("bad", [
+    {"type": "sonogram"}, {"type": "matrix", "title": "m", "values": [[1.0]], "rows": ["a", "b"], "columns": ["x"], "row_label": "r", "column_label": "c"},
+    {"type": "token_scores", "title": "t", "tokens": ["a"], "values": [0.1, 0.2], "value_label": "v"},
+    {"type": "distributions", "title": "d"},
+])
+def test_malformed_panels_are_refused_with_a_reason(bad):
+    with pytest.raises(ValueError):
+        explain_figures({"panels": [bad]})
 
 
 # --------------------------------------------------------------- alignment exports

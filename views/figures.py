@@ -1,4 +1,4 @@
-"""Plotly figures for the Inspect tab, built from each method's `explain()` JSON.
+"""Plotly figures for the Inspect tab, one per typed panel of an `explain()` output.
 
 Pure (no Gradio), so they are unit-tested. Tokens go on numeric axes with
 tick labels, so repeated words ("the", "the") stay separate cells.
@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
+
+from xsent_core.methods.panels import Distributions, Matrix, Panel, TokenScores, ValueSpread, panels_of
 
 FONT = "xsent Myanmar, Noto Sans Myanmar, Padauk, Myanmar Text, system-ui, sans-serif"  # the first is shipped (views.layout)
 
@@ -40,13 +42,13 @@ def token_heatmap(tokens: Sequence[str], values: Sequence[float], title: str, co
     return _layout(fig, title, height=240)
 
 
-def gate_histogram(per_dimension: Sequence[Sequence[float]], tokens: Sequence[str]) -> go.Figure:
-    """Distribution of the gate over every (word, dimension): 1 = contextual, 0 = mapped static."""
+def value_spread(per_token: Sequence[Sequence[float]], tokens: Sequence[str], title: str, x_label: str) -> go.Figure:
+    """Overlaid histograms, one per token, of that token's many values (e.g. a gate per dimension)."""
     fig = go.Figure()
-    for tok, row in zip(tokens, per_dimension):
+    for tok, row in zip(tokens, per_token):
         fig.add_trace(go.Histogram(x=list(map(float, row)), name=tok, opacity=0.6, nbinsx=30))
-    fig.update_layout(barmode="overlay", xaxis_title="gate value per dimension (1 = contextual, 0 = static)", yaxis_title="dimensions")
-    return _layout(fig, "VXLM gate per dimension (one histogram per word)")
+    fig.update_layout(barmode="overlay", xaxis_title=x_label, yaxis_title="count")
+    return _layout(fig, title)
 
 
 def matrix_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], title: str, row_title: str, col_title: str) -> go.Figure:
@@ -63,39 +65,31 @@ def matrix_heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols:
     return _layout(fig, title, height=150 + 30 * max(len(rows), 4))
 
 
-def bar_chart(values: Mapping[str, float], title: str) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(values), y=[float(v) for v in values.values()], text=[f"{float(v):.2f}" for v in values.values()], textposition="auto"))
-    fig.update_yaxes(range=[0, 1])
+def distributions_chart(series: Mapping[str, Mapping[str, float]], title: str) -> go.Figure:
+    """Grouped bars, one group per label, one bar per series (probabilities share a 0-1 axis)."""
+    fig = go.Figure()
+    for name, values in series.items():
+        fig.add_trace(go.Bar(name=name, x=list(values), y=[float(v) for v in values.values()],
+                             text=[f"{float(v):.2f}" for v in values.values()], textposition="auto"))
+    fig.update_layout(barmode="group", showlegend=len(series) > 1)
+    if all(0.0 <= float(v) <= 1.0 for values in series.values() for v in values.values()):
+        fig.update_yaxes(range=[0, 1])
     return _layout(fig, title, height=260)
 
 
-def explain_figures(method: str, data: Mapping[str, Any]) -> dict[str, go.Figure]:
-    """Figures for one `explain()` output, keyed: tokens, hist, t2s, s2t, tags, heads."""
-    figs: dict[str, go.Figure] = {}
-    words = data.get("words")
-    if isinstance(words, list) and words and "gate" in words[0]:  # VXLM, and CTAM's student (VXLM inside)
-        tokens = [w["text"] for w in words]
-        figs["tokens"] = token_heatmap(tokens, [w["gate"] for w in words], "Gate per word (mean over dimensions; 1 = contextual, 0 = mapped static)", "gate")
-        per_dim = data.get("gate_per_dimension")
-        if per_dim:
-            figs["hist"] = gate_histogram(per_dim, tokens)
-    att = data.get("attention")
-    if isinstance(att, Mapping) and "teacher_to_student" in att:
-        s_tok, t_tok = att.get("student_tokens", []), att.get("teacher_tokens", [])
-        figs["t2s"] = matrix_heatmap(att["teacher_to_student"], t_tok, s_tok, "CTAM attention teacher → student", "teacher (English)", "student")
-        figs["s2t"] = matrix_heatmap(att["student_to_teacher"], s_tok, t_tok, "CTAM attention student → teacher", "student", "teacher (English)")
-    elif isinstance(att, Mapping) and "weights" in att and att.get("tokens"):  # LFD-RT fusion attention
-        w = att["weights"]
-        figs["tokens"] = token_heatmap(att["tokens"], w, "LFD-RT fusion attention per sub-token", "weight", zmax=max(w) if w else 1.0)
-    if data.get("tag_probs") and data.get("tokens"):
-        probs = data["tag_probs"]
-        figs["tags"] = matrix_heatmap(probs, data["tokens"], data.get("tags", []), f"{method} tag probabilities per word (BIES × polarity)", "word", "tag")
-    heads = data.get("heads")
-    if isinstance(heads, Mapping) and heads:
-        fig = go.Figure()
-        for head, probs in heads.items():
-            fig.add_trace(go.Bar(name=head, x=list(probs), y=[float(v) for v in probs.values()]))
-        fig.update_layout(barmode="group")
-        fig.update_yaxes(range=[0, 1])
-        figs["heads"] = _layout(fig, "LFD-RT: both heads" + (" (agree)" if data.get("heads_agree") else " (disagree)"), 260)
-    return figs
+def panel_figure(panel: Panel) -> go.Figure:
+    """The drawing for one typed panel (views know panel types, not methods)."""
+    if isinstance(panel, TokenScores):
+        return token_heatmap(panel.tokens, panel.values, panel.title, panel.value_label, zmax=panel.vmax or 1.0)
+    if isinstance(panel, Matrix):
+        return matrix_heatmap(panel.values, panel.rows, panel.columns, panel.title, panel.row_label, panel.column_label)
+    if isinstance(panel, Distributions):
+        return distributions_chart(panel.series, panel.title)
+    if isinstance(panel, ValueSpread):
+        return value_spread(panel.values, panel.tokens, panel.title, panel.value_label)
+    raise TypeError(f"no drawing for panel type {type(panel).__name__}")
+
+
+def explain_figures(data: Mapping[str, Any]) -> list[tuple[str, go.Figure]]:
+    """(title, figure) for each panel of one `explain()` output, in the method's order."""
+    return [(panel.title, panel_figure(panel)) for panel in panels_of(data)]

@@ -16,7 +16,7 @@ from xsent_core.types import Example, XsentError
 from .figures import explain_figures
 from .services import Services
 
-PLOTS = ("tokens", "hist", "t2s", "s2t", "tags", "heads")
+MAX_PANELS = 6  # plot slots; an explanation with more panels shows its first six (all are in the raw JSON)
 EXAMPLE = "ဒီဆိုင်က အစားအသောက် အရမ်းကောင်းတယ်"
 
 
@@ -81,30 +81,31 @@ def build(services: Services) -> None:
         )
         go_btn = gr.Button("Explain", variant="primary", elem_id="inspect-button")
         message = gr.Markdown(elem_id="inspect-message")
-        with gr.Row():
-            p_tokens = gr.Plot(label="Per token", visible=False, elem_id="inspect-tokens")
-            p_heads = gr.Plot(label="Heads", visible=False, elem_id="inspect-heads")
-        p_hist = gr.Plot(label="Gate histogram", visible=False, elem_id="inspect-hist")
-        p_t2s = gr.Plot(label="Teacher → student attention", visible=False, elem_id="inspect-t2s")
-        p_s2t = gr.Plot(label="Student → teacher attention", visible=False, elem_id="inspect-s2t")
-        p_tags = gr.Plot(label="Tag probabilities", visible=False, elem_id="inspect-tags")
+        plots = [gr.Plot(visible=False, elem_id=f"inspect-panel-{i}") for i in range(MAX_PANELS)]
         with gr.Accordion("Raw explain() output", open=False):
             raw = gr.JSON(label="explain() output", elem_id="inspect-json")
-        plots = {"tokens": p_tokens, "hist": p_hist, "t2s": p_t2s, "s2t": p_s2t, "tags": p_tags, "heads": p_heads}
 
         def hidden_all(msg: str):
-            return (msg, *[gr.update(visible=False, value=None) for _ in PLOTS], None)
+            return (msg, *[gr.update(visible=False, value=None) for _ in plots], None)
 
         def on_explain(t: str, m: str, name: str | None, tr: str | None):
             try:
                 record, data = explain_one(services, m, name, t, tr)
             except XsentError as e:
                 return hidden_all(f"✗ {e}")
-            figs = explain_figures(m, data)
+            try:
+                figs = explain_figures(data)
+            except (ValueError, TypeError) as e:  # a method returned a malformed panel: say so, keep the JSON
+                figs = []
+                data = {**data, "warnings": [*(data.get("warnings") or ()), f"a panel could not be drawn: {e}"]}
             msg = notes_markdown(m, record, data)
             if not figs:
                 msg += "  \nThis model's explanation has nothing to plot."
-            updates = [gr.update(visible=k in figs, value=figs.get(k)) for k in PLOTS]
+            shown = figs[:MAX_PANELS]
+            updates = [
+                gr.update(visible=True, value=shown[i][1], label=shown[i][0]) if i < len(shown) else gr.update(visible=False, value=None)
+                for i in range(MAX_PANELS)
+            ]
             return (msg, *updates, data)
 
         def on_method(m: str):
@@ -115,6 +116,6 @@ def build(services: Services) -> None:
             spec = services.method_specs().get(m)
             return gr.update(choices=names, value=None), gr.update(visible=bool(spec and spec.takes_translation))
 
-        outs = [message, *[plots[k] for k in PLOTS], raw]
+        outs = [message, *plots, raw]
         go_btn.click(on_explain, [text, method, model_name, translation], outs, api_name="inspect")
         method.change(on_method, method, [model_name, translation], api_name="inspect_models")

@@ -12,6 +12,7 @@ from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_e
 from ...types import SENTIMENT_LABELS, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
 from ..base import Method
+from ..panels import Distributions, panel_dict
 from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 
 
@@ -30,6 +31,7 @@ class ClassifierMethod(Method):
     name = "classifier"
     config_cls = ClassifierConfig
     task = "sentence"
+    shows = "class probabilities"
 
     def __init__(self, config: ClassifierConfig, encoder: Any) -> None:
         super().__init__(config)
@@ -115,7 +117,8 @@ class ClassifierMethod(Method):
 
     def explain(self, example: Example) -> dict[str, Any]:
         pred = self.predict([example])[0]
-        return {"label": pred.label, "probs": dict(pred.probs or {})}
+        probs = dict(pred.probs or {})
+        return {"label": pred.label, "probs": probs, "panels": [panel_dict(Distributions("Class probabilities", {"probability": probs}))]}
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
         rows = [ex for ex in examples if ex.label is not None]

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from ...config import replace_config
 from ...nn import masked_mean, reverse_gradient
 from ...types import Example, XsentError
+from ..panels import Matrix, panel_dict
 from . import losses
 from .config import CtamConfig
 from .vxlm_model import VxlmMethod, _decode_strings, _encode_strings
@@ -306,6 +307,13 @@ class CtamMethod(VxlmMethod):
             "student_to_teacher": _rounded(att.student_to_teacher[0]),  # rows: student, columns: teacher
             "pooled_student_to_teacher": _rounded(att.pooled_student_to_teacher[0]),  # over teacher tokens
         }
+        a = out["attention"]
+        out["panels"] += [
+            panel_dict(Matrix("Attention teacher → student", tuple(map(tuple, a["teacher_to_student"])),
+                              tuple(a["teacher_tokens"]), tuple(a["student_tokens"]), "teacher (English)", "student")),
+            panel_dict(Matrix("Attention student → teacher", tuple(map(tuple, a["student_to_teacher"])),
+                              tuple(a["student_tokens"]), tuple(a["teacher_tokens"]), "student", "teacher (English)")),
+        ]
         return out
 
 

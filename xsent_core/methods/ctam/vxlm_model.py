@@ -42,6 +42,7 @@ from ...vecmap import (
     split_dictionary,
 )
 from ..base import Method
+from ..panels import TokenScores, ValueSpread, panel_dict
 from ..common import length_chunks, pad_stack, upper_states, words_of
 from .config import SETTINGS, VxlmConfig
 
@@ -607,12 +608,22 @@ class VxlmMethod(Method):
                 }
             )
         probs = r["probs"]
+        tokens = tuple(w["text"] for w in words)
+        per_dim = [[round(float(v), 4) for v in row] for row in gate.tolist()]
+        panels = [
+            panel_dict(TokenScores("Gate per word (mean over dimensions; 1 = contextual, 0 = mapped static)", tokens,
+                                   tuple(w["gate"] for w in words), "gate", tuple((w["start"], w["end"]) for w in words))),
+        ]
+        if words:
+            panels.append(panel_dict(ValueSpread("Gate per dimension (one histogram per word)", tokens,
+                                                 tuple(tuple(row) for row in per_dim), "gate value per dimension (1 = contextual, 0 = static)")))
         return {
             "method": self.name,
             "label": SENTIMENT_LABELS[int(probs.argmax())],
             "probs": {lab: float(v) for lab, v in zip(SENTIMENT_LABELS, probs)},
             "words": words,
-            "gate_per_dimension": [[round(float(v), 4) for v in row] for row in gate.tolist()],
+            "panels": panels,
+            "gate_per_dimension": per_dim,
             "gate_mean": round(float(gate.mean()), 4) if len(words) else None,
             "gate_meaning": "1 = contextual encoder state, 0 = mapped static word vector",
             "warnings": list(r["warnings"]),

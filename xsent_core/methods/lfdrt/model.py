@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ...config import replace_config
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, InputError, Prediction
 from ..base import Method, TrainConfig, window_shuffled_chunks
+from ..panels import Distributions, TokenScores, panel_dict
 from ..common import MAX_CHARS, frozen_states, pad_stack, upper_states
 from . import losses as L
 from .config import LfdrtConfig
@@ -660,10 +661,19 @@ class LfdrtMethod(Method):
         routing[self.table.families[used] if used >= 0 else "shared"] = 1.0
         p1, p2 = out["probs1"][0], out["probs2"][0]
         decided_by = "agreement" if bool(agree[0]) else ("head_1" if float(p1.max()) >= float(p2.max()) else "head_2")
+        heads = {"head_1": self._probs_dict(p1), "head_2": self._probs_dict(p2)}
+        attention = self._token_attention(out["norm"][0], out["ids"][0], out["attention"][0])
+        panels = [panel_dict(Distributions("Both heads" + (" (agree)" if bool(agree[0]) else " (disagree)"), heads))]
+        if attention["tokens"]:
+            weights = attention["weights"]
+            panels.append(panel_dict(TokenScores(
+                "Fusion attention per sub-token", tuple(attention["tokens"]), tuple(round(w, 4) for w in weights), "weight",
+                tuple(tuple(o) for o in attention["offsets"]), vmax=max(weights),
+            )))
         return {
             "label": SENTIMENT_LABELS[int(label[0])],
             "probs": self._probs_dict(probs[0]),
-            "heads": {"head_1": self._probs_dict(p1), "head_2": self._probs_dict(p2)},
+            "heads": heads,
             "heads_agree": bool(agree[0]),
             "decided_by": decided_by,
             "family": {
@@ -674,8 +684,9 @@ class LfdrtMethod(Method):
             },
             "routing": routing,
             "query": "image" if bool(out["has_image"][0]) else "text",
-            "attention": self._token_attention(out["norm"][0], out["ids"][0], out["attention"][0]),
+            "attention": attention,
             "warnings": list(out["warnings"][0]),
+            "panels": panels,
         }
 
     def _token_attention(self, norm: Any, ids: torch.Tensor, weights: torch.Tensor) -> dict[str, Any]:

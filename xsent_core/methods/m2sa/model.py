@@ -25,6 +25,7 @@ from ...evaluation import flat_sentence_metrics, sentence_report
 from ...metrics import macro_f1
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction
 from ..base import Method
+from ..panels import Distributions, panel_dict
 from ..common import frozen_states, full_states, length_chunks, normalized_text, pad_stack, upper_states
 from .config import M2saConfig
 from .features import FeatureCache, check_image, image_features
@@ -71,6 +72,7 @@ class M2saMethod(Method):
     config_cls = M2saConfig
     task = "sentence"
     extra_inputs = frozenset({"image"})
+    shows = "class probabilities and how much of each logit came from the text and from the image"
 
     def __init__(self, config: M2saConfig, encoder: Any = None, image_encoder: Any = None) -> None:
         super().__init__(config)
@@ -444,6 +446,11 @@ class M2saMethod(Method):
             "logits": per_class(r.logits),
             "logit_parts": {"text": per_class(r.text), "image": per_class(r.image), "prior": per_class(r.prior)},
             "predicted_margin": {"text": centred(r.text), "image": centred(r.image), "prior": centred(r.prior)},
+            "panels": [
+                panel_dict(Distributions("Class probabilities", {"probability": per_class(r.probs)})),
+                panel_dict(Distributions("Each class's logit: text part, image part and prior (they add up)", {
+                    "text": per_class(r.text), "image": per_class(r.image), "prior": per_class(r.prior)})),
+            ],
         }
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:

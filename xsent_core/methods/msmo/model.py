@@ -34,7 +34,7 @@ from ...nn import masked_mean
 from ...types import Example
 from ..base import window_shuffled_chunks
 from ..common import frozen_states, pad_stack, upper_states, words_of
-from ..tagger.model import TaggerMethod, example_tags, spans_from_probs
+from ..tagger.model import TaggerMethod, example_tags, spans_from_probs, tag_panel
 from . import losses
 from .config import MsmoConfig
 from .code_switched_pairs import ViewPair
@@ -458,6 +458,7 @@ class MsmoMethod(TaggerMethod):
             "spans": details,
             "decoding_rule": DECODING_RULE,
             "warnings": warnings,
+            "panels": [tag_panel(self.name, words.words[: probs.shape[0]], probs)],
         }
 
 

@@ -13,6 +13,7 @@ from ...data import bies
 from ...evaluation import span_report
 from ...types import AspectSpan, Example, Prediction
 from ...adaptation import EncoderAdaptation, adapt_encoder
+from ..panels import Matrix, panel_dict, rounded
 from ..base import Method
 from ..common import frozen_states, full_states, length_chunks, pad_stack, upper_states, words_of
 
@@ -132,12 +133,14 @@ class TaggerMethod(Method):
 
     def explain(self, example: Example) -> dict[str, Any]:
         words, probs, _ = self.tag_probs([example])[0]
+        tokens = list(words.words[: probs.shape[0]])
         return {
-            "tokens": list(words.words[: probs.shape[0]]),
+            "tokens": tokens,
             "token_spans": [list(s) for s in words.spans[: probs.shape[0]]],
             "tags": list(bies.TAGS),
             "tag_probs": probs.tolist(),
             "spans": [s.to_dict() for s in spans_from_probs(example.text, words.spans, probs)],
+            "panels": [tag_panel(self.name, tokens, probs)],
         }
 
     def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
@@ -145,6 +148,14 @@ class TaggerMethod(Method):
         gold = [[(s.start, s.end, s.polarity) for s in (ex.spans or ())] for ex in examples]
         guess = [[(s.start, s.end, s.polarity) for s in (p.spans or ())] for p in preds]
         return span_report(gold, guess)
+
+
+def tag_panel(method: str, tokens: Sequence[str], probs: torch.Tensor) -> dict[str, Any]:
+    """The tag probabilities of each word as a Matrix panel (rows: words, columns: BIES tags)."""
+    return panel_dict(Matrix(
+        f"{method} tag probabilities per word (BIES × polarity)",
+        tuple(rounded(row) for row in probs.tolist()), tuple(tokens), tuple(bies.TAGS), "word", "tag",
+    ))
 
 
 def example_tags(example: Example, word_spans: Sequence[tuple[int, int]]) -> list[str]:

@@ -153,6 +153,8 @@ def combine(out: str, parts: list[str]) -> int:
     result["command"] = " ; ".join(d["command"] for d in loaded) + f" ; python benchmarks/msmo.py --combine {out} {' '.join(parts)}"
     result["elapsed_minutes"] = max(d.get("elapsed_minutes", 0) for d in loaded)
     result["status"] = "finished" if all(d.get("status") == "finished" for d in loaded) else "partial"
+    result["setting"] = {**result["setting"], "seeds": sorted({r["seed"] for r in result["runs"]}),
+                         "rows_by_file": {p: sorted({r["row"] for r in d["runs"]}) for p, d in zip(parts, loaded)}}
     langs = result["setting"]["langs"]
     result["summary"] = summarise(result["runs"], langs)
     result["table_markdown"] = markdown_table(result["summary"], langs)

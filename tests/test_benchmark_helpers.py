@@ -115,3 +115,30 @@ def test_ctam_card_names_adaptation_dual_path_and_the_matching_preset_only():
     zero = {**budget, "setting": "zero-resource", "lr": 5e-5, "adaptation": {"adapt": "top-k", "train_from_layer": 10}}
     assert "--preset ctam-zero-resource" in preset_line("ctam", zero)[0]
     assert preset_line("ctam", {**zero, "train_from_layer": 6}) == []
+
+
+def test_msmo_checks_pair_rows_seed_by_seed_and_combine_merges_processes(tmp_path):
+    import json
+
+    import msmo
+
+    def run(row, seed, avg):
+        return {"row": row, "seed": seed, "dev_f1": 0.5, "test": {"fr": avg, "average": avg}}
+
+    runs = [run("tagger", 13, 0.40), run("tagger", 14, 0.42), run("msmo", 13, 0.45), run("msmo", 14, 0.41)]
+    checks = msmo.paired_checks(runs, msmo.summarise(runs, ["fr"]))
+    diff = checks["msmo_minus_tagger"]
+    assert diff["seeds"] == [13, 14] and diff["per_seed"] == pytest.approx([5.0, -1.0])
+    assert diff["mean"] == pytest.approx(2.0) and diff["all_positive"] is False
+    assert "msmo_distill_minus_msmo" not in checks  # no distill rows: nothing to pair
+    # rows trained in two processes come back as one result with the union of seeds
+    parts = []
+    for name, rows in (("a", runs[2:]), ("b", runs[:2])):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"command": name, "setting": {"langs": ["fr"], "seeds": [13]}, "runs": rows,
+                                    "status": "finished", "elapsed_minutes": 3}), encoding="utf-8")
+        parts.append(str(path))
+    assert msmo.combine(str(tmp_path / "all.json"), parts) == 0
+    merged = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    assert merged["setting"]["seeds"] == [13, 14] and len(merged["runs"]) == 4
+    assert merged["checks"]["msmo_minus_tagger"]["per_seed"] == pytest.approx([5.0, -1.0])

@@ -78,7 +78,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--adv-weight", type=float, default=1.0, help="critic weight lambda (paper: 1)")
     p.add_argument("--adv-ramp", default="dann", choices=["dann", "none"])
     p.add_argument("--critic-penalty", default="gp", choices=["gp", "clip"])
-    p.add_argument("--critic-lr", type=float, default=1e-4)
+    p.add_argument("--critic-lr", type=float, default=1e-3)
+    p.add_argument("--no-hinge", action="store_true", help="the encoder also pushes on a negative critic estimate")
     p.add_argument("--no-translations", action="store_true", help="no English-translation consistency pairs")
     p.add_argument("--no-clean", action="store_true", help="keep leading articles on projected spans")
     p.add_argument("--no-critic-text", action="store_true", help="the critic's target side: translated views only")
@@ -199,7 +200,7 @@ def main() -> int:
     )
     base = MsmoConfig(
         encoder="builtin", beta=beta, schedule=args.schedule, adv_weight=args.adv_weight, adv_ramp=args.adv_ramp,
-        critic_penalty=args.critic_penalty, critic_lr=args.critic_lr, distill_loss=args.distill_loss,
+        critic_penalty=args.critic_penalty, critic_lr=args.critic_lr, adv_hinge=not args.no_hinge, distill_loss=args.distill_loss,
         distill_temperature=args.temperature, **adapt,
     )
     result: dict = {

@@ -195,3 +195,14 @@ def test_distillation_kl_by_hand():
     assert losses.distillation_kl(same, both, pad_mask, 1.0).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError):
         losses.distillation_kl(logits, targets, mask, 0.0)
+
+
+def test_hinged_encoder_term_stops_at_a_negative_estimate():
+    q_src, q_tgt = torch.tensor([0.2], requires_grad=True), torch.tensor([1.0], requires_grad=True)
+    # estimate 0.2 - 1.0 = -0.8: the plain term keeps pushing, the hinged one is 0 with no gradient
+    assert losses.encoder_adversarial_loss(q_src, q_tgt, 1.0).item() == pytest.approx(-0.8)
+    hinged = losses.encoder_adversarial_loss(q_src, q_tgt, 1.0, hinge=True)
+    hinged.backward()
+    assert hinged.item() == 0.0 and q_src.grad.item() == 0.0
+    ahead = losses.encoder_adversarial_loss(torch.tensor([1.5]), torch.tensor([0.5]), 0.5, hinge=True)
+    assert ahead.item() == pytest.approx(0.5)  # 0.5 * (1.5 - 0.5)

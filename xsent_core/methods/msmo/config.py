@@ -44,6 +44,7 @@ class MsmoConfig(TaggerConfig):
     # Lipschitz constraint: "clip" (WGAN weight clipping, RMSprop) or "gp" (WGAN-GP gradient penalty, Adam)
     critic_penalty: str = "clip"
     gp_weight: float = 10.0
+    adv_hinge: bool = False  # encoder term max(W, 0): no push while the critic lags (see losses)
     grad_probe_every: int = 25  # steps between measurements of each term's gradient at the encoder output; 0 = off
     # (b) aspect level: bidirectional KL between aligned span polarity distributions
     consistency: bool = True

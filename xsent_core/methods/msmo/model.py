@@ -421,7 +421,7 @@ class MsmoMethod(TaggerMethod):
                 pooled = masked_mean(hidden, batch["attention_mask"])
                 q = self.critic(pooled, fixed=True)
                 weight = self.adversarial_lambda()
-                terms["adversarial"] = losses.encoder_adversarial_loss(q[src], q[tgt], weight)
+                terms["adversarial"] = losses.encoder_adversarial_loss(q[src], q[tgt], weight, self.config.adv_hinge)
                 out["wasserstein"] = losses.wasserstein_estimate(q[src], q[tgt]).detach()
                 out["adv_lambda"] = torch.tensor(weight)
                 self._features.append((pooled[src].detach(), pooled[tgt].detach()))

@@ -40,8 +40,8 @@ BUILTIN_BETA = {k: v * 1000 for k, v in PAPER_BETA_MBERT.items()}
 # 3e-4 left it by step 100 (FR pilot, benchmarks/msmo.py).
 _BUILTIN = {
     "encoder": "builtin", "adapt": "lora", "lora_from_layer": 6, "lora_rank": 16, "lora_alpha": 32.0,
-    "train_from_layer": 6, "beta": BUILTIN_BETA, "adv_weight": 1.0, "adv_ramp": "dann", "critic_penalty": "gp",
-    "critic_lr": 1e-4, "schedule": "joint", "eval_every": 100,
+    "train_from_layer": 6, "beta": BUILTIN_BETA, "adv_weight": 0.1, "adv_ramp": "dann", "critic_penalty": "gp",
+    "critic_lr": 1e-3, "adv_hinge": True, "schedule": "joint", "eval_every": 100,
 }
 _BUILTIN_TRAIN = TrainConfig(epochs=0, max_steps=800, batch_size=16, lr=3e-4, head_lr=1e-3, seed=13)
 _ALL_VIEWS = "source+cs_src+smt+cs_tgt"

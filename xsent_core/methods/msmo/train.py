@@ -172,7 +172,10 @@ def deviations(config: MsmoConfig, recipe: MsmoRecipe) -> tuple[str, ...]:
         "beta is applied to a mean (not a sum) over words, so presets scale the paper's beta up (builtin: x1000).",
         f"Critic on mean-pooled top-layer features; lambda {config.adv_weight} reached through a "
         f"{'DANN ramp' if config.adv_ramp == 'dann' else 'constant schedule'}; Lipschitz constraint by "
-        f"{'gradient penalty (WGAN-GP)' if config.critic_penalty == 'gp' else 'weight clipping'}.",
+        f"{'gradient penalty (WGAN-GP)' if config.critic_penalty == 'gp' else 'weight clipping'}"
+        + ("; the encoder's term is hinged at 0 (no push while the critic's estimate is negative)." if config.adv_hinge else "."),
+        "The paper's lambda weighs a cross-entropy summed over words; ours is a mean over words and sentences, "
+        "so the same lambda weighs the critic far more here.",
         f"Schedule {config.schedule!r}" + (" (the paper's two stages)." if config.schedule == "two_stage" else
                                            " (critic and consistency in every step; the paper uses two stages)."),
     ]

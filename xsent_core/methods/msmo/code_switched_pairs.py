@@ -57,10 +57,6 @@ class ViewPair:
     word_pairs: tuple[tuple[int, int, int, int], ...] = ()
     domain_b: int | None = None  # the partner's domain when it differs (translation pairs)
 
-    @property
-    def partner_domain(self) -> int:
-        return self.domain if self.domain_b is None else self.domain_b
-
 
 def _token_spans(ex: Example) -> list[tuple[int, int, str]]:
     offsets = ex.token_offsets or ()
@@ -114,8 +110,7 @@ def align(
             continue
         j = min(candidates, key=lambda c: abs(c - i))
         used.add(j)
-        spans_a, spans_b = _token_spans(ex), _token_spans(second[j])
-        pairs = tuple((sa, ea, sb, eb) for (sa, ea, _), (sb, eb, _) in zip(spans_a, spans_b))
+        pairs = span_pairs(ex, second[j])
         out.append((i, j, pairs))
         paired += 1
         aspect_pairs += len(pairs)
@@ -165,8 +160,7 @@ def translation_pairs(
             shared += 1
             continue
         i, j = is_[0], js[0]
-        spans_a, spans_b = _token_spans(source[i]), _token_spans(smt[j])
-        out.append((i, j, tuple((sa, ea, sb, eb) for (sa, ea, _), (sb, eb, _) in zip(spans_a, spans_b))))
+        out.append((i, j, span_pairs(source[i], smt[j])))
     out.sort()
     counts = {
         "translated_sentences_with_aspects": sum(1 for ex in smt if ex.spans),

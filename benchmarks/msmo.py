@@ -93,6 +93,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--variant-seeds", type=int, default=1, help="--variant rows on the first N seeds")
     p.add_argument("--ship-dir", default=None, help="save each distilled student there (fp16, with its card)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--init-from", default=None, metavar="MODEL",
+        help="every trained row starts from this saved tagger/msmo model (e.g. {assets}/models/tagger); "
+             "row 'start' is that model itself, untrained",
+    )
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "msmo.json"))
     return p.parse_args()
 
@@ -121,6 +126,7 @@ ROW_NAMES = {
     "msmo_no_critic": "MSMO w/o critic",
     "msmo_no_consistency": "MSMO w/o consistency",
     "msmo_distill": "MSMO-Distill",
+    "start": "the --init-from model itself (no training)",
 }
 PAPER_ROW = {"tagger": "zero-shot", "msmo": "MSMO", "msmo_distill": "MSMO-Distill-M",
              "msmo_no_critic": "MSMO w/o discriminator", "msmo_no_consistency": "MSMO w/o consistency"}
@@ -183,7 +189,9 @@ def main() -> int:
     from xsent_core.methods.msmo.distill import as_student, distillation_items
     from xsent_core.methods.msmo.model import ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_
     from xsent_core.methods.msmo.presets import _data
-    from xsent_core.methods.msmo.train import load_views, training_pairs, unlabelled_by_lang
+    from xsent_core.methods.msmo.train import (
+        load_views, load_warm_start_, training_pairs, unlabelled_by_lang, warm_start_state,
+    )
     from xsent_core.methods.tagger import TaggerConfig, TaggerMethod
     from xsent_core.recipes import load_data
     from xsent_core.training import fit
@@ -230,6 +238,7 @@ def main() -> int:
             "clean_projected": not args.no_clean,
             "critic_text": not args.no_critic_text,
             "msmo_config": config_to_dict(base),
+            "init_from": args.init_from,
             "distill": (
                 f"student of seed s = copy of seed s's translate-train model (CE on {'+'.join(TRANSLATE_TRAIN_VIEWS)}), "
                 f"trained {args.distill_steps} steps with {args.distill_loss} (T={args.temperature}) to the equal-weight "
@@ -361,6 +370,18 @@ def main() -> int:
         variants[name] = replace(base, **json.loads(overrides))
         rows.append(name)
         extra_rows.add(name)
+    warm = warm_start_state(args.init_from, base) if args.init_from else None
+    if warm is not None:
+        start = MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine))
+        load_warm_start_(start, warm)
+        start.eval()
+        scores, detail = test_scores(start)
+        dev_f1 = evaluate_cached(start, dev_items, dev)["f1"]
+        for seed in args.seeds:  # one untrained model: the same figures under every seed, for the paired checks
+            result["runs"].append({"row": "start", "seed": seed, "steps": 0, "dev_f1": dev_f1, "test": scores, "test_detail": detail})
+        write()
+        log(f"start ({args.init_from}): dev {dev_f1:.4f} test {json.dumps({k: round(v, 4) for k, v in scores.items()})}")
+        del start
     teacher_probs: dict[int, list] = {}  # seed -> the seed's MSMO tag distributions on the students' text
     init_states: dict[int, dict] = {}  # seed -> its translate-train weights (the student's start)
 
@@ -372,6 +393,8 @@ def main() -> int:
         if "tagger" in rows:
             tcfg = TaggerConfig(encoder="builtin", **adapt)
             tagger = TaggerMethod(tcfg, copy.deepcopy(pristine))
+            if warm is not None:
+                load_warm_start_(tagger, warm)
             ttrain = replace(train, max_steps=tagger_steps, eval_every=max(1, round(args.eval_every * tagger_steps / args.steps)))
             run_fit(tagger, tagger_items, ttrain, "tagger", seed)
             del tagger
@@ -383,6 +406,8 @@ def main() -> int:
             if name == "translate_train" and "msmo_distill" not in rows and "translate_train" not in rows:
                 continue
             model = MsmoMethod(cfg, copy.deepcopy(pristine))
+            if warm is not None:
+                load_warm_start_(model, warm)
             items = tt_items if name == "translate_train" else pair_items
             run_fit(model, items, train, name, seed, [ScheduleCallback(model)])
             if name == "msmo":
@@ -453,7 +478,8 @@ def paired_checks(runs: list[dict], summary: dict) -> dict:
 
     out = {}
     for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo", "msmo_no_critic"),
-                 ("msmo", "msmo_no_consistency"), ("msmo_distill", "tagger"), ("msmo", "translate_train")]:
+                 ("msmo", "msmo_no_consistency"), ("msmo_distill", "tagger"), ("msmo", "translate_train"),
+                 ("msmo", "start"), ("msmo_distill", "start"), ("tagger", "start"), ("translate_train", "start")]:
         x, y = by_seed(a), by_seed(b)
         seeds = sorted(set(x) & set(y))
         if not seeds:

@@ -91,6 +91,46 @@ def training_pairs(
     return pairs, report
 
 
+ADAPTATION_KEYS: tuple[str, ...] = ("encoder", "adapt", "train_from_layer", "lora_rank", "lora_alpha", "lora_from_layer")
+
+
+def warm_start_state(path: str | os.PathLike[str], config: MsmoConfig) -> dict[str, Any]:
+    """The trained weights (encoder adaptation + tag head) of a saved tagger or MSMO
+    model, to start MSMO models from instead of the bare encoder.
+
+    The saved model must be adapted exactly as `config` says (same encoder, same
+    LoRA rank/layers or trained layers): otherwise its tensors would not fit, and
+    a model folder of another method has no tag head. Its critic is not reused.
+    """
+    from ...config import config_to_dict
+    from ...paths import expand_placeholders
+    from ...registry import load_model, read_model_card
+
+    folder = expand_placeholders(str(path))
+    card = read_model_card(folder)
+    if card.method not in ("tagger", "msmo"):
+        raise XsentError(f"msmo: init_from needs a tagger or msmo model; {card.path} holds a {card.method!r} model")
+    saved = dict(card.config)
+    wanted = config_to_dict(config)
+    differ = [k for k in ADAPTATION_KEYS if saved.get(k, wanted.get(k)) != wanted.get(k)]
+    if differ:
+        raise XsentError(
+            f"msmo: init_from {card.path} is adapted differently ("
+            + ", ".join(f"{k}: saved {saved.get(k)!r}, preset {wanted.get(k)!r}" for k in differ) + ")"
+        )
+    model = load_model(folder, for_training=True)
+    return {k: v.clone() for k, v in model.trained_state_dict().items() if not k.startswith("critic.")}
+
+
+def load_warm_start_(model: MsmoMethod, state: Mapping[str, Any]) -> None:
+    """Copy `warm_start_state` weights into a freshly built model (its critic stays new)."""
+    own = model.state_dict()
+    bad = sorted(k for k, v in state.items() if k not in own or tuple(own[k].shape) != tuple(v.shape))
+    if bad:
+        raise XsentError(f"msmo: warm-start weights do not fit this model: {bad[:5]}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+
+
 def config_for_views(config: MsmoConfig, views: Sequence[str]) -> MsmoConfig:
     """The critic needs sentences of both domains; without them it is switched off."""
     both = bool(SOURCE_VIEWS & set(views)) and bool(TARGET_VIEWS & set(views))
@@ -111,15 +151,19 @@ def train_msmo(
     metadata: Mapping[str, Any] | None = None,
     device: Any = "cpu",
     cache: dict[Any, Any] | None = None,
+    init_state: Mapping[str, Any] | None = None,
 ) -> tuple[MsmoMethod, Any]:
     """Build an MsmoMethod, train it with `fit`; keeps the best dev step when saving.
 
     `cache` shares frozen lower-layer states between models on the same encoder
     and `train_from_layer` (e.g. the teachers of one distillation run).
+    `init_state` (`warm_start_state`): trained weights the model starts from.
     """
     from ...training import fit
 
     model = MsmoMethod.create(config, device=device)
+    if init_state is not None:
+        load_warm_start_(model, init_state)
     items = model.prepare(pairs, cache=cache)
     evaluate = None
     if dev:

@@ -39,6 +39,7 @@ def prediction_from_dict(d: Mapping[str, Any]) -> Prediction:
         extras=dict(d.get("extras") or {}),
         warnings=tuple(d.get("warnings") or ()),
         error=d.get("error"),
+        notes=tuple(d.get("notes") or ()),
     )
 
 

@@ -149,6 +149,23 @@ def test_summary_mentions_warnings_and_spans():
     assert "`food` → positive (90%)" in md and "text truncated" in md
 
 
+def test_summary_shows_the_methods_notes_without_reading_extras():
+    """The view prints what the method wrote in `notes`; extras (for machines) are not read."""
+    from db.codec import prediction_from_dict
+    from xsent_core.methods.lfdrt.model import head_notes
+    from xsent_core.methods.m2sa.model import modality_notes
+
+    notes = head_notes(False, {"positive": 0.7, "negative": 0.3}, {"negative": 0.6, "positive": 0.4}, "sino_tibetan")
+    assert notes == ("Heads agree: no (uncertain)", "Heads: head 1: positive (70%) · head 2: negative (60%)",
+                     "Language family: sino_tibetan")
+    assert modality_notes({"text": 0.75, "image": 0.25}) == ("Modality share: text 75%, image 25%",)
+    assert modality_notes(None) == ()
+    pred = Prediction(label="positive", probs={"positive": 0.7}, extras={"heads_agree": True}, notes=notes)
+    md = summary_markdown("any", "m", pred)
+    assert all(n in md for n in notes) and "yes" not in md
+    assert prediction_from_dict(pred.to_dict()) == pred  # the store keeps the notes
+
+
 def test_failed_logins_are_throttled_per_client():
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse

@@ -59,15 +59,27 @@ def test_a_new_method_reaches_the_menus_by_its_spec_alone():
     assert [m for _, m in example_rows(only_novel)] == ["novel", "novel"]  # no sentence method: that example is dropped
 
 
-def test_no_view_tab_names_a_method():
-    """Menus, inputs and notes come from specs; only the job runner (views/jobs.py, which
-    the issue moves into the library) still picks methods by name."""
-    literal = re.compile(r"""["'](tagger|classifier|msmo|m2sa|vxlm|ctam|lfdrt)["']""")
+def test_no_view_names_a_method():
+    """Menus, inputs, notes and job kinds come from specs and the library (`xsent_core.jobs.job_kinds`):
+    no view file names a method, neither as a literal nor in text a person reads."""
+    name = re.compile(r"\b(tagger|classifier|msmo|m2sa|vxlm|ctam|lfd-?rt)\b", re.IGNORECASE)
     offenders = []
     for path in sorted((ROOT / "views").glob("*.py")):
-        if path.name == "jobs.py":
-            continue
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if literal.search(line):
+            if name.search(line):
                 offenders.append(f"{path.name}:{i}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_job_kinds_start_from_the_methods_that_declare_them():
+    from xsent_core.jobs import job_kind, job_kinds
+    from xsent_core.types import XsentError
+
+    assert [k.name for k in job_kinds()] == ["distill", "rethink", "train_preset"]
+    distill = job_kind("distill")
+    assert distill.base_methods()[0] == distill.produces  # the produced method's own models first
+    assert set(distill.base_methods()) == {s.name for s in method_specs() if "distill" in s.jobs}
+    assert job_kind("rethink").base_methods() == ("lfdrt",)
+    assert job_kind("train_preset").base_methods() == ()
+    with pytest.raises(XsentError, match="unknown job kind"):
+        job_kind("nosuch")

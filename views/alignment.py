@@ -1,6 +1,7 @@
 """Alignment tab: English/Burmese pairs (or a TSV word list) embedded by an encoder or a
-trained VXLM/CTAM model, projected to 2-D, with the cosine-distance table before and
-after the model's VecMap mapping. The CTAM paper's five concepts are preloaded.
+trained model whose method declares an alignment map (`MethodSpec.alignment_map`),
+projected to 2-D, with the cosine-distance table before and after the model's
+VecMap mapping. A paper's concept list (`xsent_core.alignment.PAPER_CONCEPTS`) is preloaded.
 All computing is `xsent_core.alignment`; this module only wires it and exports."""
 from __future__ import annotations
 
@@ -138,6 +139,8 @@ def export_plot(services: Services, figure: Any, kind: str) -> Path:
 
 
 def build(services: Services) -> None:
+    from xsent_core.alignment import PAPER_CONCEPTS_SOURCE
+
     with gr.Tab("Alignment", id="alignment"):
         gr.Markdown(
             "How close are English and Burmese words/sentences in the model's space? One pair per line "
@@ -146,7 +149,7 @@ def build(services: Services) -> None:
             "`change` = after − before (negative: the mapping brought the pair closer). Every mapping is first "
             "checked on held-out word pairs (Unicode CLDR names, never used to fit a shipped map); one that does "
             "not make translations nearer gets no *after* plot, and the message says so. "
-            "Preloaded: the CTAM paper's five concepts (its reported distances in the last column)."
+            f"Preloaded: {PAPER_CONCEPTS_SOURCE} (its reported distances in the last column)."
         )
         with gr.Row():
             with gr.Column(scale=3):

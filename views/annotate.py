@@ -41,7 +41,7 @@ def upload_roots(services: Services) -> tuple[Path, ...]:
     return (Path(get_upload_folder()), services.uploads_dir())
 
 
-QUEUE_ORDERS = [("Newest first", "newest"), ("Lowest model confidence", "lowest_confidence"), ("LFD-RT head disagreement", "disagreement")]
+QUEUE_ORDERS = [("Newest first", "newest"), ("Lowest model confidence", "lowest_confidence"), ("Head disagreement (two-head models)", "disagreement")]
 QUEUE_HEADERS = ["id", "text", "conf", "split", "ver"]
 HISTORY_HEADERS = ["version", "parent", "annotator", "saved (UTC)", "label", "spans", "note"]
 AGREEMENT_HEADERS = ["annotator A", "annotator B", "shared docs", "label pairs", "Cohen's kappa", "docs with spans", "span F1 (A as reference)"]

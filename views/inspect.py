@@ -1,9 +1,8 @@
 """Inspect tab: what a model looked at, from its `explain(example)` JSON.
 
-VXLM: gate per word (heatmap) and per dimension (histogram). CTAM: the same
-plus teacher->student and student->teacher attention with tokens on the axes.
-MSMO / tagger: per-word tag probabilities. LFD-RT: both heads and the fusion
-attention. A method that is not installed or not trained says so.
+Each method's `explain()` returns typed panels (per-token scores, matrices with
+tokens on the axes, distributions, value spreads); this tab draws them by type.
+A method that is not installed or not trained says so.
 """
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ models and rows from the store and, on success, registers the new model folder
 
 Job kinds (params in the job row):
 - "train_preset": {method, preset, steps?, lr?, name?}: `recipes.run_preset`.
-- "distill": {teacher?, data, steps?, lr?, name?}: MSMO multi-teacher
-  distillation on store sentences; corrected spans are hard labels.
-- "rethink": {base?, data, steps?, lr?, name?, lang?}: LFD-RT rethinking
-  fine-tuning on unlabelled store texts (`lang` for rows whose language is neither given nor detected).
+- "distill": {teacher?, data, steps?, lr?, name?}: `xsent_core.jobs.distill_job`
+  on store sentences; corrected spans are hard labels.
+- "rethink": {base?, data, steps?, lr?, name?, lang?}: `xsent_core.jobs.rethink_job`
+  on unlabelled store texts (`lang` for rows whose language is neither given nor detected).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from xsent_core.jobs import JobCancelled, JobResult, JobRun, ModelRef, distill_job, rethink_job, train_preset_job
+from xsent_core.jobs import JobCancelled, JobResult, JobRun, ModelRef, distill_job, job_kind, rethink_job, train_preset_job
 from xsent_core.types import InputError, XsentError
 
 log = logging.getLogger("xsent.jobs")
@@ -370,41 +370,43 @@ class JobRunner:
             rows += self.store.unlabelled_texts()
         return [r for r in rows if r.text.strip()]
 
+    def _base(self, kind: str, name: str | None) -> ModelRef:
+        """The named model, else the default of the first method the job kind can start from."""
+        if name:
+            record = self.store.get_model(name)
+        else:
+            methods = job_kind(kind).base_methods()
+            record = next((r for r in map(self.store.default_model, methods) if r is not None), None)
+            if record is None:
+                raise XsentError(
+                    f"{job_kind(kind).short} needs a model to start from: no {' or '.join(methods)} model is "
+                    "registered; train one (preset) or register one first"
+                )
+        return ModelRef(record.name, record.path, record.method)
+
     def _distill(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
-        teacher = self._teacher(params.get("teacher"))
+        teacher = self._base("distill", params.get("teacher"))
         rows = self._store_rows(params["data"])
         if not rows:
             raise InputError(
                 "no store sentences to distil on: annotate or import documents first "
                 f"(data choice {params['data']!r})"
             )
-        name, folder = self._out_dir(job, "msmo", params)
+        name, folder = self._out_dir(job, str(job_kind("distill").produces), params)
         result = distill_job(
-            ModelRef(teacher.name, teacher.path, teacher.method), rows, folder, data=f"store ({params['data']})",
+            teacher, rows, folder, data=f"store ({params['data']})",
             steps=params.get("steps"), lr=params.get("lr"), run=self._run(job, reporter, cancel),
         )
         return self._register(job, name, result)
 
-    def _teacher(self, name: str | None) -> Any:
-        if name:
-            return self.store.get_model(name)
-        for method in ("msmo", "tagger"):
-            record = self.store.default_model(method)
-            if record is not None:
-                return record
-        raise XsentError("distillation needs a teacher: no msmo or tagger model is registered")
-
     def _rethink(self, job: Any, params: dict, reporter: "_Reporter", cancel: threading.Event) -> dict[str, Any]:
-        record = self._default_record("lfdrt", params.get("base"))
-        if record is None:
-            raise XsentError("rethinking needs a trained lfdrt model: train one (preset) or register one first")
+        base = self._base("rethink", params.get("base"))
         rows = self._store_rows(params["data"])
         if not rows:
             raise InputError("no store texts to rethink on: import or predict some documents first")
-        name, folder = self._out_dir(job, "lfdrt", params)
+        name, folder = self._out_dir(job, str(job_kind("rethink").produces), params)
         result = rethink_job(
-            ModelRef(record.name, record.path, record.method), rows,
-            self.store.corrected_examples(only_annotated=True), folder, data=f"store ({params['data']})",
+            base, rows, self.store.corrected_examples(only_annotated=True), folder, data=f"store ({params['data']})",
             lang=params.get("lang") or None, steps=params.get("steps"), lr=params.get("lr"),
             run=self._run(job, reporter, cancel),
         )

@@ -37,7 +37,7 @@ def predict_one(services: Services, text: str, image: str | None, method: str, m
     """Run one prediction and store it; returns (model record, prediction, notes)."""
     text = text or ""
     if not text.strip() and not image:
-        raise XsentError("Type a sentence (or add an image for M2SA) before predicting.")
+        raise XsentError("Type a sentence (or add an image, for a method that reads one) before predicting.")
     record, model = services.models.get(method, model_name or None)
     notes = []
     if image and not services.method_specs()[method].reads_image:

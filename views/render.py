@@ -43,17 +43,7 @@ def summary_markdown(method: str, model_name: str, prediction: Prediction, extra
             lines.append("Aspects: " + "; ".join(parts))
         else:
             lines.append("No aspect terms found.")
-    share = prediction.extras.get("modality_share") if prediction.extras else None
-    if isinstance(share, dict):
-        lines.append("Modality share: " + ", ".join(f"{k} {v:.0%}" for k, v in share.items()))
-    if prediction.extras and "heads_agree" in prediction.extras:
-        lines.append("Heads agree: " + ("yes" if prediction.extras["heads_agree"] else "**no** (uncertain)"))
-        heads = [(n, prediction.extras.get(k)) for n, k in (("head 1", "head1_probs"), ("head 2", "head2_probs"))]
-        shown = [f"{n}: {max(p, key=p.get)} ({max(p.values()):.0%})" for n, p in heads if isinstance(p, dict) and p]
-        if shown:
-            lines.append("Heads: " + " · ".join(shown))
-        if prediction.extras.get("family"):
-            lines.append(f"Language family: {prediction.extras['family']}")
+    lines += list(prediction.notes)  # what the method says about this prediction, in its own words
     for w in list(prediction.warnings) + list(extra):
         lines.append(f"⚠️ {w}")
     if prediction.error:

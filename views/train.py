@@ -1,4 +1,4 @@
-"""Train tab: distillation (MSMO), rethinking (LFD-RT) or any preset, as a background job.
+"""Train tab: the library's job kinds (`xsent_core.jobs.job_kinds`) as background jobs.
 
 Everything shown comes from the jobs table (polled by a gr.Timer), so a page
 reload, or another browser, sees the same progress, loss curve and result.
@@ -13,14 +13,11 @@ import pandas as pd
 
 from xsent_core.types import XsentError
 
+from xsent_core.jobs import job_kind, job_kinds
+
 from .jobs import before_after_rows
 from .services import Services
 
-JOB_CHOICES = [
-    ("Distillation (MSMO): teachers → student on store sentences", "distill"),
-    ("Rethinking (LFD-RT) on unlabelled store texts", "rethink"),
-    ("Preset training (any method)", "train_preset"),
-]
 DATA_CHOICES = [
     ("Corrected annotations", "corrected"),
     ("Unlabelled store texts", "unlabelled"),
@@ -55,11 +52,18 @@ def job_rows(jobs: Any) -> list[list[Any]]:
     ]
 
 
+def kind_short(name: str) -> str:
+    try:
+        return job_kind(name).short
+    except XsentError:
+        return name
+
+
 def job_summary(job: Any | None) -> str:
     if job is None:
         return "No training job yet. Choose what to train and press **Start**."
     p = dict(job.params)
-    what = {"train_preset": f"preset `{p.get('preset')}` ({p.get('method')})", "distill": "MSMO distillation", "rethink": "LFD-RT rethinking"}.get(job.kind, job.kind)
+    what = f"preset `{p.get('preset')}` ({p.get('method')})" if job.kind == "train_preset" else kind_short(job.kind)
     lines = [f"**Job {job.id}** · {what} · {STATUS_ICON.get(job.status, '')} **{job.status}** · {html.escape(job.message or '')}"]
     model = (job.metrics or {}).get("model")
     if job.status == "succeeded" and model:
@@ -126,13 +130,12 @@ def build(services: Services) -> None:
 
     with gr.Tab("Train", id="train") as tab:
         gr.Markdown(
-            "Fine-tune from the store: **distillation** (MSMO teachers → student; corrected spans are hard labels), "
-            "**rethinking** (LFD-RT's two heads teach each other on unlabelled texts) or any **preset**. "
+            "Fine-tune from the store (corrected spans and labels, unlabelled texts) or train any **preset**. "
             "Jobs run one at a time in a background worker (GPU when there is one); reloading the page keeps them."
         )
         with gr.Row():
             with gr.Column(scale=2):
-                kind = gr.Radio(JOB_CHOICES, value="distill", label="What to train", elem_id="train-kind")
+                kind = gr.Radio([(k.title, k.name) for k in job_kinds()], value=job_kinds()[0].name, label="What to train", elem_id="train-kind")
                 with gr.Row():
                     method = gr.Dropdown(trainable, value=first, label="Method (preset training)", interactive=False, elem_id="train-method")
                     first_choices, first_preset = preset_choices(method_presets(first))

@@ -46,6 +46,7 @@ class ConceptPair:
 # The paper's Table 3. Its "Burmese script" column has ဈေး for market and အပြင်း for
 # revolution, which its own text contradicts; the words here follow the paper's
 # text and shared/notes/methods.md (ဈေးကွက် "market", တော်လှန်ရေး "revolution").
+PAPER_CONCEPTS_SOURCE = "the CTAM paper's five concepts (its Table 3)"
 PAPER_CONCEPTS: tuple[ConceptPair, ...] = (
     ConceptPair("democracy", "ဒီမိုကရေစီ", "deimokyeisi", "political", 0.18),
     ConceptPair("technology", "နည်းပညာ", "ni pyinnya", "core", 0.32),

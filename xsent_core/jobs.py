@@ -30,6 +30,48 @@ FALLBACK_HELDOUT = {
     "rethink": "gklmip:{data}/gklmip_myanmar_sentiment/dev.json",
 }
 
+@dataclass(frozen=True)
+class JobKind:
+    """A job as menus and summaries show it, and which models it starts from.
+
+    `produces`: the method of the model it trains (None: the preset's).
+    `base_job`: the `MethodSpec.jobs` entry whose methods can be its starting
+    model; `base_methods()` lists them, the produced method first.
+    """
+
+    name: str
+    title: str  # one line for a menu
+    short: str  # a few words for a job summary
+    produces: str | None
+    base_job: str | None = None
+
+    def base_methods(self) -> tuple[str, ...]:
+        if self.base_job is None:
+            return ()
+        from .registry import method_specs
+
+        found = [spec.name for spec in method_specs() if self.base_job in spec.jobs]
+        return tuple(sorted(found, key=lambda m: m != self.produces))
+
+
+def job_kinds() -> tuple[JobKind, ...]:
+    """Every job the app's runner and the CLI can start (`distill_job`, `rethink_job`, `train_preset_job`)."""
+    return (
+        JobKind("distill", "Distillation (MSMO): teachers → student on store sentences", "MSMO distillation",
+                produces="msmo", base_job="distill"),
+        JobKind("rethink", "Rethinking (LFD-RT) on unlabelled store texts", "LFD-RT rethinking",
+                produces="lfdrt", base_job="rethink"),
+        JobKind("train_preset", "Preset training (any method)", "preset training", produces=None),
+    )
+
+
+def job_kind(name: str) -> JobKind:
+    for kind in job_kinds():
+        if kind.name == name:
+            return kind
+    raise XsentError(f"unknown job kind {name!r}; known: {', '.join(k.name for k in job_kinds())}")
+
+
 # (stage, facts) before the long part of a job starts, e.g. ("distilling", {"rows": 120})
 StageHook = Callable[[str, Mapping[str, Any]], None]
 

@@ -90,8 +90,10 @@ class Prediction:
 
     Sentence methods fill `label`/`probs`; span methods fill `spans` (and may
     also give a sentence label). `extras` carries method-specific, JSON-ready
-    facts (M2SA modality share, LFD-RT head agreement...). `warnings` tells the
-    user what was changed on the way (truncation, Zawgyi conversion).
+    facts (M2SA modality share, LFD-RT head agreement...); `notes` says the same
+    in plain sentences for a person, so a view shows them without knowing the
+    method. `warnings` tells the user what was changed on the way (truncation,
+    Zawgyi conversion).
     """
 
     label: str | None = None
@@ -100,6 +102,7 @@ class Prediction:
     extras: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def confidence(self) -> float | None:
@@ -121,6 +124,8 @@ class Prediction:
             d["extras"] = dict(self.extras)
         if self.warnings:
             d["warnings"] = list(self.warnings)
+        if self.notes:
+            d["notes"] = list(self.notes)
         if self.error is not None:
             d["error"] = self.error
         return d

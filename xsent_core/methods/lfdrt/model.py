@@ -644,6 +644,7 @@ class LfdrtMethod(Method):
                         "family_source": route.source,
                         "image_used": bool(out["has_image"][i]),
                     },
+                    notes=head_notes(bool(agree[i]), self._probs_dict(out["probs1"][i]), self._probs_dict(out["probs2"][i]), route.family),
                     warnings=tuple(out["warnings"][i]),
                 )
             )
@@ -777,3 +778,14 @@ def head_state(model: LfdrtMethod) -> dict[str, torch.Tensor]:
     """Copy of everything rethinking may change (to restore on cancel/failure)."""
     keep = ("head1.", "head2.", "mlm_rethink.")
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(keep)}
+
+
+def head_notes(agree: bool, head1: Mapping[str, float], head2: Mapping[str, float], family: str | None) -> tuple[str, ...]:
+    """The double check in sentences: do the heads agree, what each says, which family routed the row."""
+    lines = ["Heads agree: " + ("yes" if agree else "no (uncertain)")]
+    shown = [f"{name}: {max(p, key=p.get)} ({max(p.values()):.0%})" for name, p in (("head 1", head1), ("head 2", head2)) if p]
+    if shown:
+        lines.append("Heads: " + " · ".join(shown))
+    if family:
+        lines.append(f"Language family: {family}")
+    return tuple(lines)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -410,6 +410,7 @@ class M2saMethod(Method):
                         "image_used": r.image_used,
                         "modality_share": r.shares,
                     },
+                    notes=modality_notes(r.shares),
                 )
             )
         return out
@@ -473,3 +474,10 @@ def _scores(gold: Sequence[Any], pred: Sequence[Any], langs: Sequence[str | None
             idx = [i for i, x in enumerate(langs) if x == lang]
             out[f"macro_f1_{lang}"] = macro_f1([gold[i] for i in idx], [pred[i] for i in idx])
     return out
+
+
+def modality_notes(shares: Any) -> tuple[str, ...]:
+    """'Modality share: text 70%, image 30%' for a person reading the prediction."""
+    if not isinstance(shares, Mapping) or not shares:
+        return ()
+    return ("Modality share: " + ", ".join(f"{k} {float(v):.0%}" for k, v in shares.items()),)

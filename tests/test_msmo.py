@@ -432,3 +432,31 @@ def test_bad_critic_and_distill_settings_refused(bad):
 def test_unknown_student_init_refused():
     with pytest.raises(XsentError, match="student_init"):
         MsmoRecipe(student_init="random")
+
+
+def test_warm_start_from_a_saved_model(tiny_msmo_dir, tmp_path):
+    """init_from: every model of a run starts from a saved tagger/msmo model's trained weights
+    (not its critic); a model adapted differently is refused with the settings that differ."""
+    from xsent_core.config import config_from_dict
+    from xsent_core.methods.msmo.config import split_settings
+    from xsent_core.methods.msmo.train import load_warm_start_, warm_start_state
+    from xsent_core.recipes import run_preset
+    from xsent_core.registry import load_model
+
+    config = config_from_dict(MsmoConfig, split_settings(PRESETS["msmo-tiny"].config)[0])
+    state = warm_start_state(tiny_msmo_dir, config)
+    assert any(k.startswith("head.") for k in state) and not any(k.startswith("critic.") for k in state)
+    fresh = MsmoMethod.create(config)
+    assert not torch.equal(fresh.state_dict()["head.weight"], state["head.weight"])
+    load_warm_start_(fresh, state)
+    saved = load_model(tiny_msmo_dir, expected_method="msmo", for_training=True)
+    assert torch.equal(fresh.state_dict()["head.weight"], saved.state_dict()["head.weight"])
+    with pytest.raises(XsentError, match="adapted differently.*train_from_layer: saved 11, preset 10"):
+        warm_start_state(tiny_msmo_dir, replace(config, train_from_layer=10))
+    with pytest.raises(XsentError, match="does not exist|not a model|no model"):
+        warm_start_state(tmp_path / "nothing", config)
+    out = tmp_path / "warm"
+    report = run_preset("msmo", "msmo-tiny", out, progress=False, evaluate_tests=False,
+                        overrides={"init_from": str(tiny_msmo_dir)})
+    assert report["status"] == "finished"
+    assert f"starts from the trained English tagger {tiny_msmo_dir}" in (out / "README.md").read_text()

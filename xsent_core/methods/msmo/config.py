@@ -105,6 +105,9 @@ class MsmoRecipe:
     # critic/consistency) | "teacher" (copy teacher 0) | "encoder" (fresh head)
     student_init: str = "translate-train"
     max_unlabelled: int | None = None  # per language
+    # a saved tagger/msmo model ("{assets}/models/tagger") whose adaptation + tag head every model of the
+    # run starts from (translate-train start, teachers, msmo): the English stage done once, not per teacher
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in ("msmo", "distill"):

@@ -234,6 +234,9 @@ def deviations(config: MsmoConfig, recipe: MsmoRecipe) -> tuple[str, ...]:
         out.append(f"Distillation loss {config.distill_loss}"
                    + (f" with temperature {config.distill_temperature}" if config.distill_loss == "kl" else "")
                    + f"; student initialised from {recipe.student_init}.")
+    if recipe.init_from:
+        out.append(f"Every model of the run starts from the trained English tagger {recipe.init_from} "
+                   "(its LoRA adapters and tag head), not from the bare encoder.")
     if len(recipe.langs) > 1:
         out.append("One model for all target languages (the paper's main rows are one model per language).")
     return tuple(out)
@@ -307,6 +310,7 @@ def run_preset(
         "test": {},
     }
     critic_text = unlabelled_by_lang(preset.data, recipe.langs) if recipe.critic_text and config.adversarial else None
+    init_state = warm_start_state(recipe.init_from, config) if recipe.init_from else None
     pair_options = {
         "max_pairs": recipe.max_pairs, "seed": 0, "translations": recipe.translations,
         "clean_projected": recipe.clean_projected, "critic_text": critic_text,
@@ -318,7 +322,7 @@ def run_preset(
         model, result = train_msmo(
             config_for_views(config, recipe.views), train, pairs, dev, out_dir=out, callbacks=[*options.callbacks, ratios],
             cancel=options.cancel, progress=options.progress, resume=options.resume, device="cpu",
-            metadata={"preset": preset.name, "command": command},
+            metadata={"preset": preset.name, "command": command}, init_state=init_state,
         )
         report["grad_ratio_by_epoch"] = ratios.by_epoch()
         del model
@@ -339,7 +343,7 @@ def run_preset(
                     replace(config, adversarial=False, consistency=False), train, pairs, dev,
                     out_dir=Path(tmp) / "translate-train", callbacks=options.callbacks, cancel=options.cancel,
                     progress=options.progress, device="cpu", metadata={"preset": preset.name, "student_init": "translate-train"},
-                    cache=cache,
+                    cache=cache, init_state=init_state,
                 )
                 if result.status != "finished":
                     return {**report, "status": result.status, "steps": result.steps}
@@ -355,7 +359,7 @@ def run_preset(
                 teacher, result = train_msmo(
                     config_for_views(config, views), replace(train, seed=seeds[k]), pairs, dev,
                     out_dir=Path(tmp) / f"teacher{k}", callbacks=[*options.callbacks, ratios], cancel=options.cancel, progress=options.progress,
-                    device="cpu", metadata={"preset": preset.name, "teacher": spec}, cache=cache,
+                    device="cpu", metadata={"preset": preset.name, "teacher": spec}, cache=cache, init_state=init_state,
                 )
                 if result.status != "finished":
                     return {**report, "status": result.status, "steps": result.steps}

@@ -420,27 +420,30 @@ def portable_command(command: str) -> str:
 
 
 def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
+    """The shipped model's card, through the library's one card writer (`xsent_core.model_card`)."""
+    from xsent_core.methods.base import Preset
+    from xsent_core.methods.ctam import PRESETS
+    from xsent_core.model_card import CardSection, model_card_text
+
     b = report["budget"]
     command = portable_command(report["command"])
+    command = command if "--ship" in command else command + " --ship"
     out_name = Path(report.get("out") or (command.split("--out ", 1)[1].split()[0] if "--out " in command else "ctam.json")).name
     zero = b.get("setting") == "zero-resource"
     sv = report.get("static_vectors", {})
     ev = sv.get("evaluation") or {}
-    lines = [
-        f"# `{name}` default weights (builtin encoder)",
-        "",
-        "English-to-Burmese sentence sentiment after Zhou & Zhao (2025), seed 002: "
-        + ("contextual word states gated with VecMap-mapped static word vectors (VXLM)."
-           if name == "vxlm" else
-           "VXLM plus dual-path English-teacher / Burmese-student attention supervision (CTAM)."),
-        "",
-        "## Rebuild",
-        "```",
-        command if "--ship" in command else command + " --ship",
-        "```",
-        *preset_line(name, b),
-        "",
-        "## Data",
+    matched = matching_preset(name, b)
+    run = Preset(
+        name=matched or f"benchmarks/ctam.py ({out_name})",
+        method=name,
+        description=(
+            "English-to-Burmese sentence sentiment after Zhou & Zhao (2025), seed 002: "
+            + ("contextual word states gated with VecMap-mapped static word vectors (VXLM)." if name == "vxlm" else
+               "VXLM plus dual-path English-teacher / Burmese-student attention supervision (CTAM).")
+        ),
+        data=PRESETS[matched].data if matched else {},
+    )
+    data = (
         f"- setting: **{b.get('setting', 'supervised')}**"
         + (" (the paper's): no Burmese label trains the model or chooses its checkpoint." if zero else
            ": Burmese labels train the model."),
@@ -454,25 +457,21 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         f"- English: SemEval-2016 restaurant train sentences (static vectors; CTAM teachers: {report['data']['english_teachers']['n']} labelled sentences).",
         "- seed lexicon: `assets/dictionaries/my-en.tsv` "
         f"({int(round((1 - b['lexicon_holdout']) * 100))} % used for the mapping, the rest held out).",
-        "",
-        "## Settings",
-        f"{adaptation_text(b)}, static vectors from layer {b['static_layer']}, "
-        f"{b['epochs']} epochs, batch {b['batch_size']}, lr {b['lr']} (encoder) / {b['head_lr']} (new layers), seed {b['seed']}; "
-        "weights stored in fp16 (trained tensors, static table and map only; the encoder is rebuilt from `builtin`).",
-        "",
-        "## Measured (fractions)",
-        f"- dev 3-class macro-F1 {r['dev']['macro_f1']:.4f} (majority baseline {r['dev']['majority']['macro_f1']:.4f}), "
-        f"accuracy {r['dev']['accuracy']:.4f} (majority {r['dev']['majority']['accuracy']:.4f}), "
-        f"per-class F1 {json.dumps({k: round(v['f1'], 4) for k, v in r['dev']['per_class'].items()})}",
-        f"- the paper's reading, positive vs negative on the {r['dev']['pos_neg']['n']} non-neutral dev rows: macro-F1 "
-        f"{r['dev']['pos_neg']['macro_f1']:.4f} (majority {r['dev']['pos_neg']['majority']['macro_f1']:.4f}), "
-        f"weighted {r['dev']['pos_neg']['weighted_f1']:.4f}; decided two-way {r['dev']['pos_neg']['two_way']['macro_f1']:.4f}",
+    )
+    dev = r["dev"]
+    measured = (
+        f"- dev 3-class macro-F1 {dev['macro_f1']:.4f} (majority baseline {dev['majority']['macro_f1']:.4f}), "
+        f"accuracy {dev['accuracy']:.4f} (majority {dev['majority']['accuracy']:.4f}), "
+        f"per-class F1 {json.dumps({k: round(v['f1'], 4) for k, v in dev['per_class'].items()})}",
+        f"- the paper's reading, positive vs negative on the {dev['pos_neg']['n']} non-neutral dev rows: macro-F1 "
+        f"{dev['pos_neg']['macro_f1']:.4f} (majority {dev['pos_neg']['majority']['macro_f1']:.4f}), "
+        f"weighted {dev['pos_neg']['weighted_f1']:.4f}; decided two-way {dev['pos_neg']['two_way']['macro_f1']:.4f}",
         f"- select-slice macro-F1 at the kept step: {r['select'].get('macro_f1', float('nan')):.4f}",
         f"- static table: {sv.get('table_rows')} words; mapping precision@1 on the held-out lexicon: "
         f"{ev.get('precision_at_1')} (unmapped: {ev.get('precision_at_1_unmapped')}, n={ev.get('n')})",
         f"- the paper reports F1 {PAPER[name]} (XLM-R, 50k Yelp reviews as English source; not comparable one to one)",
-        "",
-        "## Deviations from the paper",
+    )
+    deviations = (
         *([] if zero else
           ["- supervised setting: the student is trained with Burmese labels (the paper's claim is zero-resource transfer)."]),
         f"- encoder: e5-small with the XLM-R vocabulary (builtin), not XLM-R Base; {adaptation_text(b)}.",
@@ -482,11 +481,23 @@ def model_card(name: str, report: dict[str, Any], r: dict[str, Any]) -> str:
         "CSLS self-learning; whitening (PCA decorrelation) measured and not used (benchmarks/results/alignment_mapping.json).",
         *([dual_path_text(b.get("ctam_dual_path") or {})] if name == "ctam" else []),
         f"- imbalance handling: {json.dumps(b.get('imbalance', {}))} (none in the paper).",
-        "",
-        f"See benchmarks/results/{out_name} for the full run.",
-        "",
-    ]
-    return "\n".join(lines)
+    )
+    settings = (
+        f"{adaptation_text(b)}, static vectors from layer {b['static_layer']}, "
+        f"{b['epochs']} epochs, batch {b['batch_size']}, lr {b['lr']} (encoder) / {b['head_lr']} (new layers), seed {b['seed']}; "
+        "weights stored in fp16 (trained tensors, static table and map only; the encoder is rebuilt from `builtin`).",
+    )
+    return model_card_text(
+        run, command, tables=(), seconds=float(r.get("train_seconds", 0.0)), from_preset=matched is not None,
+        sections=[
+            *([CardSection("", tuple(preset_line(name, b)))] if matched else []),
+            CardSection("Data used", data),
+            CardSection("Settings", settings),
+            CardSection("Measured (fractions)", measured),
+            CardSection("Deviations from the paper", deviations),
+            CardSection("", (f"See benchmarks/results/{out_name} for the full run.",)),
+        ],
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+ROOT = Path(__file__).resolve().parent.parent
 
 from xsent_core.types import AspectSpan  # noqa: E402
 
@@ -115,6 +116,21 @@ def test_ctam_card_names_adaptation_dual_path_and_the_matching_preset_only():
     zero = {**budget, "setting": "zero-resource", "lr": 5e-5, "adaptation": {"adapt": "top-k", "train_from_layer": 10}}
     assert "--preset ctam-zero-resource" in preset_line("ctam", zero)[0]
     assert preset_line("ctam", {**zero, "train_from_layer": 6}) == []
+
+
+def test_ctam_card_is_written_by_the_library_card_writer():
+    """The shipped CTAM/VXLM cards go through xsent_core.model_card like every other method's."""
+    import json
+
+    from ctam import model_card
+
+    report = json.loads((ROOT / "benchmarks" / "results" / "ctam_lora_seed14.json").read_text(encoding="utf-8"))
+    card = model_card("ctam", report, report["results"]["ctam"])
+    assert card.startswith("# ctam model: preset `ctam-builtin`") and "## Data\n" in card
+    assert "## Deviations from the paper" in card and "majority baseline" in card and card.rstrip().endswith("CPU cores.")
+    report["budget"] = {**report["budget"], "lr": 1e-5}  # a run no preset holds: named by its results file, no preset data
+    card = model_card("ctam", report, report["results"]["ctam"])
+    assert card.startswith("# ctam model: run `benchmarks/ctam.py (ctam_lora_seed14.json)`") and "## Data\n" not in card
 
 
 def test_msmo_checks_pair_rows_seed_by_seed_and_combine_merges_processes(tmp_path):

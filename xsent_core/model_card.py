@@ -89,13 +89,18 @@ def model_card_text(
     model: Any = None,
     intro: str = "",
     sections: Sequence[CardSection] = (),
+    from_preset: bool = True,
 ) -> str:
-    """The README.md of a trained model."""
+    """The README.md of a trained model. `from_preset=False`: a benchmark run that no preset
+    holds exactly (`preset` then only describes it; its name is the run's)."""
     head = "\n\n".join(x for x in (adaptation_line(model) if model is not None else "", intro) if x)
-    lines = [f"# {preset.method} model: preset `{preset.name}`", "", preset.description, ""]
+    title = f"preset `{preset.name}`" if from_preset else f"run `{preset.name}`"
+    lines = [f"# {preset.method} model: {title}", "", preset.description, ""]
     if head:
         lines += [head, ""]
-    lines += ["## Rebuild", "```", command, "```", "", "## Data", "", "```json", json.dumps(dict(preset.data), indent=2), "```"]
+    lines += ["## Rebuild", "```", command, "```"]
+    if preset.data:
+        lines += ["", "## Data", "", "```json", json.dumps(dict(preset.data), indent=2), "```"]
     for section in sections:
         lines += ["", *([f"## {section.title}", ""] if section.title else []), *section.lines]
     for table in tables:

@@ -463,10 +463,13 @@ def ship_student(student, folder: Path, record: dict, result: dict, dtrain) -> N
         "teachers": [{"views": "source+cs_src+smt+cs_tgt", "seed": t, "dev_f1": next(
             round(r["dev_f1"], 4) for r in result["runs"] if r["row"] == "msmo" and r["seed"] == t)} for t in record["teachers"]],
     }
-    command = result["command"] + f"  # student of seed {record['seed']}"
+    # the card's rebuild line is the preset (it holds this recipe; no machine path); the benchmark run that
+    # measured it is recorded beside, with this checkout's paths made relative
+    command = f"python -m xsent_core train --method msmo --preset {preset.name} --out assets/models/msmo --half"
+    measured_by = result["command"].replace(str(REPO) + "/", "") + f"  # student of seed {record['seed']}"
     save_model(
         student, folder, metrics={"dev": report["dev"], "test": test}, half=True,
-        training={"preset": preset.name, "command": command, "benchmark": "benchmarks/msmo.py", "seed": record["seed"]},
+        training={"preset": preset.name, "command": command, "benchmark": measured_by, "seed": record["seed"]},
         card_text=_card(preset, recipe, report, command, student.config),
     )
 

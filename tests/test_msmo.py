@@ -307,6 +307,15 @@ def test_presets_parse_and_are_sized():
             assert preset.train.max_steps <= 800
         if name.startswith("msmo-paper-"):
             assert config.train_from_layer == 0 and set(recipe.langs) == {"fr", "es", "nl", "ru"}
+    # the shipped student's preset starts from the shipped tagger, which must fit it, and holds RU out
+    from xsent_core.methods.msmo.train import deviations, warm_start_state
+
+    multi = PRESETS["msmo-distill-builtin-multi"]
+    model_kw, recipe_kw = split_settings(multi.config)
+    config, recipe = config_from_dict(MsmoConfig, model_kw), config_from_dict(MsmoRecipe, recipe_kw)
+    assert warm_start_state(recipe.init_from, config)  # the shipped tagger is adapted as the preset says
+    assert recipe.student_heldout == "ru"
+    assert any("RU text is left out of the student's unlabelled data" in d for d in deviations(config, recipe))
     assert PRESETS["msmo-paper-mbert"].config["beta"]["fr"] == 4.5e-4
     assert PRESETS["msmo-paper-xlmr"].config["beta"]["ru"] == 3.5e-3
     assert PRESETS["msmo-paper-xlmr"].train.lr == 2e-5 and PRESETS["msmo-paper-xlmr"].train.batch_size == 8

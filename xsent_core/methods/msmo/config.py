@@ -108,6 +108,9 @@ class MsmoRecipe:
     # a saved tagger/msmo model ("{assets}/models/tagger") whose adaptation + tag head every model of the
     # run starts from (translate-train start, teachers, msmo): the English stage done once, not per teacher
     init_from: str | None = None
+    # a language left out of the student's unlabelled text (the unseen-language guard: its test
+    # figure is then on a language the student never read); teachers still see its views
+    student_heldout: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in ("msmo", "distill"):

@@ -234,6 +234,9 @@ def deviations(config: MsmoConfig, recipe: MsmoRecipe) -> tuple[str, ...]:
         out.append(f"Distillation loss {config.distill_loss}"
                    + (f" with temperature {config.distill_temperature}" if config.distill_loss == "kl" else "")
                    + f"; student initialised from {recipe.student_init}.")
+    if recipe.stage == "distill" and recipe.student_heldout:
+        out.append(f"{recipe.student_heldout.upper()} text is left out of the student's unlabelled data (the "
+                   "unseen-language guard; the teachers still read its translated views).")
     if recipe.init_from:
         out.append(f"Every model of the run starts from the trained English tagger {recipe.init_from} "
                    "(its LoRA adapters and tag head), not from the bare encoder.")
@@ -328,7 +331,8 @@ def run_preset(
         del model
     else:
         seeds = recipe.teacher_seeds or tuple(train.seed + k for k in range(len(recipe.teachers)))
-        rows = unlabelled_examples(preset.data, recipe.langs, recipe.max_unlabelled, options.unlabelled)
+        student_langs = [lang for lang in recipe.langs if lang != recipe.student_heldout]
+        rows = unlabelled_examples(preset.data, student_langs, recipe.max_unlabelled, options.unlabelled)
         report["unlabelled_rows"] = len(rows)
         report["teachers"] = []
         per_teacher = []
@@ -378,7 +382,8 @@ def run_preset(
         assert student is not None
         prepared = distillation_items(items, [False] * len(items), per_teacher, recipe.teacher_weights)
         dtrain = replace(
-            train, epochs=0, max_steps=recipe.distill_steps or train.max_steps, lr=recipe.distill_lr or train.lr
+            train, epochs=0, max_steps=recipe.distill_steps or train.max_steps, lr=recipe.distill_lr or train.lr,
+            head_lr=recipe.distill_lr or train.head_lr,  # the student's head is trained already (translate-train start)
         )
         result = train_student(
             student, prepared, dtrain, dev=dev, out_dir=out, callbacks=options.callbacks, cancel=options.cancel,

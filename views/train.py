@@ -11,9 +11,8 @@ from typing import Any, Mapping
 import gradio as gr
 import pandas as pd
 
-from xsent_core.types import XsentError
-
 from xsent_core.jobs import job_kind, job_kinds
+from xsent_core.types import XsentError
 
 from .jobs import before_after_rows
 from .services import Services

@@ -30,6 +30,7 @@ FALLBACK_HELDOUT = {
     "rethink": "gklmip:{data}/gklmip_myanmar_sentiment/dev.json",
 }
 
+
 @dataclass(frozen=True)
 class JobKind:
     """A job as menus and summaries show it, and which models it starts from.

@@ -78,7 +78,7 @@ def build(services: Services) -> None:
         )
         # fixed widths so long metrics wrap inside the page instead of pushing `created` out of it
         table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="models-table",
-                             column_widths=["13%", "8%", "7%", "7%", "12%", "14%", "27%", "12%"])
+                             column_widths=["13%", "10%", "7%", "7%", "10%", "14%", "27%", "12%"])
         with gr.Row():
             choice = gr.Dropdown([], label="Model", elem_id="models-choice", scale=3)
             refresh = gr.Button("Refresh", size="sm", elem_id="models-refresh")

@@ -187,7 +187,7 @@ def main() -> int:
     from xsent_core.methods.msmo import MsmoConfig, MsmoMethod
     from xsent_core.methods.msmo.config import PAPER_BETA_MBERT, TRANSLATE_TRAIN_VIEWS, VIEWS
     from xsent_core.methods.msmo.distill import as_student, distillation_items
-    from xsent_core.methods.msmo.model import ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_
+    from xsent_core.methods.msmo.model import ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_, tagger_state
     from xsent_core.methods.msmo.presets import _data
     from xsent_core.methods.msmo.train import (
         load_views, load_warm_start_, training_pairs, unlabelled_by_lang, warm_start_state,
@@ -413,7 +413,7 @@ def main() -> int:
             if name == "msmo":
                 teacher_probs[seed] = cached_tag_probs(model, unl_items)
             if name == "translate_train":
-                init_states[seed] = {kk: v.clone() for kk, v in model.trained_state_dict().items() if not kk.startswith("critic.")}
+                init_states[seed] = tagger_state(model)
             del model
 
     if "msmo_distill" in rows:

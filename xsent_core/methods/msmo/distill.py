@@ -21,7 +21,7 @@ from ..base import TrainConfig
 from ..tagger.model import TaggerMethod
 from . import losses
 from .config import MsmoConfig
-from .model import MsmoMethod, SentenceItem, cached_tag_probs, evaluate_cached, load_best_
+from .model import MsmoMethod, SentenceItem, cached_tag_probs, evaluate_cached, load_best_, tagger_state
 
 # what the app's "distillation fine-tuning" job runs by default (a few minutes on 2 cores)
 DEFAULT_JOB_TRAIN = TrainConfig(epochs=0, max_steps=300, batch_size=16, lr=3e-5, head_lr=3e-4, warmup_ratio=0.1)
@@ -57,7 +57,7 @@ def student_from_teacher(teacher: TaggerMethod, device: Any = "cpu", **config_ov
     base = {k: v for k, v in config_to_dict(teacher.config).items() if k in {f for f in MsmoConfig.__dataclass_fields__}}
     config = MsmoConfig(**{**base, "adversarial": False, **config_overrides})
     student = MsmoMethod.create(config, device=device)
-    state = {k: v for k, v in teacher.trained_state_dict().items() if not k.startswith("critic.")}
+    state = tagger_state(teacher)
     student.load_state_dict(state, strict=False)
     return student
 

@@ -509,6 +509,11 @@ def evaluate_cached(
     return span_report(gold, guess)
 
 
+def tagger_state(model: TaggerMethod) -> dict[str, torch.Tensor]:
+    """A copy of the trained weights without the critic: what another tagger or MSMO model starts from."""
+    return {k: v.clone() for k, v in model.trained_state_dict().items() if not k.startswith("critic.")}
+
+
 def load_best_(model: torch.nn.Module, folder: Any) -> None:
     """Load the weights `training.fit` saved in `folder` (its best step) into `model`."""
     from pathlib import Path

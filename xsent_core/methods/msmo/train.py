@@ -22,7 +22,7 @@ from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
 from .config import SOURCE_VIEWS, TARGET_VIEWS, TRANSLATE_TRAIN_VIEWS, MsmoConfig, MsmoRecipe, split_settings
-from .model import GradientRatioLog, MsmoMethod, ScheduleCallback, evaluate_cached, load_best_
+from .model import GradientRatioLog, MsmoMethod, ScheduleCallback, evaluate_cached, load_best_, tagger_state
 from ...data.span_cleanup import boundary_stats, strip_all
 from .code_switched_pairs import PROJECTED, ViewPair, build_pairs
 
@@ -119,7 +119,7 @@ def warm_start_state(path: str | os.PathLike[str], config: MsmoConfig) -> dict[s
             + ", ".join(f"{k}: saved {saved.get(k)!r}, preset {wanted.get(k)!r}" for k in differ) + ")"
         )
     model = load_model(folder, for_training=True)
-    return {k: v.clone() for k, v in model.trained_state_dict().items() if not k.startswith("critic.")}
+    return tagger_state(model)
 
 
 def load_warm_start_(model: MsmoMethod, state: Mapping[str, Any]) -> None:

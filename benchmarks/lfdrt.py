@@ -1,23 +1,27 @@
-"""LFD-RT benchmark: sentence polarity, train on English, test on FR / ES / NL / RU.
+"""LFD-RT benchmark: sentence polarity, train on English, test on FR / ES / NL / RU / MY.
 
-Rows (accuracy and macro-F1 per language, SemEval-2016 restaurants, sentence
-label = the shared polarity of a sentence's aspects):
-- zero-shot baseline: preset `classifier-en` of the `classifier` method;
-- LFD-RT before rethinking (preset `lfdrt-builtin`: English labels + verified
-  English/translation pairs for alignment and disentanglement);
-- LFD-RT after rethinking on the unlabelled text of gold-X-train, one run per
-  target language from the same pre-trained model, at each rethinking lr
-  given; the lr reported as "after" is picked on the target *dev* sets
-  (the paper tunes on validation data too), test figures are reported for all;
-- the ablation without disentanglers (`use_disentanglers=False`), before and after.
+Rows (accuracy, macro-F1 and weighted F1 per language; SemEval-2016 restaurants,
+sentence label = the shared polarity of a sentence's aspects; Burmese: GKLMIP
+product reviews, stars 1-2 / 3-4 / 5):
+- the majority class of each test set, and the zero-shot `classifier-en` baseline;
+- each pre-training variant (`--variants`: LfdrtConfig overrides of the preset
+  `lfdrt-builtin`; by default the preset and its ablation without disentanglers),
+  before rethinking;
+- after rethinking on unlabelled target text (gold-X-train sentences, GKLMIP
+  train@train for Burmese; labels never read), one run per target language from the
+  same pre-trained model, for each rethinking variant (`--rethink-variants`); the
+  variant reported as "after" is chosen on the target *dev* sets (SemEval dev,
+  GKLMIP train@select for Burmese).
+Also per run: the share of target rows (the rethinking rows) on which the two heads
+disagree, before and after rethinking.
 
 Everything is measured in one process; frozen lower-layer encoder states are
-cached once and shared by all LFD-RT models (they share the frozen layers).
+cached once and shared by all models (they share the frozen layers).
 
-    nohup .venv/bin/python benchmarks/lfdrt.py > /tmp/lfdrt-bench.log 2>&1 &
+    nohup .venv/bin/python benchmarks/lfdrt.py --threads 2 > /tmp/lfdrt-bench.log 2>&1 &
 
-Writes benchmarks/results/lfdrt.json (numbers, command, machine facts) and
-benchmarks/results/lfdrt.md (the table beside the paper's Meld figures).
+Writes benchmarks/results/lfdrt.json (numbers, command, machine facts, the
+`headline`) and benchmarks/results/lfdrt.md (the table beside the paper's figures).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -34,8 +39,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TARGETS = ("fr", "es", "nl", "ru")
+TARGETS = ("fr", "es", "nl", "ru", "my")
 SEM = "semeval:{data}/semeval16_restaurants/gold-%s-%s.txt"
+GKLMIP = "gklmip:{data}/gklmip_myanmar_sentiment/%s.json"
+METRICS = ("accuracy", "macro_f1", "weighted_f1")
 PAPER = {
     "dataset": "Meld (7 Ekman emotions, English utterances machine-translated into 22 languages), "
     "mBERT + CLIP; accuracy and weighted F1 in %",
@@ -44,10 +51,31 @@ PAPER = {
     "w/o RFT": {"accuracy": 53.8, "f1": 47.6},
     "mBERT (text only)": {"accuracy": 46.5, "f1": 32.9},
 }
+DEFAULT_VARIANTS = "lfdrt|;no_disentanglers|use_disentanglers=false"
+DEFAULT_RETHINK = (
+    "paper|rethink_train=heads,rethink_lr=5e-6,rethink_keep=1.0,rethink_class_weights=none;"
+    "adapt|rethink_train=top,rethink_lr=1e-4,rethink_keep=0.5,rethink_class_weights=balanced"
+)
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def parse_variants(text: str) -> dict[str, dict[str, Any]]:
+    """'name|key=value,key=value;name2|...' -> {name: {key: value}} (values read as JSON, else text)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in filter(None, (x.strip() for x in text.split(";"))):
+        name, _, body = item.partition("|")
+        overrides = {}
+        for pair in filter(None, (x.strip() for x in body.split(","))):
+            key, _, value = pair.partition("=")
+            try:
+                overrides[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key.strip()] = value.strip()
+        out[name.strip()] = overrides
+    return out
 
 
 def score(model: Any, rows: list) -> dict[str, float]:
@@ -59,30 +87,32 @@ def per_language(model: Any, sets: dict[str, dict[str, list]]) -> dict[str, dict
     return {split: {lang: score(model, rows) for lang, rows in by_lang.items()} for split, by_lang in sets.items()}
 
 
-def mean_over_targets(res: dict[str, dict[str, float]], key: str) -> float:
-    return round(sum(res[l][key] for l in TARGETS) / len(TARGETS), 4)
+def mean_over(res: dict[str, dict[str, float]], key: str, langs: tuple[str, ...] = TARGETS) -> float:
+    return round(sum(res[l][key] for l in langs) / len(langs), 4)
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    return {"mean": round(statistics.mean(values), 4), "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            "per_seed": [round(v, 4) for v in values]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lfdrt.json"))
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seeds", default="13", help="comma-separated pre-training seeds")
+    ap.add_argument("--seeds", default="13,14,15", help="comma-separated pre-training seeds")
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS,
+                    help="pre-training variants 'name|key=value,...;...' (LfdrtConfig overrides of the preset); "
+                    "the first is the full model, a variant with use_disentanglers=false is its ablation")
+    ap.add_argument("--rethink-variants", default=DEFAULT_RETHINK,
+                    help="rethinking variants 'name|key=value,...;...' (rethink_* overrides); 'paper' is the paper's")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's pre-training epochs")
-    ap.add_argument("--pairs-per-lang", type=int, default=None, help="override max_pairs_per_lang")
-    ap.add_argument("--rethink-rows", type=int, default=600, help="unlabelled gold-X-train rows per language")
-    ap.add_argument(
-        "--rethink-variants", default="5e-6:none,3e-5:none,1e-4:none,3e-5:balanced,1e-4:balanced",
-        help="comma-separated LR:WEIGHTS (WEIGHTS none = the paper, balanced = rethink_class_weights); "
-        "5e-6:none is the paper's setting",
-    )
-    ap.add_argument("--rethink-epochs", type=int, default=None)
+    ap.add_argument("--rethink-rows", type=int, default=600, help="unlabelled rows per target language")
+    ap.add_argument("--baseline-from", default=None, help="reuse the classifier-en baseline of an earlier results JSON")
     ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--no-ablation", action="store_true")
-    ap.add_argument("--save-default", action="store_true", help="save the first seed's pre-trained model to assets/models/lfdrt (fp16)")
+    ap.add_argument("--save-default", action="store_true",
+                    help="save the first variant's first-seed pre-trained model to assets/models/lfdrt (fp16)")
     ap.add_argument("--limit", type=int, default=None, help="rows per labelled file (smoke runs)")
-    ap.add_argument("--append", action="store_true",
-                    help="add the --seeds runs to the results already in --out (same settings); keeps its baseline")
     args = ap.parse_args()
 
     import torch
@@ -91,7 +121,7 @@ def main() -> int:
     from xsent_core.config import config_from_dict, config_to_dict, replace_config
     from xsent_core.methods.base import TrainConfig
     from xsent_core.methods.lfdrt import PRESETS, LfdrtConfig, LfdrtMethod, LowerCache, load_parallel, rethink
-    from xsent_core.methods.lfdrt.model import head_state
+    from xsent_core.methods.lfdrt.model import rethink_state
     from xsent_core.methods.lfdrt.train import model_card
     from xsent_core.recipes import load_data
     from xsent_core.registry import load_model, save_model
@@ -102,51 +132,28 @@ def main() -> int:
     suffix = f"#{args.limit}" if args.limit else ""
     preset = PRESETS["lfdrt-builtin"]
     base_config = dict(preset.config)
-    if args.pairs_per_lang is not None:
-        base_config["max_pairs_per_lang"] = args.pairs_per_lang
-    if args.rethink_epochs is not None:
-        base_config["rethink_epochs"] = args.rethink_epochs
     train_cfg = preset.train if args.epochs is None else config_from_dict(TrainConfig, {**config_to_dict(preset.train), "epochs": args.epochs})
-    variants_rt = []
-    for item in args.rethink_variants.split(","):
-        lr_s, _, weights = item.partition(":")
-        variants_rt.append((float(lr_s), weights or "none"))
-    lrs = [f"lr={lr:g},weights={w}" for lr, w in variants_rt]
+    variants = parse_variants(args.variants)
+    rethinks = parse_variants(args.rethink_variants)
+    bad = [k for v in rethinks.values() for k in v if not k.startswith("rethink_")]
+    if bad:
+        raise SystemExit(f"--rethink-variants take rethink_* keys only, not {bad}")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     timings: dict[str, float] = {}
     result: dict[str, Any] = {
         "benchmark": "lfdrt",
         "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
         "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "load_average_at_start": os.getloadavg(),
+            "platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "load_average_at_start": os.getloadavg(),
         },
-        "task": "sentence polarity (negative/neutral/positive; SemEval-2016 restaurants, label = shared aspect polarity), "
-        "trained on English only, tested on FR/ES/NL/RU",
+        "task": "sentence polarity (negative/neutral/positive), trained on English SemEval-2016 restaurants only, "
+        "tested on FR/ES/NL/RU (SemEval) and MY (GKLMIP product reviews, stars 1-2/3-4/5)",
+        "units": "fractions (0-1) in results; the headline's differences are in macro-F1 points (x100)",
         "settings": {"lfdrt_config": base_config, "train": config_to_dict(train_cfg), "rethink_rows": args.rethink_rows,
-                     "rethink_variants": lrs, "seeds": seeds, "limit": args.limit},
+                     "variants": variants, "rethink_variants": rethinks, "seeds": seeds, "limit": args.limit},
         "paper": PAPER,
     }
-
-    if args.append:
-        previous = json.loads(Path(args.out).read_text(encoding="utf-8"))
-        if previous["settings"] | {"seeds": None} != result["settings"] | {"seeds": None}:
-            raise SystemExit(f"--append: {args.out} was made with other settings: {previous['settings']}")
-        done = {r["seed"] for r in previous.get("runs", [])}
-        if done & set(seeds):
-            raise SystemExit(f"--append: seeds {sorted(done & set(seeds))} are already in {args.out}")
-        result["settings"]["seeds"] = previous["settings"]["seeds"] + seeds
-        result["commands"] = previous.get("commands", [previous["command"]]) + [result["command"]]
-        result["machine_runs"] = previous.get("machine_runs", [previous["machine"]]) + [result["machine"]]
-        result["previous_minutes"] = previous.get("previous_minutes", 0) + previous.get("minutes", 0)
-        for key in ("baseline", "pairs", "prepared", "eval_rows", "unlabelled_rows_available"):
-            if key in previous:
-                result[key] = previous[key]
-        args.skip_baseline = True
 
     def save() -> None:
         result["minutes"] = round((time.time() - started) / 60, 1)
@@ -155,115 +162,155 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
         Path(args.out).with_suffix(".md").write_text(table(result), encoding="utf-8")
 
-    # evaluation sets: dev (for choosing the rethinking lr) and test, sentence-level rows only
-    sets = {
-        split: {lang: [e for e in load_data(SEM % (lang, split) + suffix) if e.label] for lang in ("en", *TARGETS)}
-        for split in ("dev", "test")
-    }
-    sets["test"]["my"] = [e for e in load_data("gklmip:{data}/gklmip_myanmar_sentiment/dev.json" + suffix) if e.label]
+    # evaluation sets: dev (choosing the rethinking variant) and test, sentence-level rows only
+    def labelled(spec: str) -> list:
+        return [e for e in load_data(spec + suffix) if e.label]
+
+    sets = {split: {lang: labelled(SEM % (lang, split)) for lang in ("en", *TARGETS[:-1])} for split in ("dev", "test")}
+    sets["dev"]["my"] = [e for e in load_data(GKLMIP % "train" + "@select") if e.label][: args.limit or None]
+    sets["test"]["my"] = labelled(GKLMIP % "dev")
     result["eval_rows"] = {s: {l: len(r) for l, r in d.items()} for s, d in sets.items()}
-    unlabelled = {
-        lang: [Example(f"{lang}-u{i}", e.text, lang) for i, e in enumerate(load_data(SEM % (lang, "train") + suffix))]
-        for lang in TARGETS
-    }
+    pools = {lang: load_data(SEM % (lang, "train") + suffix) for lang in TARGETS[:-1]}
+    pools["my"] = load_data(GKLMIP % "train" + "@train" + suffix)
+    unlabelled = {lang: [Example(f"{lang}-u{i}", e.text, lang) for i, e in enumerate(rows)] for lang, rows in pools.items()}
     result["unlabelled_rows_available"] = {l: len(r) for l, r in unlabelled.items()}
+    result["majority"] = {split: {lang: {k.removeprefix("majority_"): v for k, v in m.items() if k.startswith("majority_") or k == "n"}
+                                  for lang, m in by.items()} for split, by in majority_scores(sets).items()}
 
     # 1. zero-shot classifier baseline
-    if not args.skip_baseline:
+    if args.baseline_from:
+        result["baseline"] = json.loads(Path(args.baseline_from).read_text(encoding="utf-8"))["baseline"]
+        result["baseline"]["from"] = args.baseline_from
+    elif not args.skip_baseline:
         from xsent_core.recipes import run_preset
 
         t = time.time()
         log("baseline: classifier-en")
         with tempfile.TemporaryDirectory() as tmp:
-            overrides = {}
-            rep = run_preset("classifier", "classifier-en", tmp, progress=False, evaluate_tests=False, train_overrides=overrides)
+            rep = run_preset("classifier", "classifier-en", tmp, progress=False, evaluate_tests=False)
             clf = load_model(tmp, expected_method="classifier")
             result["baseline"] = {"preset": "classifier-en", "dev_en": rep.get("dev"), **per_language(clf, sets)}
             del clf
         timings["baseline"] = time.time() - t
         save()
-        log(f"baseline done: {result['baseline']['test']}")
 
-    # 2. LFD-RT pre-training (+ ablation), shared prepared data
+    # 2. pre-training variants x seeds, each rethought per target and rethinking variant
     cache = LowerCache()
-    labelled = [e for e in load_data(preset.data["train"] + suffix) if e.label]
-    dev_en = sets["dev"]["en"]
+    train_rows = labelled(preset.data["train"])
     config = config_from_dict(LfdrtConfig, base_config)
-    parallel = preset.data["parallel"]
+    parallel = dict(preset.data["parallel"])
     if args.limit:
-        parallel = {l: [s + suffix for s in specs] for l, specs in parallel.items()}
+        parallel = {l: [s if s.startswith("words:") else s + suffix for s in specs] for l, specs in parallel.items()}
     pairs, pair_reports = load_parallel(parallel, config)
     result["pairs"] = pair_reports
-    log(f"pairs: {[(r['lang'], r['kept'], r['used'], r['dropped']) for r in pair_reports]}")
-    variants = [("lfdrt", True)] + ([] if args.no_ablation else [("no_disentanglers", False)])
+    log(f"pairs: {[(r['lang'], r['used']) for r in pair_reports]}")
     items = None
-    result["runs"] = list(previous.get("runs", [])) if args.append else []
+    prepared: dict[str, Any] = {}
+    result["runs"] = []
     for seed in seeds:
-        for name, use in variants:
+        for name, overrides in variants.items():
             t = time.time()
-            cfg = replace_config(config, use_disentanglers=use, seed=seed)
+            cfg = replace_config(config, **overrides, seed=seed)
             model = LfdrtMethod.create(cfg)
             model.lower_cache = cache
             if items is None:
                 tp = time.time()
-                items = model.prepare_pretraining(labelled, pairs)
+                items = model.prepare_pretraining(train_rows, pairs)
                 timings["prepare"] = time.time() - tp
                 result["prepared"] = items.facts
                 log(f"prepared {items.facts} in {timings['prepare'] / 60:.1f} min")
+            run_items = items if not cfg.head_bootstrap else model.prepare_pretraining(train_rows, pairs)
             run_train = config_from_dict(TrainConfig, {**config_to_dict(train_cfg), "seed": seed})
+            dev_en = sets["dev"]["en"]
             with tempfile.TemporaryDirectory() as tmp:
-                fitted = fit(model, items, run_train, evaluate=lambda: model.evaluate(dev_en), out_dir=tmp,
+                fitted = fit(model, run_items, run_train, evaluate=lambda m=model: m.evaluate(dev_en), out_dir=tmp,
                              progress=False, model_metadata={"preset": "lfdrt-builtin", "benchmark": True})
                 best = load_model(tmp, expected_method="lfdrt")
             best.lower_cache = cache
             run: dict[str, Any] = {"variant": name, "seed": seed, "steps": fitted.steps, "best_step": fitted.best_step,
-                                   "dev_en_history": list(fitted.history), "train_minutes": round(fitted.seconds / 60, 2)}
-            log(f"{name} seed {seed}: trained {fitted.steps} steps in {fitted.seconds / 60:.1f} min, best step {fitted.best_step}")
+                                   "train_minutes": round(fitted.seconds / 60, 2),
+                                   "loss_terms": term_report(best, run_items)}
+            log(f"{name} seed {seed} loss terms: {run['loss_terms']}")
             run["before"] = per_language(best, sets)
-            log(f"{name} seed {seed} before rethinking (test): {run['before']['test']}")
-            if args.save_default and name == "lfdrt" and seed == seeds[0]:
+            log(f"{name} seed {seed}: {fitted.steps} steps in {fitted.seconds / 60:.1f} min; test macro-F1 "
+                + " ".join(f"{l} {run['before']['test'][l]['macro_f1']:.3f}" for l in TARGETS))
+            if args.save_default and name == next(iter(variants)) and seed == seeds[0]:
                 target = REPO / "assets" / "models" / "lfdrt"
                 report = {"test": run["before"]["test"], "pairs": pair_reports, "seconds": fitted.seconds}
                 card = model_card(preset, report, "python -m xsent_core train --method lfdrt --preset lfdrt-builtin "
-                                  "--out assets/models/lfdrt --half")
-                card += DEFAULT_CARD_NOTES
+                                  "--out assets/models/lfdrt --half") + DEFAULT_CARD_NOTES
                 save_model(best, target, metrics={"dev_en": dict(fitted.metrics), "test": run["before"]["test"]},
                            training={"preset": "lfdrt-builtin", "seed": seed, "steps": fitted.steps,
                                      "benchmark": "benchmarks/lfdrt.py"}, half=True, card_text=card)
                 log(f"saved the default model to {target}")
-            # 3. rethinking per target language and lr, each from the pre-trained heads
-            pretrained = head_state(best)
-            pretrained_config = best.config
+            # 3. rethinking per target language and variant, each from the pre-trained model
+            pretrained, pretrained_config = rethink_state(best), best.config
             run["after"] = {}
-            prepared: dict[str, Any] = {}
-            for (lr, weights), key in zip(variants_rt, lrs):
-                run["after"][key] = {"dev": {}, "test": {}, "rethink": {}}
-                best.config = replace_config(pretrained_config, rethink_class_weights=weights)
+            for rname, roverrides in rethinks.items():
+                best.config = replace_config(pretrained_config, **roverrides)
+                pretrained_all = rethink_state(best)  # "top" variants change more than the heads
+                entry: dict[str, Any] = {"dev": {}, "test": {}, "rethink": {}}
                 for lang in TARGETS:
-                    best.load_state_dict(pretrained, strict=False)
+                    best.load_state_dict(pretrained_all, strict=False)
                     tr = time.time()
                     rows = sample_rows(unlabelled[lang], args.rethink_rows, pretrained_config.seed)
-                    if lang not in prepared:  # frozen fused vectors: the same for every variant
-                        prepared[lang] = best.prepare_rethinking(rows, [best.route(r.lang, r.text) for r in rows])
-                    res = rethink(best, rows, lr=lr, prepared=prepared[lang])
+                    key = (lang, len(rows))
+                    if key not in prepared:  # frozen lower states: the same for every model
+                        prepared[key] = best.prepare_rethinking(rows, [best.route(r.lang, r.text) for r in rows])
+                    res = rethink(best, rows, prepared=prepared[key])
                     timings["rethink"] = timings.get("rethink", 0.0) + time.time() - tr
-                    run["after"][key]["rethink"][lang] = {
-                        k: v for k, v in res.to_dict().items() if k not in ("history", "model_dir")
-                    }
+                    entry["rethink"][lang] = {k: v for k, v in res.to_dict().items() if k not in ("history", "model_dir")}
                     for split in ("dev", "test"):
-                        run["after"][key][split][lang] = score(best, sets[split][lang])
-                log(f"{name} seed {seed} {key}: test {run['after'][key]['test']}")
+                        entry[split][lang] = score(best, sets[split][lang])
+                best.load_state_dict(pretrained_all, strict=False)
+                run["after"][rname] = entry
+                log(f"{name} seed {seed} rethink {rname}: test macro-F1 "
+                    + " ".join(f"{l} {entry['test'][l]['macro_f1']:.3f}" for l in TARGETS)
+                    + "; disagreement before " + " ".join(f"{l} {1 - entry['rethink'][l]['agreement_before']:.3f}" for l in TARGETS))
             best.load_state_dict(pretrained, strict=False)
             best.config = pretrained_config
             result["runs"].append(run)
             timings[f"{name}-{seed}"] = time.time() - t
-            summarise(result, lrs)
+            summarise(result)
             save()
             del model, best
-    summarise(result, lrs)
+    summarise(result)
     save()
     log(f"done in {(time.time() - started) / 60:.1f} min -> {args.out}")
     return 0
+
+
+def term_report(model: Any, items: Any, batches: int = 6, batch_size: int = 16) -> dict[str, dict[str, float]]:
+    """Each pre-training term of the trained model: mean weighted value and its share of the summed
+    gradient norms over the trainable parameters (does a term act at all?), on the first batches."""
+    import random
+
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    values: dict[str, list[float]] = {}
+    norms: dict[str, list[float]] = {}
+    model.train()
+    for n, batch in enumerate(model.batches(items, batch_size, True, random.Random(0))):
+        if n >= batches:
+            break
+        parts, _ = model.pretrain_terms(batch)
+        for k, v in parts.items():
+            grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+            values.setdefault(k, []).append(float(v))
+            norms.setdefault(k, []).append(float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None))))
+    model.eval()
+    total = sum(statistics.mean(v) for v in norms.values()) or 1.0
+    return {k: {"value": round(statistics.mean(values[k]), 4), "grad_norm": round(statistics.mean(norms[k]), 4),
+                "grad_share": round(statistics.mean(norms[k]) / total, 4)} for k in values}
+
+
+def majority_scores(sets: dict[str, dict[str, list]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each test/dev set scored against its own majority class (the evaluation module's `majority`)."""
+    from xsent_core.evaluation import flat_sentence_metrics, sentence_report
+
+    return {split: {lang: flat_sentence_metrics(sentence_report([e.label for e in rows], [e.label for e in rows]))
+                    for lang, rows in by.items()} for split, by in sets.items()}
 
 
 def sample_rows(rows: list, n: int, seed: int) -> list:
@@ -275,87 +322,133 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
 
 
-def summarise(result: dict[str, Any], lrs: list[str]) -> None:
-    """Means over seeds and target languages; the rethinking lr chosen on the target dev sets."""
+def summarise(result: dict[str, Any]) -> None:
+    """Means over seeds; the rethinking variant chosen on the target dev sets; paired differences; the headline."""
     out: dict[str, Any] = {}
-    for variant in {r["variant"] for r in result["runs"]}:
+    names = list(dict.fromkeys(r["variant"] for r in result["runs"]))
+    for variant in names:
         runs = [r for r in result["runs"] if r["variant"] == variant]
 
         def avg(get: Any) -> dict[str, dict[str, float]]:
             langs = list(get(runs[0]).keys())
-            return {
-                l: {k: round(sum(get(r)[l][k] for r in runs) / len(runs), 4) for k in ("accuracy", "macro_f1")}
-                for l in langs
-            }
+            return {l: {k: round(statistics.mean(get(r)[l][k] for r in runs), 4) for k in (*METRICS, "heads_agree")} for l in langs}
 
-        before_test = avg(lambda r: r["before"]["test"])
-        dev_means = {k: mean_over_targets(avg(lambda r, k=k: r["after"][k]["dev"]), "macro_f1") for k in lrs}
-        dev_means["before"] = mean_over_targets(avg(lambda r: r["before"]["dev"]), "macro_f1")
-        chosen = max(lrs, key=dev_means.get) if lrs else None
-        entry = {
+        rnames = list(runs[0]["after"])
+        dev_means = {k: mean_over(avg(lambda r, k=k: r["after"][k]["dev"]), "macro_f1") for k in rnames}
+        dev_means["before"] = mean_over(avg(lambda r: r["before"]["dev"]), "macro_f1")
+        chosen = max(rnames, key=dev_means.get) if rnames else None
+        entry: dict[str, Any] = {
             "seeds": [r["seed"] for r in runs],
-            "before": {"test": before_test, "dev": avg(lambda r: r["before"]["dev"])},
+            "before": {"test": avg(lambda r: r["before"]["test"]), "dev": avg(lambda r: r["before"]["dev"])},
             "rethink_dev_avg_macro_f1": dev_means,
             "chosen": chosen,
-            "after_by_variant": {k: {"test": avg(lambda r, k=k: r["after"][k]["test"])} for k in lrs},
+            "after_by_variant": {k: {"test": avg(lambda r, k=k: r["after"][k]["test"])} for k in rnames},
+            # share of target *test* rows where the two heads disagree, before rethinking
+            "disagreement_test_before": {l: round(1 - v["heads_agree"], 4) for l, v in avg(lambda r: r["before"]["test"]).items()},
+            # share of target rows (the rethinking rows) where the two heads disagree
+            "disagreement_before": {l: round(statistics.mean(1 - r["after"][rnames[0]]["rethink"][l]["agreement_before"] for r in runs), 4)
+                                    for l in TARGETS} if rnames else {},
+            "disagreement_after": {k: {l: round(statistics.mean(1 - r["after"][k]["rethink"][l]["agreement_after"] for r in runs), 4)
+                                       for l in TARGETS} for k in rnames},
         }
+        for k in rnames:
+            gains = [100 * (mean_over(r["after"][k]["test"], "macro_f1") - mean_over(r["before"]["test"], "macro_f1")) for r in runs]
+            entry.setdefault("rethinking_gain_points", {})[k] = spread(gains)
         if chosen is not None:
             entry["after"] = entry["after_by_variant"][chosen]
-        # per seed: average test macro-F1 over the four targets, before and after (chosen variant)
-        entry["per_seed_avg_macro_f1"] = {
-            str(r["seed"]): {
-                "before": mean_over_targets(r["before"]["test"], "macro_f1"),
-                "after": mean_over_targets(r["after"][chosen]["test"], "macro_f1") if chosen else None,
-            }
-            for r in runs
-        }
         out[variant] = entry
     result["summary"] = out
+    full = names[0] if names else None
+    ablation = next((n for n in names if result["settings"]["variants"].get(n, {}).get("use_disentanglers") is False), None)
+    if full is None or not out[full].get("chosen"):
+        return
+    s = out[full]
+    gain = s["rethinking_gain_points"][s["chosen"]]
+    headline: dict[str, Any] = {
+        "rethinking_gain_macro_f1": gain["mean"],
+        "seeds": len(s["seeds"]),
+        "units": "macro-F1 points (x100), averaged over the five targets fr/es/nl/ru/my, test sets",
+        "rethinking_variant": s["chosen"],
+        "rethinking_gain_per_seed": gain["per_seed"],
+        "rethinking_gain_std": gain["std"],
+        "all_seeds_positive": all(g > 0 for g in gain["per_seed"]),
+        "disagreement_before": {**s["disagreement_before"], "avg": round(statistics.mean(s["disagreement_before"].values()), 4)},
+    }
+    if ablation is not None and ablation in out and out[ablation].get("after"):
+        a = out[ablation]
+        pair = {r["seed"]: r for r in result["runs"] if r["variant"] == ablation}
+        mine = [r for r in result["runs"] if r["variant"] == full and r["seed"] in pair]
+
+        def final(r: dict[str, Any], chosen: str) -> dict[str, dict[str, float]]:
+            return r["after"][chosen]["test"]
+
+        d_avg = [100 * (mean_over(final(pair[r["seed"]], a["chosen"]), "macro_f1") - mean_over(final(r, s["chosen"]), "macro_f1")) for r in mine]
+        d_my = [100 * (final(pair[r["seed"]], a["chosen"])["my"]["macro_f1"] - final(r, s["chosen"])["my"]["macro_f1"]) for r in mine]
+        headline["without_disentanglers_minus_full_macro_f1"] = {
+            "avg": round(statistics.mean(d_avg), 2), "my": round(statistics.mean(d_my), 2),
+            "per_seed_avg": [round(x, 2) for x in d_avg], "per_seed_my": [round(x, 2) for x in d_my],
+            "stage": "after rethinking (each model's dev-chosen variant)",
+        }
+    result["headline"] = headline
 
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "# LFD-RT benchmark (sentence polarity, English -> FR / ES / NL / RU)",
+        "# LFD-RT benchmark (sentence polarity, English -> FR / ES / NL / RU / MY)",
         "",
-        "Test sets of SemEval-2016 restaurants (sentence label = the shared polarity of its aspects; "
-        f"rows: {result.get('eval_rows', {}).get('test', {})}). Accuracy / macro-F1 in %. "
-        "Rethinking uses the unlabelled text of gold-X-train (a seeded sample per language); the variant "
-        "shown in bold is the one with the best average macro-F1 on the target *dev* sets. `lr=5e-06,weights=none` is "
-        "the paper's setting; `weights=balanced` (rethink_class_weights) is an addition beyond the paper.",
+        "Test sets: SemEval-2016 restaurants (sentence label = the shared polarity of its aspects) and, for Burmese, "
+        f"GKLMIP product reviews (dev.json; stars 1-2/3-4/5). Rows: {result.get('eval_rows', {}).get('test', {})}. "
+        "Cells: accuracy / macro-F1 / weighted F1 in %, mean over the seeds. Rethinking uses unlabelled target text "
+        "(a seeded sample per language); the rethinking variant in bold is the one with the best average macro-F1 on the "
+        "target *dev* sets. `paper` is the paper's rethinking (heads only, lr 5e-6, every agreeing row); the others "
+        "are additions beyond the paper.",
         "",
-        "| model | " + " | ".join(f"{l} acc / F1" for l in TARGETS) + " | avg acc / F1 | en acc / F1 | my (GKLMIP dev) acc / F1 |",
-        "|---|" + "---|" * (len(TARGETS) + 3),
+        "| model | " + " | ".join(TARGETS) + " | avg (5 targets) | en |",
+        "|---|" + "---|" * (len(TARGETS) + 2),
     ]
+
+    def cell(m: dict[str, float]) -> str:
+        return " / ".join(f"{100 * m[k]:.1f}" for k in METRICS)
 
     def row(name: str, res: dict[str, dict[str, float]]) -> None:
         if not res:
             return
-        cells = [f"{100 * res[l]['accuracy']:.1f} / {100 * res[l]['macro_f1']:.1f}" for l in TARGETS]
-        avg = f"{100 * mean_over_targets(res, 'accuracy'):.1f} / {100 * mean_over_targets(res, 'macro_f1'):.1f}"
-        extra = [f"{100 * res[l]['accuracy']:.1f} / {100 * res[l]['macro_f1']:.1f}" if l in res else "-" for l in ("en", "my")]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {avg} | " + " | ".join(extra) + " |")
+        avg = {k: mean_over(res, k) for k in METRICS}
+        lines.append(f"| {name} | " + " | ".join(cell(res[l]) for l in TARGETS) + f" | {cell(avg)} | "
+                     + (cell(res["en"]) if "en" in res else "-") + " |")
 
-    if "baseline" in result:
+    row("majority class of each test set", result.get("majority", {}).get("test", {}))
+    if "baseline" in result and all(l in result["baseline"]["test"] and "weighted_f1" in result["baseline"]["test"][l] for l in TARGETS):
         row("zero-shot classifier (classifier-en)", result["baseline"]["test"])
     summary = result.get("summary", {})
-    for variant, label in (("lfdrt", "LFD-RT"), ("no_disentanglers", "LFD-RT w/o disentanglers")):
-        s = summary.get(variant)
-        if not s:
-            continue
-        row(f"{label}, before rethinking", s["before"]["test"])
-        if s.get("after"):
-            row(f"**{label}, after rethinking ({s['chosen']}; chosen on dev)**", s["after"]["test"])
+    for variant, s in summary.items():
+        row(f"{variant}, before rethinking", s["before"]["test"])
         for key, val in s["after_by_variant"].items():
-            if key != s.get("chosen"):
-                row(f"{label}, after rethinking ({key})", val["test"])
+            label = f"{variant}, after rethinking ({key})"
+            row(f"**{label}; chosen on dev**" if key == s.get("chosen") else label, val["test"])
     if summary:
-        lines += ["", "Average test macro-F1 over the four targets, per pre-training seed (before -> after rethinking, chosen variant):", ""]
+        lines += ["", "Target test rows on which the two heads disagree before rethinking (%):", ""]
         for variant, s in summary.items():
-            per = ", ".join(f"seed {k}: {100 * v['before']:.1f} -> {100 * v['after']:.1f}" for k, v in s["per_seed_avg_macro_f1"].items())
-            lines.append(f"- {variant}: {per}")
+            d = s["disagreement_test_before"]
+            lines.append(f"- {variant}: " + " ".join(f"{l} {100 * d[l]:.1f}" for l in TARGETS)
+                         + f" (avg {100 * statistics.mean(d[l] for l in TARGETS):.1f}; en {100 * d['en']:.1f})")
+        lines += ["", "Target rows on which the two heads disagree (the rethinking rows, %), before -> after each rethinking variant:", ""]
+        for variant, s in summary.items():
+            before = s["disagreement_before"]
+            if not before:
+                continue
+            afters = "; ".join(f"{k}: " + " ".join(f"{l} {100 * v[l]:.1f}" for l in TARGETS) for k, v in s["disagreement_after"].items())
+            lines.append(f"- {variant}: before " + " ".join(f"{l} {100 * before[l]:.1f}" for l in TARGETS) + f" | after {afters}")
+        lines += ["", "Rethinking gain (average test macro-F1 over the five targets, after - before, points), per seed:", ""]
+        for variant, s in summary.items():
+            for k, g in s.get("rethinking_gain_points", {}).items():
+                lines.append(f"- {variant} / {k}: {g['mean']:+.2f} ± {g['std']:.2f} (seeds {s['seeds']}: "
+                             + ", ".join(f"{x:+.2f}" for x in g["per_seed"]) + ")")
         lines += ["", "Average dev macro-F1 (targets) by rethinking variant, used for the choice:", ""]
         for variant, s in summary.items():
             lines.append(f"- {variant}: " + ", ".join(f"{k} {100 * v:.2f}" for k, v in s["rethink_dev_avg_macro_f1"].items()))
+    if result.get("headline"):
+        lines += ["", "Headline (`headline` in the JSON): `" + json.dumps(result["headline"], ensure_ascii=False) + "`"]
     p = result["paper"]
     lines += [
         "",
@@ -368,14 +461,12 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {p[name]['accuracy']} | {p[name]['f1']} |")
     lines += [
         "",
-        "The paper's figures are 7-class emotion scores on Meld; ours are 3-class polarity on restaurant reviews "
-        "with macro-F1, a 118M-parameter e5-small encoder (top layer trained) on a shared 2-core CPU, and no images. "
+        "The paper's figures are 7-class emotion scores on Meld; ours are 3-class polarity on restaurant and product "
+        "reviews, a 118M-parameter e5-small encoder (top layer trained) on a shared 2-core CPU, and no images. "
         "They are not comparable; they are shown side by side only as the issue asks.",
         "",
-        "Runs: " + "; ".join(f"`{c}`" for c in result.get("commands", [result["command"]]))
-        + f" ({result.get('previous_minutes', 0) + result.get('minutes', 0):.1f} minutes in all, "
-        f"{result['machine']['threads']} thread(s), torch {result['machine']['torch']}). "
-        f"Mean over pre-training seeds {result['settings']['seeds']}.",
+        f"Run: `{result['command']}` ({result.get('minutes', 0):.1f} minutes, {result['machine']['threads']} thread(s), "
+        f"torch {result['machine']['torch']}). Seeds {result['settings']['seeds']}.",
         "",
     ]
     return "\n".join(lines)

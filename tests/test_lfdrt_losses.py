@@ -102,45 +102,99 @@ def _rethink_inputs():
     return logits1, logits2, mlm
 
 
+def _pseudo(logits1, logits2, **kw):
+    return L.select_pseudo_labels(logits1.detach().softmax(-1), logits2.detach().softmax(-1), **kw)
+
+
 def test_rethinking_loss_by_hand():
     # row 0 agrees on label 0: 0.5 * -ln 0.75 + 0.5 * -ln 0.8 = 0.5 * 0.287682 + 0.5 * 0.223144 = 0.255413
     # row 1 disagrees: its masked-LM loss 2.0 (row 0's 5.0 is not used)
     # total = (0.255413 + 2.0) / 2 = 1.127706; parts 0.127706 and 1.0
     logits1, logits2, mlm = _rethink_inputs()
-    out = L.rethinking_loss(logits1, logits2, mlm)
+    pseudo = _pseudo(logits1, logits2)
+    assert pseudo.tolist() == [0, -1]
+    out = L.rethinking_loss(logits1, logits2, mlm, pseudo)
     assert close(out["loss"], 1.127706)
     assert close(out["pseudo"], 0.127706) and close(out["mlm"], 1.0)
-    assert out["agree"].tolist() == [True, False]
+    assert out["labelled"].tolist() == [True, False]
     out["loss"].backward()
-    assert mlm.grad.tolist() == [0.0, 0.5]  # only the disagreeing row's MLM counts
+    assert mlm.grad.tolist() == [0.0, 0.5]  # only the unlabelled row's MLM counts
     assert logits1.grad[1].abs().sum() == 0  # no pseudo-label on the disagreeing row
 
 
-def test_rethinking_lambdas_and_decision_logits():
+def test_rethinking_lambdas_and_given_labels():
     # lambda = (1, 0): row 0 -> -ln 0.75 = 0.287682; total (0.287682 + 2) / 2 = 1.143841
     logits1, logits2, mlm = _rethink_inputs()
-    out = L.rethinking_loss(logits1, logits2, mlm, lambda1=1.0, lambda2=0.0)
+    out = L.rethinking_loss(logits1, logits2, mlm, torch.tensor([0, -1]), lambda1=1.0, lambda2=0.0)
     assert close(out["loss"], 1.143841)
-    # agreement decided on other (e.g. dropout-free) logits: both rows agree on 0 now
-    # row 1 pseudo-label 0: 0.5 * -ln(1/4) + 0.5 * -ln(2/3) = 0.5 * 1.386294 + 0.5 * 0.405465 = 0.895880
-    # total = (0.255413 + 0.895880) / 2 = 0.575646
-    d = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    out = L.rethinking_loss(logits1, logits2, mlm, decide1=d, decide2=d)
-    assert out["agree"].tolist() == [True, True]
+    # both rows labelled 0 (e.g. chosen before the run): row 1 = 0.5 * -ln(1/4) + 0.5 * -ln(2/3)
+    # = 0.5 * 1.386294 + 0.5 * 0.405465 = 0.895880; total = (0.255413 + 0.895880) / 2 = 0.575646
+    out = L.rethinking_loss(logits1, logits2, mlm, torch.tensor([0, 0]))
+    assert out["labelled"].tolist() == [True, True]
     assert close(out["loss"], 0.575646)
 
 
 def test_rethinking_confidence_threshold_and_class_weights():
     logits1, logits2, mlm = _rethink_inputs()
-    # row 0 agrees with mean confidence (0.75 + 0.8) / 2 = 0.775 < 0.8 -> masked-LM branch too
+    # row 0 agrees with mean confidence (0.75 + 0.8) / 2 = 0.775 < 0.8 -> no label, masked-LM branch
     # total = (5.0 + 2.0) / 2 = 3.5
-    out = L.rethinking_loss(logits1, logits2, mlm, min_confidence=0.8)
-    assert out["agree"].tolist() == [False, False] and close(out["loss"], 3.5)
+    pseudo = _pseudo(logits1, logits2, min_confidence=0.8)
+    assert pseudo.tolist() == [-1, -1]
+    assert close(L.rethinking_loss(logits1, logits2, mlm, pseudo)["loss"], 3.5)
     # 0.77 keeps it: same as without a threshold
-    assert close(L.rethinking_loss(logits1, logits2, mlm, min_confidence=0.77)["loss"], 1.127706)
+    assert _pseudo(logits1, logits2, min_confidence=0.77).tolist() == [0, -1]
     # class weight 2 on label 0: row 0 = 2 * 0.255413 = 0.510826; total (0.510826 + 2) / 2 = 1.255413
-    out = L.rethinking_loss(logits1, logits2, mlm, class_weights=torch.tensor([2.0, 1.0]))
+    out = L.rethinking_loss(logits1, logits2, mlm, torch.tensor([0, -1]), class_weights=torch.tensor([2.0, 1.0]))
     assert close(out["loss"], 1.255413)
+
+
+def test_pseudo_labels_keep_each_class_share():
+    # 5 agreeing rows: class 0 with confidences 0.9, 0.8, 0.7, 0.6; class 1 with 0.55; one disagreeing row
+    p = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.45, 0.55], [0.9, 0.1]])
+    q = p.clone()
+    q[5] = torch.tensor([0.2, 0.8])  # heads disagree on the last row
+    # keep 0.5: class 0 keeps ceil(0.5 * 4) = 2 rows (0.9, 0.8), class 1 ceil(0.5 * 1) = 1 row
+    assert L.select_pseudo_labels(p, q, keep=0.5).tolist() == [0, 0, -1, -1, 1, -1]
+    # keep 1: every agreeing row (the paper)
+    assert L.select_pseudo_labels(p, q).tolist() == [0, 0, 0, 0, 1, -1]
+    # a threshold first, then the share: 0.65 leaves class 0 with 3 rows -> ceil(1.5) = 2; class 1 none
+    assert L.select_pseudo_labels(p, q, keep=0.5, min_confidence=0.65).tolist() == [0, 0, -1, -1, -1, -1]
+    with pytest.raises(ValueError):
+        L.select_pseudo_labels(p, q, keep=0.0)
+
+
+def test_head_overlap_by_hand():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    # orthogonal units: 0; the same unit twice: 1
+    assert close(L.head_overlap(a[:1], a[1:]), 0.0)
+    assert close(L.head_overlap(a[:1], 3 * a[:1]), 1.0)
+    # [1,0] and [0,1] against [1,1]/sqrt2: cos^2 = 1/2 each -> mean 0.5
+    assert close(L.head_overlap(a, torch.tensor([[1.0, 1.0]])), 0.5)
+    w = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    L.head_overlap(a[:1], w).backward()
+    assert w.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        L.head_overlap(a, torch.ones(1, 3))
+
+
+def test_consistency_loss_by_hand():
+    # anchor p = [3/4, 1/4], translation q = [1/2, 1/2]:
+    # KL(p || q) = 3/4 ln(3/2) + 1/4 ln(1/2) = 0.304099 - 0.173287 = 0.130812
+    anchor = torch.tensor([[LN3, 0.0]], requires_grad=True)
+    trans = torch.tensor([[0.0, 0.0]], requires_grad=True)
+    loss = L.consistency_loss(anchor, trans)
+    assert close(loss, 0.130812)
+    loss.backward()
+    assert anchor.grad is None  # the English side is the target, not trained towards the translation
+    assert close(L.consistency_loss(anchor, anchor.detach().clone()), 0.0)
+
+
+def test_weighted_mean_by_hand():
+    v = torch.tensor([1.0, 2.0, 4.0])
+    # weights (bootstrap counts) 2, 0, 1: (2 + 0 + 4) / 3 = 2
+    assert close(L.weighted_mean(v, torch.tensor([2, 0, 1])), 2.0)
+    assert close(L.weighted_mean(v, None), 7.0 / 3)
+    assert close(L.weighted_mean(v, torch.zeros(3)), 0.0)
 
 
 def test_balanced_weights():

@@ -9,7 +9,7 @@ import torch
 
 from xsent_core.methods.base import TrainConfig
 from xsent_core.methods.lfdrt import LfdrtConfig, LfdrtMethod, LowerCache, load_parallel, rethink
-from xsent_core.methods.lfdrt.model import head_state
+from xsent_core.methods.lfdrt.model import rethink_state
 from xsent_core.types import SENTIMENT_LABELS, CheckpointError, Example, XsentError
 
 TINY = dict(train_from_layer=11, disentangler_rank=8, mlm_negatives=256, head_hidden=32, rethink_epochs=1, rethink_lr=1e-3)
@@ -201,11 +201,11 @@ def test_family_table_mismatch_is_refused(encoder):
     ],
 )
 def test_rethink_refuses_and_leaves_model_unchanged(model, rows, message):
-    before = head_state(model)
+    before = rethink_state(model)
     with pytest.raises(XsentError, match="the model was not changed") as err:
         rethink(model, rows)
     assert message in str(err.value)
-    assert _same(before, head_state(model))
+    assert _same(before, rethink_state(model))
 
 
 def test_rethink_detects_the_language_of_rows_without_a_code(model):
@@ -234,7 +234,7 @@ def test_rethink_detects_the_language_of_rows_without_a_code(model):
 def test_rethink_changes_only_the_heads(model, data, tmp_path):
     french = data["french"]
     others = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("head1.", "head2.", "mlm_rethink."))}
-    before = head_state(model)
+    before = rethink_state(model)
     events = []
     result = model.rethink(
         french, out_dir=tmp_path / "rt", epochs=2, batch_size=4,
@@ -243,36 +243,119 @@ def test_rethink_changes_only_the_heads(model, data, tmp_path):
     assert result.status == "finished" and result.rows == 12 and result.languages == {"fr": 12}
     assert result.steps == 6 and 0.0 <= result.agreement_after <= 1.0
     assert events.count("checkpoint") == 2 and "step" in events  # one checkpoint per epoch
-    assert not _same(before, head_state(model))
+    assert not _same(before, rethink_state(model))
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in others.items())  # encoder, disentanglers, fusion frozen
     from xsent_core.registry import load_model
 
     loaded = load_model(tmp_path / "rt", expected_method="lfdrt")
-    assert _same(head_state(loaded), head_state(model))
+    assert _same(rethink_state(loaded), rethink_state(model))
     model.load_state_dict(before, strict=False)
 
 
 def test_rethink_ignores_labels_and_uses_lang_argument(model, data):
     unlabelled = [Example(f"n{i}", e.text, None) for i, e in enumerate(data["french"][:6])]
     labelled = [Example(f"l{i}", e.text, None, label="negative") for i, e in enumerate(data["french"][:6])]
-    before = head_state(model)
+    before = rethink_state(model)
     a = rethink(model, unlabelled, lang="fr", epochs=1)
-    after_a = head_state(model)
+    after_a = rethink_state(model)
     model.load_state_dict(before, strict=False)
     b = rethink(model, labelled, lang="fr", epochs=1)
-    assert a.languages == {"fr": 6} and _same(after_a, head_state(model))
+    assert a.languages == {"fr": 6} and _same(after_a, rethink_state(model))
     assert a.pseudo_labels_after == b.pseudo_labels_after
     model.load_state_dict(before, strict=False)
 
 
 def test_rethink_cancel_restores_heads(model, data):
-    before = head_state(model)
+    before = rethink_state(model)
     cancel = threading.Event()
     cancel.set()
     result = rethink(model, data["french"], cancel=cancel)
     assert result.status == "cancelled" and "restored" in result.message
-    assert _same(before, head_state(model))
+    assert _same(before, rethink_state(model))
+
+
+# -- diverse heads, pair consistency, word-list pairs, adapting rethinking ------------------
+DIVERSE = dict(TINY, head_inputs="fused+pooled", head_bootstrap=True, head_orthogonality=0.5, pair_consistency=1.0,
+               rethink_train="top", rethink_keep=0.5, rethink_class_weights="balanced")
+
+
+@pytest.fixture(scope="module")
+def diverse(encoder, data):
+    from xsent_core.training import fit
+
+    words, reports = load_parallel({"my": ["words:{assets}/dictionaries/my-en.tsv"]}, LfdrtConfig())
+    assert reports[0]["source"] == "word list" and reports[0]["used"] == len(words) > 100
+    assert words[0][1].lang == "my" and words[0][0].lang is None  # (English anchor, Burmese word)
+    m = LfdrtMethod(LfdrtConfig(**DIVERSE), encoder)
+    m.lower_cache = LowerCache()
+    m.items = m.prepare_pretraining(data["labelled"], data["pairs"] + words[:12])
+    # enough steps for the two heads to agree on some rows (rethinking needs agreement)
+    fit(m, m.items, TrainConfig(epochs=4, batch_size=12, head_lr=3e-3), progress=False)
+    return m
+
+
+def test_diverse_heads_and_consistency_act(diverse):
+    items = diverse.items
+    assert items.facts["active_families"] == ["indo_european", "sino_tibetan"]
+    # each head has its own bootstrap sample: n draws in all, the two samples differ
+    boot1 = [it["boot1"] for it in items.labelled]
+    boot2 = [it["boot2"] for it in items.labelled]
+    assert sum(boot1) == sum(boot2) == len(items.labelled) and boot1 != boot2
+    batch = next(iter(diverse.batches(items, 24, False, __import__("random").Random(0))))
+    diverse.train()
+    out = diverse.forward_loss(batch)
+    diverse.eval()
+    assert float(out["consistency"]) > 0 and float(out["kl"]) > 0  # two families: the KL term acts
+    assert 0 < float(out["head_overlap"]) < 1
+    out["loss"].backward()
+    st = diverse.table.families.index("sino_tibetan")
+    assert diverse.disentanglers.up.grad[st].abs().sum() > 0  # the Burmese family's disentangler trains
+    assert diverse.head2.fc1.weight.grad.abs().sum() > 0
+    diverse.zero_grad(set_to_none=True)
+    # the penalty alone pushes the heads' first layers apart
+    w1 = diverse.head1.fc1.weight.detach().clone().requires_grad_(True)
+    from xsent_core.methods.lfdrt import losses as L
+
+    L.head_overlap(w1, diverse.head2.fc1.weight.detach()).backward()
+    assert w1.grad.abs().sum() > 0
+
+
+def test_head_two_reads_pooled_tokens(diverse, data):
+    """With head_inputs='fused+pooled' the heads see different vectors, so they can disagree."""
+    rows = diverse._encode_rows(data["french"][:4])
+    lower = diverse._lower(rows["ids"], dtype=torch.float32)
+    from xsent_core.methods.common import pad_stack
+
+    mask = pad_stack([torch.ones(len(i), dtype=torch.long) for i in rows["ids"]])
+    feats = diverse._features(pad_stack(lower), mask, torch.zeros(4, dtype=torch.long))
+    assert not torch.allclose(feats.x1, feats.x2)
+    assert torch.equal(feats.x1, feats.z)
+
+
+def test_rethink_top_adapts_the_encoder_and_fusion(diverse, data):
+    before = {k: v.clone() for k, v in diverse.state_dict().items()}
+    saved = rethink_state(diverse)
+    assert any(k.startswith("encoder.") for k in saved) and any(k.startswith("attention.") for k in saved)
+    assert not any(k.startswith(("mlm_lfd.", "mlm_fusion.")) for k in saved)
+    result = rethink(diverse, data["french"], epochs=1, batch_size=4, lr=1e-3)
+    assert result.status == "finished"
+    used = sum(result.pseudo_labels_used.values())
+    # keep 0.5 of each agreed class (rounded up): at most half the agreeing rows plus one per class
+    agreed = sum(result.pseudo_labels_before.values())
+    assert 0 < used <= agreed // 2 + 3, (result.agreement_before, result.pseudo_labels_before)
+    after = diverse.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("encoder.") for k in changed) and any(k.startswith("attention.") for k in changed)
+    assert not any(k.startswith(("mlm_lfd.", "mlm_fusion.")) for k in changed)
+    diverse.load_state_dict(saved, strict=False)
+    assert all(torch.equal(before[k], diverse.state_dict()[k]) for k in before)
+
+
+@pytest.mark.parametrize("bad", [{"head_inputs": "pooled"}, {"rethink_train": "all"}, {"rethink_keep": 0.0}])
+def test_bad_diversity_settings_are_refused(encoder, bad):
+    with pytest.raises(CheckpointError, match=next(iter(bad))):
+        LfdrtMethod(LfdrtConfig(**TINY, **bad), encoder)
 
 
 # -- images ------------------------------------------------------------------------------

@@ -135,6 +135,7 @@ def flat_sentence_metrics(report: Mapping[str, Any]) -> dict[str, float]:
         "weighted_f1": report["weighted_f1"],
         "majority_accuracy": report["majority"]["accuracy"],
         "majority_macro_f1": report["majority"]["macro_f1"],
+        "majority_weighted_f1": report["majority"]["weighted_f1"],
         "n": float(report["n"]),
     }
     for lab, prf in report["per_class"].items():

@@ -16,7 +16,11 @@ from .train import RethinkResult, check_unlabelled, load_parallel, rethink
 
 _SEMEVAL = "semeval:{data}/semeval16_restaurants/%s-%s-%s.txt"
 _TARGETS = ("fr", "es", "nl", "ru")
-_PARALLEL = {lang: [_SEMEVAL % ("gold", "en", "train"), _SEMEVAL % ("smt", lang, "train")] for lang in _TARGETS}
+_PARALLEL = {
+    **{lang: [_SEMEVAL % ("gold", "en", "train"), _SEMEVAL % ("smt", lang, "train")] for lang in _TARGETS},
+    # no English/Burmese sentence pairs exist here: the curated word list trains the Sino-Tibetan disentangler
+    "my": ["words:{assets}/dictionaries/my-en.tsv"],
+}
 _TESTS = {
     **{lang: _SEMEVAL % ("gold", lang, "test") for lang in ("en", *_TARGETS)},
     "my-dev": "gklmip:{data}/gklmip_myanmar_sentiment/dev.json",

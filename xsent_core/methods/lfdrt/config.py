@@ -24,6 +24,11 @@ class LfdrtConfig:
     attn_heads: int = 1  # the paper's single-head cross-attention
     head_hidden: int = 256  # one hidden layer (ReLU) per MLP head
     dropout: float = 0.1
+    # head diversity, beyond the paper (defaults = the paper: two heads on the same fused vector).
+    # Heads that agree on every row make the double check and the disagreement queue empty.
+    head_inputs: str = "fused"  # "fused" | "fused+pooled": head 2 reads the mean-pooled routed tokens
+    head_bootstrap: bool = False  # each head trains on its own bootstrap sample of the labelled rows
+    head_orthogonality: float = 0.0  # weight of the heads' first-layer overlap penalty (losses.head_overlap)
     # loss weights (paper, Section 4.2)
     temperature: float = 0.07
     alpha1: float = 0.3  # masked LM of the own-family disentangler
@@ -31,6 +36,9 @@ class LfdrtConfig:
     beta1: float = 1.0
     beta2: float = 1.0
     beta3: float = 0.3  # masked LM on the fused representation
+    # beyond the paper: the heads read each translation through its family's disentangler (as target
+    # rows at test) and should say what they say on the English original (losses.consistency_loss)
+    pair_consistency: float = 0.0
     lambda1: float = 0.5  # rethinking pseudo-label CE, head 1
     lambda2: float = 0.5  # head 2
     mask_prob: float = 0.15
@@ -40,16 +48,20 @@ class LfdrtConfig:
     max_pairs_per_lang: int | None = None
     pair_min_ratio: float = 0.5  # target/source token-count ratio outside this range: dropped
     pair_max_ratio: float = 2.0
-    # rethinking fine-tuning (only the two heads and the rethinking MLM projection train)
+    # rethinking fine-tuning; "heads": only the two heads and the rethinking MLM projection train
+    # (the paper); "top": also the fusion, the disentanglers and the trained top encoder layer(s)
+    rethink_train: str = "heads"
     rethink_epochs: int = 3
     rethink_lr: float = 5e-6  # Adam, paper default
     rethink_batch_size: int = 32
     rethink_min_rows: int = 2
     rethink_max_rows: int | None = None  # random sample of this many rows (seeded) when larger
-    # beyond the paper (defaults = the paper): agreeing rows below this mean confidence take the
-    # masked-LM branch; "balanced" weighs each pseudo-label's CE by the inverse of its share among
-    # the agreed labels at the start (keeps self-training from drifting into the majority class)
+    # beyond the paper (defaults = the paper). Pseudo-labels are chosen once, at the start, where
+    # the heads agree (losses.select_pseudo_labels): at least this mean confidence, and per class
+    # only the `rethink_keep` most confident share; the other rows take the masked-LM branch.
+    # "balanced" weighs each pseudo-label's CE by the inverse of its class's share among them.
     rethink_min_confidence: float = 0.0
+    rethink_keep: float = 1.0
     rethink_class_weights: str = "none"  # "none" | "balanced"
-    rethink_decide_with_dropout: bool = False  # agreement on the dropout (training-mode) logits
+    rethink_decide_with_dropout: bool = False  # choose the pseudo-labels on dropout (training-mode) heads
     seed: int = 13

@@ -6,6 +6,7 @@ Rethinking Transfer" (the seed paper).
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -81,8 +82,10 @@ def sentiment_loss(
 
 
 def pretraining_loss(parts: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Eq. 17: Loss_PT = L_Align + L_LFD + L_SA (each already weighted inside)."""
-    return parts["align"] + parts["lfd"] + parts["sa"]
+    """Eq. 17: Loss_PT = L_Align + L_LFD + L_SA (each already weighted inside), plus any
+    term beyond the paper in `parts` (head diversity, pair consistency; weighted too)."""
+    extra = [v for k, v in parts.items() if k not in ("align", "lfd", "sa")]
+    return parts["align"] + parts["lfd"] + parts["sa"] + sum(extra, parts["sa"].new_zeros(()))
 
 
 def heads_agree(logits1: torch.Tensor, logits2: torch.Tensor) -> torch.Tensor:
@@ -90,47 +93,98 @@ def heads_agree(logits1: torch.Tensor, logits2: torch.Tensor) -> torch.Tensor:
     return logits1.argmax(-1) == logits2.argmax(-1)
 
 
+def select_pseudo_labels(
+    probs1: torch.Tensor, probs2: torch.Tensor, *, keep: float = 1.0, min_confidence: float = 0.0
+) -> torch.Tensor:
+    """Rethinking's pseudo-labels on [N, C] head probabilities: [N] class index, -1 for none.
+
+    A row gets the label both heads agree on when the heads' mean top probability
+    is at least `min_confidence`; of those rows, each class keeps only its `keep`
+    most confident share (rounded up), so a class the model predicts rarely still
+    contributes the same share of its rows as the majority class (class-balanced
+    self-training, Zou et al. 2018). keep=1, min_confidence=0: every agreeing row
+    (the paper).
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must be in (0, 1], got {keep}")
+    agree = probs1.argmax(-1) == probs2.argmax(-1)
+    confidence = (probs1.max(-1).values + probs2.max(-1).values) / 2
+    label = probs1.argmax(-1)
+    out = torch.full_like(label, -1)
+    for c in range(probs1.shape[-1]):
+        rows = (agree & (label == c) & (confidence >= min_confidence)).nonzero().flatten()
+        if rows.numel() == 0:
+            continue
+        n = math.ceil(keep * rows.numel())
+        best = rows[confidence[rows].argsort(descending=True, stable=True)[:n]]
+        out[best] = c
+    return out
+
+
 def rethinking_loss(
     logits1: torch.Tensor,
     logits2: torch.Tensor,
     mlm_row_loss: torch.Tensor,
+    pseudo: torch.Tensor,
     *,
     lambda1: float = 0.5,
     lambda2: float = 0.5,
-    decide1: torch.Tensor | None = None,
-    decide2: torch.Tensor | None = None,
-    min_confidence: float = 0.0,
     class_weights: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Eq. 18, per row, averaged over the batch.
 
-    Where the heads agree (decided on `decide1/2`, default the logits themselves,
-    e.g. dropout-free logits), the agreed label y is a pseudo-label:
-    lambda1 * CE(logits1, y) + lambda2 * CE(logits2, y). Where they disagree, the
-    row's masked-LM loss `mlm_row_loss[b]` is used instead. Total = (sum of the
-    per-row losses) / B. Also returns the two parts (same normalisation) and
-    the agreement mask.
-
-    Options beyond the paper (defaults = the paper): `min_confidence` sends an
-    agreeing row whose mean top probability (of the two heads) is below it to
-    the masked-LM branch too; `class_weights` [C] scales each pseudo-label's CE.
+    A row with a pseudo-label y (`pseudo[b] >= 0`, see `select_pseudo_labels`)
+    gets lambda1 * CE(logits1, y) + lambda2 * CE(logits2, y), scaled by
+    `class_weights[y]` when given; every other row (the heads disagree, or the
+    label was not confident enough) gets its masked-LM loss `mlm_row_loss[b]`.
+    Total = (sum of the per-row losses) / B; also returns the two parts (same
+    normalisation) and the pseudo-labelled mask.
     """
-    d1 = logits1 if decide1 is None else decide1
-    d2 = logits2 if decide2 is None else decide2
-    agree = heads_agree(d1.detach(), d2.detach())
-    if min_confidence > 0:
-        confidence = (d1.detach().softmax(-1).max(-1).values + d2.detach().softmax(-1).max(-1).values) / 2
-        agree = agree & (confidence >= min_confidence)
-    pseudo = d1.detach().argmax(-1)
-    ce = lambda1 * F.cross_entropy(logits1, pseudo, reduction="none") + lambda2 * F.cross_entropy(
-        logits2, pseudo, reduction="none"
+    labelled = pseudo >= 0
+    target = pseudo.clamp_min(0)
+    ce = lambda1 * F.cross_entropy(logits1, target, reduction="none") + lambda2 * F.cross_entropy(
+        logits2, target, reduction="none"
     )
     if class_weights is not None:
-        ce = ce * class_weights.to(ce.dtype)[pseudo]
+        ce = ce * class_weights.to(ce.dtype)[target]
     n = max(1, logits1.shape[0])
-    pseudo_part = (ce * agree).sum() / n
-    mlm_part = (mlm_row_loss * ~agree).sum() / n
-    return {"loss": pseudo_part + mlm_part, "pseudo": pseudo_part, "mlm": mlm_part, "agree": agree}
+    pseudo_part = (ce * labelled).sum() / n
+    mlm_part = (mlm_row_loss * ~labelled).sum() / n
+    return {"loss": pseudo_part + mlm_part, "pseudo": pseudo_part, "mlm": mlm_part, "labelled": labelled}
+
+
+def head_overlap(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """Mean squared cosine between the first-layer units of two heads ([H1, D], [H2, D]).
+
+    0 when every unit of one head is orthogonal to every unit of the other, 1 when
+    all units are parallel. A penalty on it keeps the heads reading different
+    directions of the input (asymmetric tri-training, Saito et al. 2017, penalise
+    |W1^T W2|), so their disagreement carries information.
+    """
+    if w1.dim() != 2 or w2.dim() != 2 or w1.shape[1] != w2.shape[1]:
+        raise ValueError(f"expected [H1, D] and [H2, D] weights, got {tuple(w1.shape)} and {tuple(w2.shape)}")
+    cos = F.normalize(w1, dim=-1) @ F.normalize(w2, dim=-1).T
+    return (cos**2).mean()
+
+
+def consistency_loss(anchor_logits: torch.Tensor, translation_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(p_anchor || p_translation), p = softmax; the anchor side is a fixed target.
+
+    Trains the heads on what target rows get at test (the translation through its
+    family's disentangler) without target labels: the translation should read as
+    its English original does. 0 when the two distributions are equal.
+    """
+    target = anchor_logits.detach().log_softmax(-1)
+    return F.kl_div(translation_logits.log_softmax(-1), target, log_target=True, reduction="batchmean")
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """sum(w * v) / sum(w); the plain mean without weights; 0 when every weight is 0."""
+    if weights is None:
+        return values.mean()
+    w = weights.to(values.dtype)
+    total = w.sum()
+    return (values * w).sum() / total if bool(total > 0) else values.sum() * 0.0
 
 
 def decide(probs1: torch.Tensor, probs2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -23,6 +23,7 @@ Choices the paper leaves open are listed in `docs` of the package README
 """
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from .families import FamilyTable, Route, load_family_table
 from .layers import CrossAttention, FamilyDisentanglers, MlmHead, MlpHead
 
 NO_IMAGE_MODEL = "this LFD-RT model was trained without images; the image was ignored"
+HEAD_INPUTS = ("fused", "fused+pooled")
 
 
 @dataclass
@@ -58,7 +60,18 @@ class PretrainItems:
 
 
 class RethinkItems(list):
-    """Prepared rethinking rows: frozen fused vectors (clean and masked) and masked words."""
+    """Prepared rethinking rows: frozen lower-layer states (clean and BERT-masked), family, masked words."""
+
+
+@dataclass
+class Features:
+    """One pass over token states: the top encoder states and what each head reads."""
+
+    hidden: torch.Tensor  # [B, T, D] top encoder states (before routing)
+    z: torch.Tensor  # [B, D] fused vector
+    x1: torch.Tensor  # head 1's input
+    x2: torch.Tensor  # head 2's input
+    weights: torch.Tensor  # [B, heads, 1, T] fusion attention
 
 
 class LowerCache:
@@ -107,8 +120,12 @@ class LfdrtMethod(Method):
             )
         if not config.families:
             config = replace_config(config, families=list(table.families))
-        if config.kl_families not in ("active", "all"):
-            raise CheckpointError(f"kl_families must be 'active' or 'all', got {config.kl_families!r}")
+        for key, allowed in (("kl_families", ("active", "all")), ("head_inputs", HEAD_INPUTS),
+                             ("rethink_train", ("heads", "top")), ("rethink_class_weights", ("none", "balanced"))):
+            if getattr(config, key) not in allowed:
+                raise CheckpointError(f"{key} must be one of {list(allowed)}, got {getattr(config, key)!r}")
+        if not 0.0 < config.rethink_keep <= 1.0:
+            raise CheckpointError(f"rethink_keep must be in (0, 1], got {config.rethink_keep}")
         if config.image_encoder is not None and image_encoder is None:
             raise CheckpointError(f"config names image encoder {config.image_encoder!r} but none was given")
         super().__init__(config)
@@ -266,6 +283,17 @@ class LfdrtMethod(Method):
         out, weights = self.attention(query, text, mask)
         return out[:, 0], weights
 
+    def _features(
+        self, lower: torch.Tensor, mask: torch.Tensor, family: torch.Tensor,
+        image: torch.Tensor | None = None, has_image: torch.Tensor | None = None,
+    ) -> Features:
+        """Cached lower states -> top layers -> family routing -> fusion -> each head's input."""
+        hidden = self._upper(lower, mask)
+        routed = self._routed(hidden, family)
+        z, weights = self._fuse(routed, mask, image, has_image)
+        x2 = self.encoder.mean_pool(routed, mask).to(z.dtype) if self.config.head_inputs == "fused+pooled" else z
+        return Features(hidden, z, z, x2, weights)
+
     def _decoder(self, candidates: torch.Tensor | None) -> torch.Tensor:
         weight = self.encoder.model.get_input_embeddings().weight
         return weight if candidates is None else weight[candidates]
@@ -327,6 +355,7 @@ class LfdrtMethod(Method):
         lower = self._lower(ids)
         lower_m = self._lower(masked)
         pooled, has_image, _ = self._images(rows)
+        boot = self._bootstrap_counts(len(rows)) if self.config.head_bootstrap else None
         labelled_items = []
         for n, ex in enumerate(rows):
             fam = self._family_index(self.route(ex.lang, texts[n]))
@@ -339,6 +368,7 @@ class LfdrtMethod(Method):
                     "family": fam,
                     "has_image": bool(has_image[n]),
                     "image": pooled[n],
+                    **({"boot1": float(boot[0][n]), "boot2": float(boot[1][n])} if boot is not None else {}),
                 }
             )
         pair_items = []
@@ -374,6 +404,11 @@ class LfdrtMethod(Method):
         }
         return PretrainItems(labelled_items, pair_items, tuple(sorted(active)), facts)
 
+    def _bootstrap_counts(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """How often each labelled row is drawn in each head's bootstrap sample (n draws with replacement)."""
+        gen = torch.Generator().manual_seed(self.config.seed + 5)
+        return tuple(torch.bincount(torch.randint(n, (n,), generator=gen), minlength=n) for _ in range(2))  # type: ignore[return-value]
+
     # -- batching ---------------------------------------------------------------
     def batches(self, prepared: Any, batch_size: int, shuffle: bool, generator: random.Random) -> Iterator[Any]:
         if not isinstance(prepared, PretrainItems):
@@ -402,6 +437,7 @@ class LfdrtMethod(Method):
             "family": torch.tensor([it["family"] for it in items]),
             "has_image": torch.tensor([it["has_image"] for it in items]),
             "image": torch.stack([it["image"] for it in items]),
+            **({f"boot{h}": torch.tensor([it[f"boot{h}"] for it in items]) for h in (1, 2)} if "boot1" in items[0] else {}),
         }
 
     def _collate_pairs(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -419,9 +455,14 @@ class LfdrtMethod(Method):
         """Rethinking rows (the base batching calls this for `RethinkItems`)."""
         batch = {
             "kind": "rethink",
-            "z": torch.stack([it["z"] for it in items]),
-            "z_m": torch.stack([it["z_m"] for it in items]),
+            "lower": pad_stack([it["lower"] for it in items]),
+            "lower_m": pad_stack([it["lower_m"] for it in items]),
+            "mask": pad_stack([torch.ones(len(it["lower"]), dtype=torch.long) for it in items]),
+            "family": torch.tensor([it["family"] for it in items]),
+            "has_image": torch.tensor([it["has_image"] for it in items]),
+            "image": torch.stack([it["image"] for it in items]),
             "words": pad_stack([it["words"] for it in items], value=L.IGNORE),
+            "pseudo": torch.tensor([it.get("pseudo", -1) for it in items]),
         }
         if "class_weights" in items[0]:
             batch["class_weights"] = items[0]["class_weights"]
@@ -445,30 +486,40 @@ class LfdrtMethod(Method):
         return pad_stack(rows, value=L.IGNORE)
 
     def pretrain_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        parts, logged = self.pretrain_terms(batch)
+        return {"loss": L.pretraining_loss(parts), **logged}
+
+    def pretrain_terms(self, batch: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(the weighted terms of Eq. 17 and those beyond it, each with its graph; detached raw values to log).
+
+        Separate from `pretrain_loss` so a benchmark can measure each term's gradient share."""
         c = self.config
         lab = batch["lab"]
         zero = lab["lower"].new_zeros((), dtype=torch.float32)
         parts: dict[str, torch.Tensor] = {}
         # sentiment: two heads on the fused vector, masked LM on the fused vector of the masked text
-        hidden = self._upper(lab["lower"], lab["mask"])
-        z, _ = self._fuse(self._routed(hidden, lab["family"]), lab["mask"], lab["image"], lab["has_image"])
-        ce1 = F.cross_entropy(self.head1(z), lab["label"])
-        ce2 = F.cross_entropy(self.head2(z), lab["label"])
-        hidden_m = self._upper(lab["lower_m"], lab["mask"])
-        z_m, _ = self._fuse(self._routed(hidden_m, lab["family"]), lab["mask"], lab["image"], lab["has_image"])
+        feats = self._features(lab["lower"], lab["mask"], lab["family"], lab["image"], lab["has_image"])
+        hidden = feats.hidden
+        # each head on its own input and (with head_bootstrap) its own bootstrap sample of the rows
+        ce1 = L.weighted_mean(F.cross_entropy(self.head1(feats.x1), lab["label"], reduction="none"), lab.get("boot1"))
+        ce2 = L.weighted_mean(F.cross_entropy(self.head2(feats.x2), lab["label"], reduction="none"), lab.get("boot2"))
+        z_m = self._features(lab["lower_m"], lab["mask"], lab["family"], lab["image"], lab["has_image"]).z
         words = self._row_words(lab["targets"])
         cands = self._candidates(words)
         fusion_logits = self.mlm_fusion(z_m, self._decoder(cands))
         has_words = (words != L.IGNORE).any(1)
         mask2 = L.bag_of_words_mlm_loss(fusion_logits, self._remap(words, cands))[has_words].mean() if bool(has_words.any()) else zero
         parts["sa"] = L.sentiment_loss(ce1, ce2, mask2, c.beta1, c.beta2, c.beta3)
+        overlap = L.head_overlap(self.head1.fc1.weight, self.head2.fc1.weight)
+        if c.head_orthogonality > 0:
+            parts["diversity"] = c.head_orthogonality * overlap
         # cross-modal alignment (text vs image) on rows with images
         cma = zero
         img = lab["has_image"]
         if self.image_proj is not None and int(img.sum()) >= 2:
             text_vec = self.encoder.mean_pool(hidden[img], lab["mask"][img])
             cma = L.unified_contrastive_loss(text_vec, self.image_proj(lab["image"][img]), c.temperature)
-        cla, mask1, kl = zero, zero, zero
+        cla, mask1, kl, consistency = zero, zero, zero, zero
         if "pair" in batch:
             pair = batch["pair"]
             h_an = self._upper(pair["an_lower"], pair["an_mask"])
@@ -478,11 +529,14 @@ class LfdrtMethod(Method):
             )
             if self.disentanglers is not None:
                 mask1, kl = self._disentangle_losses(pair, h_an, list(batch.get("active", [])))
+            if c.pair_consistency > 0:
+                consistency = self._pair_consistency(pair)
+                parts["consistency"] = c.pair_consistency * consistency
         parts["align"] = cla + cma
         parts["lfd"] = L.lfd_loss(mask1, kl, c.alpha1, c.alpha2)
-        total = L.pretraining_loss(parts)
-        return {
-            "loss": total,
+        return parts, {
+            "head_overlap": overlap.detach(),
+            "consistency": consistency.detach(),
             "ce1": ce1.detach(),
             "ce2": ce2.detach(),
             "mask2": mask2.detach(),
@@ -491,6 +545,16 @@ class LfdrtMethod(Method):
             "mask1": mask1.detach(),
             "kl": kl.detach(),
         }
+
+    def _pair_consistency(self, pair: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Both heads on each translation, routed as a target row is at test, against their English reading."""
+        none = torch.full_like(pair["family"], -1)
+        anchor = self._features(pair["an_lower"], pair["an_mask"], none)
+        translation = self._features(pair["ts_lower"], pair["ts_mask"], pair["family"])
+        return (
+            L.consistency_loss(self.head1(anchor.x1), self.head1(translation.x1))
+            + L.consistency_loss(self.head2(anchor.x2), self.head2(translation.x2))
+        ) / 2
 
     def _disentangle_losses(
         self, pair: Mapping[str, torch.Tensor], h_an: torch.Tensor, active: list[int]
@@ -521,35 +585,57 @@ class LfdrtMethod(Method):
         return mask1, kl
 
     def rethink_loss(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Eq. 18 on precomputed fused vectors; only the heads (and the new MLM projection) learn."""
+        """Eq. 18 with the pseudo-labels chosen at the start (`batch["pseudo"]`, -1 = masked-LM row).
+
+        With rethink_train="heads" only the heads (and the new MLM projection) learn, on
+        features computed without gradients; with "top" the gradients reach the fusion,
+        the disentanglers and the trained top encoder layer(s) as well.
+        """
         c = self.config
-        z, z_m, words = batch["z"], batch["z_m"], batch["words"]
-        logits1, logits2 = self.head1(z), self.head2(z)
-        d1, d2 = logits1.detach(), logits2.detach()
-        if not c.rethink_decide_with_dropout:
-            with torch.no_grad():  # the agreement check reads the heads without dropout
-                d1 = self.head1.fc2(F.relu(self.head1.fc1(z)))
-                d2 = self.head2.fc2(F.relu(self.head2.fc1(z)))
+        args = (batch["mask"], batch["family"], batch["image"], batch["has_image"])
+        with contextlib.nullcontext() if c.rethink_train == "top" else torch.no_grad():
+            clean = self._features(batch["lower"], *args)
+            masked = self._features(batch["lower_m"], *args)
+        logits1, logits2 = self.head1(clean.x1), self.head2(clean.x2)
+        words = batch["words"]
         cands = self._candidates(words)
         decoder = self._decoder(cands)
         target = self._remap(words, cands)
         mlm = (
-            L.bag_of_words_mlm_loss(self.mlm_rethink(self.head1.hidden(z_m), decoder), target)
-            + L.bag_of_words_mlm_loss(self.mlm_rethink(self.head2.hidden(z_m), decoder), target)
+            L.bag_of_words_mlm_loss(self.mlm_rethink(self.head1.hidden(masked.x1), decoder), target)
+            + L.bag_of_words_mlm_loss(self.mlm_rethink(self.head2.hidden(masked.x2), decoder), target)
         ) / 2
         out = L.rethinking_loss(
-            logits1, logits2, mlm, lambda1=c.lambda1, lambda2=c.lambda2, decide1=d1, decide2=d2,
-            min_confidence=c.rethink_min_confidence, class_weights=batch.get("class_weights"),
+            logits1, logits2, mlm, batch["pseudo"], lambda1=c.lambda1, lambda2=c.lambda2,
+            class_weights=batch.get("class_weights"),
         )
-        agree = out.pop("agree")
-        return {**{k: (v if k == "loss" else v.detach()) for k, v in out.items()}, "agree_rate": agree.float().mean()}
+        labelled = out.pop("labelled")
+        agree = logits1.detach().argmax(-1) == logits2.detach().argmax(-1)
+        return {**{k: (v if k == "loss" else v.detach()) for k, v in out.items()},
+                "labelled_rate": labelled.float().mean(), "agree_rate": agree.float().mean()}
 
     def rethink_parameters(self) -> list[torch.nn.Parameter]:
-        return [*self.head1.parameters(), *self.head2.parameters(), *self.mlm_rethink.parameters()]
+        return [p for _, p in self.rethink_named_parameters()]
+
+    def rethink_named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """What rethinking trains: the heads and the rethinking MLM projection, plus with
+        rethink_train="top" every other trained part the classification path reads."""
+        own = ("head1.", "head2.", "mlm_rethink.")
+        unused = ("mlm_lfd.", "mlm_fusion.")  # pre-training's masked-LM transforms
+        top = self.config.rethink_train == "top"
+        return [
+            (n, p) for n, p in self.named_parameters()
+            if n.startswith(own) or (top and p.requires_grad and not n.startswith(unused))
+        ]
 
     def param_groups(self, train: TrainConfig) -> list[dict[str, Any]]:
         if self.stage == "rethink":
-            return [{"params": self.rethink_parameters(), "lr": train.head_lr, "name": "rethink"}]
+            named = self.rethink_named_parameters()
+            groups = [{"params": [p for n, p in named if not n.startswith("encoder.")], "lr": train.head_lr, "name": "rethink"}]
+            encoder = [p for n, p in named if n.startswith("encoder.")]
+            if encoder:
+                groups.append({"params": encoder, "lr": train.lr, "name": "encoder"})
+            return groups
         return super().param_groups(train)
 
     # -- inference --------------------------------------------------------------
@@ -599,16 +685,13 @@ class LfdrtMethod(Method):
             chunk = order[start : start + batch_size]
             lower = self._lower([ids[i] for i in chunk], dtype=torch.float32)
             mask = pad_stack([torch.ones(len(ids[i]), dtype=torch.long) for i in chunk]).to(device)
-            hidden = self._upper(pad_stack(lower).to(device), mask)
             fam = torch.tensor([families[i] for i in chunk], device=device)
-            zz, weights = self._fuse(
-                self._routed(hidden, fam), mask, image[chunk].to(device), has_image[chunk].to(device)
-            )
-            z[chunk] = zz.float().cpu()
-            p1[chunk] = self.head1(zz).softmax(-1).float().cpu()
-            p2[chunk] = self.head2(zz).softmax(-1).float().cpu()
+            feats = self._features(pad_stack(lower).to(device), mask, fam, image[chunk].to(device), has_image[chunk].to(device))
+            z[chunk] = feats.z.float().cpu()
+            p1[chunk] = self.head1(feats.x1).softmax(-1).float().cpu()
+            p2[chunk] = self.head2(feats.x2).softmax(-1).float().cpu()
             for row, i in enumerate(chunk):
-                attn[i] = weights[row, :, 0, : len(ids[i])].float().cpu()
+                attn[i] = feats.weights[row, :, 0, : len(ids[i])].float().cpu()
         return z, p1, p2, attn
 
     def _infer(self, examples: Sequence[Example], batch_size: int = 32) -> dict[str, Any]:
@@ -751,21 +834,41 @@ class LfdrtMethod(Method):
     # -- rethinking -------------------------------------------------------------
     @torch.inference_mode()
     def prepare_rethinking(self, examples: Sequence[Example], routes: Sequence[Route]) -> RethinkItems:
-        """Frozen fused vectors of unlabelled rows, clean and BERT-masked (labels are never read)."""
+        """Frozen lower-layer states of unlabelled rows, clean and BERT-masked (labels are never read)."""
         from ..common import normalized_text
 
         texts = [normalized_text(ex)[0] for ex in examples]
         ids, _ = self._tokenise(texts, self.config.max_length)
         masked, targets = self._masked_copies(ids, self.config.seed + 2)
         image, has_image, _ = self._images(examples)
-        families = [self._family_index(r) for r in routes]
-        z, _, _, _ = self._run(ids, families, image, has_image)
-        z_m, _, _, _ = self._run(masked, families, image, has_image)
+        lower, lower_m = self._lower(ids), self._lower(masked)
         items = RethinkItems()
-        for n in range(len(examples)):
+        for n, route in enumerate(routes):
             words = targets[n][targets[n] != L.IGNORE]
-            items.append({"z": z[n], "z_m": z_m[n], "words": words if len(words) else torch.full((1,), L.IGNORE)})
+            items.append({
+                "lower": lower[n], "lower_m": lower_m[n], "family": self._family_index(route),
+                "image": image[n], "has_image": bool(has_image[n]),
+                "words": words if len(words) else torch.full((1,), L.IGNORE),
+            })
         return items
+
+    @torch.no_grad()
+    def rethink_probs(
+        self, items: Sequence[Mapping[str, Any]], batch_size: int = 64, dropout: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both heads' probabilities [N, C] on prepared rethinking rows (dropout on if asked)."""
+        self.train(dropout)
+        p1, p2 = [], []
+        try:
+            for start in range(0, len(items), batch_size):
+                batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                         for k, v in self.collate(items[start : start + batch_size]).items()}
+                feats = self._features(batch["lower"], batch["mask"], batch["family"], batch["image"], batch["has_image"])
+                p1.append(self.head1(feats.x1).softmax(-1).float().cpu())
+                p2.append(self.head2(feats.x2).softmax(-1).float().cpu())
+        finally:
+            self.eval()
+        return torch.cat(p1), torch.cat(p2)
 
     def rethink(self, examples: Sequence[Example], **kwargs: Any) -> Any:
         """Rethinking fine-tuning on unlabelled rows; see `train.rethink`."""
@@ -774,10 +877,9 @@ class LfdrtMethod(Method):
         return rethink(self, examples, **kwargs)
 
 
-def head_state(model: LfdrtMethod) -> dict[str, torch.Tensor]:
+def rethink_state(model: LfdrtMethod) -> dict[str, torch.Tensor]:
     """Copy of everything rethinking may change (to restore on cancel/failure)."""
-    keep = ("head1.", "head2.", "mlm_rethink.")
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(keep)}
+    return {n: p.detach().clone() for n, p in model.rethink_named_parameters()}
 
 
 def head_notes(agree: bool, head1: Mapping[str, float], head2: Mapping[str, float], family: str | None) -> tuple[str, ...]:

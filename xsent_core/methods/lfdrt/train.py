@@ -25,25 +25,36 @@ from .model import LowerCache
 from .pairs import verified_pairs
 
 NOT_CHANGED = "the model was not changed"
+WORDS = "words:"  # a parallel spec that is a bilingual word list
 
 
 # -- parallel pairs --------------------------------------------------------------
 def load_parallel(
     spec: Mapping[str, Sequence[str]], config: LfdrtConfig
 ) -> tuple[list[tuple[Example, Example]], list[dict[str, Any]]]:
-    """{lang: [anchor FORMAT:PATH, translation FORMAT:PATH]} -> verified pairs and a report per language."""
+    """{lang: [anchor FORMAT:PATH, translation FORMAT:PATH]} -> verified pairs and a report per language.
+
+    A language without parallel sentences may give a bilingual word list instead:
+    {lang: ["words:PATH"]}, a TSV of `target word<TAB>anchor word` (e.g.
+    assets/dictionaries/my-en.tsv); each word pair is one pair.
+    """
     from ...recipes import load_data
 
     pairs: list[tuple[Example, Example]] = []
     reports = []
     for lang, specs in spec.items():
-        if len(specs) != 2:
-            raise XsentError(f"parallel data for {lang!r}: expected [anchor spec, translation spec], got {specs!r}")
-        source, target = load_data(specs[0]), load_data(specs[1])
-        kept, report = verified_pairs(
-            source, target, lang=lang, min_ratio=config.pair_min_ratio, max_ratio=config.pair_max_ratio
-        )
-        facts = report.to_dict()
+        if len(specs) == 1 and str(specs[0]).startswith(WORDS):
+            kept, facts = _word_pairs(lang, specs[0][len(WORDS):])
+        elif len(specs) == 2:
+            source, target = load_data(specs[0]), load_data(specs[1])
+            kept, report = verified_pairs(
+                source, target, lang=lang, min_ratio=config.pair_min_ratio, max_ratio=config.pair_max_ratio
+            )
+            facts = report.to_dict()
+        else:
+            raise XsentError(
+                f"parallel data for {lang!r}: expected [anchor spec, translation spec] or [\"{WORDS}PATH\"], got {specs!r}"
+            )
         if config.max_pairs_per_lang is not None and len(kept) > config.max_pairs_per_lang:
             chosen = sorted(random.Random(config.seed).sample(range(len(kept)), config.max_pairs_per_lang))
             kept = [kept[i] for i in chosen]
@@ -51,6 +62,18 @@ def load_parallel(
         reports.append(facts)
         pairs.extend((a, b if b.lang else dataclasses.replace(b, lang=lang)) for a, b in kept)
     return pairs, reports
+
+
+def _word_pairs(lang: str, path: str) -> tuple[list[tuple[Example, Example]], dict[str, Any]]:
+    from ...paths import expand_placeholders
+    from ...vecmap import read_dictionary
+
+    words = read_dictionary(expand_placeholders(path))
+    kept = [(Example(f"{lang}-w{i}-src", anchor), Example(f"{lang}-w{i}", target, lang))
+            for i, (target, anchor) in enumerate(words)]
+    n = len(kept)
+    return kept, {"lang": lang, "source": "word list", "source_rows": n, "target_rows": n, "aligned": n,
+                  "unmatched_source": 0, "unmatched_target": 0, "dropped": {}, "kept": n}
 
 
 # -- rethinking ---------------------------------------------------------------------
@@ -69,6 +92,7 @@ class RethinkResult:
     model_dir: str | None
     message: str
     history: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    pseudo_labels_used: Mapping[str, int] = field(default_factory=dict)  # chosen for training (confident, per-class share)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -157,16 +181,20 @@ def balanced_weights(counts: Mapping[str, int]) -> torch.Tensor:
     return torch.tensor([total / (k * n) if n else 1.0 for n in present])
 
 
-def _agreement(model: Any, items: Sequence[Mapping[str, torch.Tensor]]) -> tuple[float, dict[str, int]]:
+def _agreement(probs1: torch.Tensor, probs2: torch.Tensor) -> tuple[float, dict[str, int]]:
+    """(share of rows whose heads agree, agreed rows per label)."""
     from ...types import SENTIMENT_LABELS
 
-    model.eval()
-    with torch.inference_mode():
-        z = torch.stack([it["z"] for it in items]).to(model.device)
-        l1, l2 = model.head1(z).argmax(-1), model.head2(z).argmax(-1)
+    l1, l2 = probs1.argmax(-1), probs2.argmax(-1)
     agree = l1 == l2
     counts = {lab: int(((l1 == i) & agree).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
-    return float(agree.float().mean()), counts
+    return float(agree.float().mean()) if len(agree) else 0.0, counts
+
+
+def _label_counts(pseudo: torch.Tensor) -> dict[str, int]:
+    from ...types import SENTIMENT_LABELS
+
+    return {lab: int((pseudo == i).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
 
 
 def rethink(
@@ -188,20 +216,25 @@ def rethink(
 ) -> RethinkResult:
     """Rethinking fine-tuning (Section 3.4) of `model` in place on unlabelled rows.
 
-    Only the two heads and the new rethinking MLM projection train (Adam =
-    AdamW without weight decay, `rethink_lr`); the rest of the model is frozen
-    and its fused vectors are computed once. Labels in `examples` are never read.
+    Pseudo-labels are chosen once, before training, where the two heads agree
+    (`rethink_min_confidence`, per-class share `rethink_keep`); those rows get
+    cross-entropy, the others the masked-LM term. What trains is set by
+    `rethink_train` (the heads and the new rethinking MLM projection, or also the
+    fusion, disentanglers and top encoder layer(s)); Adam = AdamW without weight
+    decay at `rethink_lr`; the frozen lower layers run once. Labels in
+    `examples` are never read.
     `lang` is used for rows without a code. An empty/one-row set, or rows in a
     language the family table does not know, raise XsentError before anything
     changes; a cancelled run restores the heads (checkpoints stay in
     `out_dir/checkpoints/last` for `resume`). `prepared`: the output of
     `model.prepare_rethinking` for exactly these rows (after `max_rows`), to
-    reuse the frozen fused vectors across runs from the same pre-trained model.
+    reuse the frozen lower-layer states across runs from the same pre-trained model.
     """
     from ...distributed import dist_info
     from ...registry import save_model
     from ...training import fit
-    from .model import head_state
+    from . import losses as L
+    from .model import rethink_state
 
     c = model.config
     rows, routes, blank = check_unlabelled(model, examples, lang)
@@ -212,20 +245,21 @@ def rethink(
     languages: dict[str, int] = {}
     for r in routes:
         languages[r.lang or "?"] = languages.get(r.lang or "?", 0) + 1
-    saved = head_state(model)
+    saved = rethink_state(model)
     start = time.time()
     try:
         if prepared is not None and len(prepared) != len(rows):
             raise XsentError(f"prepared rethinking data has {len(prepared)} rows, the set has {len(rows)}")
-        base_items = prepared if prepared is not None else model.prepare_rethinking(rows, routes)
-        items = type(base_items)({k: v for k, v in it.items() if k != "class_weights"} for it in base_items)
-        before, labels_before = _agreement(model, items)
-        if c.rethink_class_weights == "balanced":
-            weights = balanced_weights(labels_before)
-            for it in items:
-                it["class_weights"] = weights
-        elif c.rethink_class_weights != "none":
+        if c.rethink_class_weights not in ("none", "balanced"):
             raise XsentError(f"rethink_class_weights must be 'none' or 'balanced', got {c.rethink_class_weights!r}")
+        base_items = prepared if prepared is not None else model.prepare_rethinking(rows, routes)
+        before, labels_before = _agreement(*model.rethink_probs(base_items))
+        p1, p2 = model.rethink_probs(base_items, dropout=c.rethink_decide_with_dropout)
+        pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
+        used = _label_counts(pseudo)
+        extra: dict[str, Any] = {"class_weights": balanced_weights(used)} if c.rethink_class_weights == "balanced" else {}
+        # a fresh list: `prepared` is shared between runs, each with its own pseudo-labels
+        items = type(base_items)({**it, "pseudo": int(pseudo[n]), **extra} for n, it in enumerate(base_items))
         with torch.random.fork_rng(devices=[]):  # "a new linear projection" for the rethinking MLM
             torch.manual_seed(c.seed + 3)
             model.mlm_rethink.dense.reset_parameters()
@@ -261,12 +295,14 @@ def rethink(
             status=result.status, rows=len(rows), skipped_blank=blank, languages=languages, steps=result.steps,
             seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=before,
             pseudo_labels_before=labels_before, pseudo_labels_after=labels_before,
-            model_dir=None, message=f"rethinking {result.status}; the heads were restored", history=result.history,
+            model_dir=None, message=f"rethinking {result.status}; the model was restored", history=result.history,
+            pseudo_labels_used=used,
         )
-    after, labels_after = _agreement(model, items)
+    after, labels_after = _agreement(*model.rethink_probs(items))
     message = (
         f"rethought on {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(languages.items()))}); "
-        f"heads agree on {before:.1%} -> {after:.1%} of them"
+        f"heads agree on {before:.1%} -> {after:.1%} of them; {sum(used.values())} pseudo-labels used "
+        f"({', '.join(f'{k}: {v}' for k, v in used.items())})"
     )
     if out_dir is not None and dist_info().is_main:  # under torchrun, rank 0 alone writes
         shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
@@ -277,6 +313,7 @@ def rethink(
         seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=after,
         pseudo_labels_before=labels_before, pseudo_labels_after=labels_after,
         model_dir=str(out_dir) if out_dir is not None else None, message=message, history=result.history,
+        pseudo_labels_used=used,
     )
 
 

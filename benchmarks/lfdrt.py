@@ -297,7 +297,7 @@ def term_report(model: Any, items: Any, batches: int = 6, batch_size: int = 16) 
         parts, _ = model.pretrain_terms(batch)
         for k, v in parts.items():
             grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
-            values.setdefault(k, []).append(float(v))
+            values.setdefault(k, []).append(float(v.detach()))
             norms.setdefault(k, []).append(float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None))))
     model.eval()
     total = sum(statistics.mean(v) for v in norms.values()) or 1.0
@@ -480,9 +480,10 @@ DEFAULT_CARD_NOTES = """
   `python -m xsent_core train --method lfdrt --preset lfdrt-rethink --out DIR --unlabelled jsonl:rows.jsonl`
   or `model.rethink(examples)` (rows need a `lang`, or a script that identifies the family, e.g. Burmese).
 - Text-only: SemEval has no images; an image given to this model is ignored with a warning.
-- Only the FR/ES/NL/RU translations (all Indo-European) were available as parallel data, so only the
-  Indo-European disentangler was trained; the other 12 families (Burmese: Sino-Tibetan) keep the
-  identity map, i.e. read the shared aligned features, and the KL-to-uniform term had nothing to act on.
+- Parallel data: the FR/ES/NL/RU translations of the English train set (Indo-European, the anchor's family)
+  and, for Burmese (Sino-Tibetan), the curated word list `assets/dictionaries/my-en.tsv` (no English/Burmese
+  sentence pairs exist here): two family disentanglers train and the KL-to-uniform term separates them.
+  The other 11 families keep the identity map, i.e. read the shared aligned features.
 - Full measurements: `benchmarks/results/lfdrt.json`, produced by `benchmarks/lfdrt.py`.
 """
 

@@ -180,6 +180,16 @@ class AnnotationRecords(StoreConnection):
             for r in rows
         ]
 
+    def head_disagreement(self, model: str | None = None) -> tuple[int, int]:
+        """(documents whose latest prediction's two heads disagree, documents whose latest
+        prediction has two heads at all), over the latest prediction of `model`, or of any."""
+        rows = self._read(
+            "SELECT count(q.p_disagreement) AS n, COALESCE(sum(q.p_disagreement), 0) AS d FROM ("
+            + _QUEUE_SELECT + ") AS q",
+            {"model": model},
+        )
+        return int(rows[0]["d"]), int(rows[0]["n"])
+
     def annotator_pairs_agreement(self) -> list[AnnotatorLabels]:
         """For each document annotated by two or more annotators, each one's latest annotation.
 

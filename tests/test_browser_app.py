@@ -56,6 +56,14 @@ def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     with Store.open(tmp / "store.sqlite3") as store:
         ids = store.add_documents([Example(id=f"d{i}", text=t) for i, t in enumerate(DOCS)], source="test-seed")
+        # two two-head predictions, one whose heads split: the queue shows the rate
+        from xsent_core.types import Prediction
+
+        probs = {"negative": 0.2, "neutral": 0.1, "positive": 0.7}
+        predicted = store.add_documents([Example(id="p0", text="The soup was cold."), Example(id="p1", text="Lovely staff.")],
+                                        source="test-seed")
+        for doc, agree in zip(predicted, (False, True)):
+            store.record_prediction(doc, "two-heads", None, "lfdrt", Prediction("positive", probs, extras={"heads_agree": agree}))
     auth = [a for user, pw in USERS.items() for a in ("--auth", f"{user}:{pw}")]
     with running_app(tmp, *auth) as url:
         yield {"url": url, "db": tmp / "store.sqlite3", "ids": ids, "work": tmp / "work"}
@@ -115,6 +123,7 @@ def test_annotate_correct_save_reload_shows_version(app, browser, shots):
     page.keyboard.press("s")  # save shortcut (works with the focus on the label radio)
     page.locator("#annotate-message").get_by_text("Saved v1").wait_for(timeout=30_000)
     assert "alice" in page.locator("#annotate-message").inner_text()
+    expect(page.locator("#annotate-queue-stats")).to_contain_text("Heads split on 1 of 2 documents", timeout=30_000)
     # the queue's version column follows the save
     queue_row = page.locator("#annotate-queue tr", has_text=DOCS[0][:30])
     expect(queue_row).to_contain_text("v1", timeout=30_000)

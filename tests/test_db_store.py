@@ -269,6 +269,9 @@ def test_queue_orders(store):
     assert ids("lowest_confidence", model="m") == [d2, d3, d1, d4]
     assert ids("disagreement") == [d1, d3, d2, d4]
     assert ids("disagreement", unannotated_only=True) == [d1, d3, d4]
+    # the queue's disagreement rate: d1 splits, d2 agrees, d3's latest prediction and d4 have no heads
+    assert store.head_disagreement() == (1, 2)
+    assert store.head_disagreement(model="m2") == (0, 0)
     assert [q.document.id for q in store.annotation_queue("newest", 2, 1)] == [d3, d2]
     items = {q.document.id: q for q in store.annotation_queue("newest", 10, 0)}
     assert items[d2].annotation_version == 1 and items[d2].confidence == pytest.approx(0.4)

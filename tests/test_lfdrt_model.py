@@ -277,6 +277,7 @@ def test_rethink_cancel_restores_heads(model, data):
 
 # -- diverse heads, pair consistency, word-list pairs, adapting rethinking ------------------
 DIVERSE = dict(TINY, head_inputs="fused+pooled", head_bootstrap=True, head_orthogonality=0.5, pair_consistency=1.0,
+               routed_sentiment=1.0,
                rethink_train="top", rethink_keep=0.5, rethink_class_weights="balanced")
 
 
@@ -308,6 +309,9 @@ def test_diverse_heads_and_consistency_act(diverse):
     diverse.eval()
     assert float(out["consistency"]) > 0 and float(out["kl"]) > 0  # two families: the KL term acts
     assert 0 < float(out["head_overlap"]) < 1
+    parts, _ = diverse.pretrain_terms(batch)
+    assert {"sa", "align", "lfd", "diversity", "consistency", "routed_sa"} <= set(parts)
+    assert float(parts["routed_sa"]) > 0  # English rows through the families' disentanglers, labelled
     out["loss"].backward()
     st = diverse.table.families.index("sino_tibetan")
     assert diverse.disentanglers.up.grad[st].abs().sum() > 0  # the Burmese family's disentangler trains

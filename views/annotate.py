@@ -76,6 +76,7 @@ def build(services: Services) -> None:
             with gr.Column(scale=3, min_width=300):
                 order = gr.Dropdown(QUEUE_ORDERS, value="newest", label="Queue order", elem_id="annotate-order")
                 unannotated = gr.Checkbox(False, label="Only documents nobody annotated yet", elem_id="annotate-unannotated")
+                queue_stats = gr.Markdown(elem_id="annotate-queue-stats")
                 queue_table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, wrap=True, max_height=420, column_widths=["10%", "54%", "12%", "12%", "12%"], label="Queue (click a row to open)", elem_id="annotate-queue")
                 with gr.Row():
                     doc_id = gr.Number(value=None, precision=0, label="Document id", elem_id="annotate-doc-id", min_width=100)
@@ -154,6 +155,13 @@ def build(services: Services) -> None:
                     f"v{it.annotation_version}" if it.annotation_version else "",
                 ])
             return rows, [it.document.id for it in items]
+
+        def queue_summary() -> str:
+            split, total = store.head_disagreement()
+            if not total:
+                return "No two-head predictions in the store yet: predict with a two-head model to see where its heads split."
+            return (f"**Heads split on {split} of {total} documents** with a two-head prediction ({split / total:.0%}); "
+                    "order the queue by *Head disagreement* to see them first (column *split*).")
 
         def open_doc(doc_id_v: int, msg: str = "", ids: list | None = None):
             """Outputs for DOC_OUTS: everything that shows one document."""
@@ -415,6 +423,7 @@ def build(services: Services) -> None:
         unannotated.change(on_refresh, [order, unannotated, doc], [queue_table, queue_ids, pos], api_name="annotate_filter")
         open_btn.click(on_open, [doc_id, queue_ids], DOC_OUTS, api_name="annotate_open")
         queue_table.select(on_pick, queue_ids, [*DOC_OUTS, pos], api_name="annotate_pick")
+        queue_table.change(queue_summary, None, queue_stats, api_name=False, show_progress="hidden")
         prev_btn.click(lambda ids, p, st: step(ids, p, st, -1), [queue_ids, pos, doc], [*DOC_OUTS, pos], api_name="annotate_prev")
         next_btn.click(lambda ids, p, st: step(ids, p, st, +1), [queue_ids, pos, doc], [*DOC_OUTS, pos], api_name="annotate_next")
         editor.click(on_action, [doc, spans], [doc, *SPAN_OUTS], api_name="annotate_span_action")

@@ -39,6 +39,10 @@ class LfdrtConfig:
     # beyond the paper: the heads read each translation through its family's disentangler (as target
     # rows at test) and should say what they say on the English original (losses.consistency_loss)
     pair_consistency: float = 0.0
+    # beyond the paper: weight of both heads' CE on the English rows routed through a randomly chosen
+    # active family's disentangler (the heads learn to read what target rows get at test, and a
+    # disentangler cannot discard what sentiment needs while its KL term removes the other families)
+    routed_sentiment: float = 0.0
     lambda1: float = 0.5  # rethinking pseudo-label CE, head 1
     lambda2: float = 0.5  # head 2
     mask_prob: float = 0.15

@@ -288,7 +288,12 @@ class LfdrtMethod(Method):
         image: torch.Tensor | None = None, has_image: torch.Tensor | None = None,
     ) -> Features:
         """Cached lower states -> top layers -> family routing -> fusion -> each head's input."""
-        hidden = self._upper(lower, mask)
+        return self._routed_features(self._upper(lower, mask), mask, family, image, has_image)
+
+    def _routed_features(
+        self, hidden: torch.Tensor, mask: torch.Tensor, family: torch.Tensor,
+        image: torch.Tensor | None = None, has_image: torch.Tensor | None = None,
+    ) -> Features:
         routed = self._routed(hidden, family)
         z, weights = self._fuse(routed, mask, image, has_image)
         x2 = self.encoder.mean_pool(routed, mask).to(z.dtype) if self.config.head_inputs == "fused+pooled" else z
@@ -510,6 +515,15 @@ class LfdrtMethod(Method):
         has_words = (words != L.IGNORE).any(1)
         mask2 = L.bag_of_words_mlm_loss(fusion_logits, self._remap(words, cands))[has_words].mean() if bool(has_words.any()) else zero
         parts["sa"] = L.sentiment_loss(ce1, ce2, mask2, c.beta1, c.beta2, c.beta3)
+        if c.routed_sentiment > 0 and self.disentanglers is not None and batch.get("active"):
+            # the heads read English rows through a family's disentangler too, as target rows arrive
+            # at test; keeps each disentangler from discarding what sentiment needs
+            active = torch.tensor(batch["active"], device=hidden.device)
+            family = active[torch.randint(len(active), (hidden.shape[0],), device=hidden.device)]
+            routed = self._routed_features(hidden, lab["mask"], family, lab["image"], lab["has_image"])
+            parts["routed_sa"] = c.routed_sentiment * (
+                F.cross_entropy(self.head1(routed.x1), lab["label"]) + F.cross_entropy(self.head2(routed.x2), lab["label"])
+            )
         overlap = L.head_overlap(self.head1.fc1.weight, self.head2.fc1.weight)
         if c.head_orthogonality > 0:
             parts["diversity"] = c.head_orthogonality * overlap

@@ -216,6 +216,8 @@ def main() -> int:
             if items is None:
                 tp = time.time()
                 items = model.prepare_pretraining(train_rows, pairs)
+                # shared by every variant: without the first model's bootstrap counts, if it had any
+                items.labelled = [{k: v for k, v in it.items() if k not in ("boot1", "boot2")} for it in items.labelled]
                 timings["prepare"] = time.time() - tp
                 result["prepared"] = items.facts
                 log(f"prepared {items.facts} in {timings['prepare'] / 60:.1f} min")

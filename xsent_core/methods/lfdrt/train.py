@@ -345,7 +345,7 @@ def model_card(preset: Preset, report: Mapping[str, Any], command: str) -> str:
         sections.append(CardSection("Parallel pairs (aligned by sentence, verified)", tuple(rows)))
     if report.get("rethink"):
         sections.append(CardSection("Rethinking", (report["rethink"]["message"],)))
-    columns = ("accuracy", "macro_f1", "heads_agree", "n")
+    columns = ("accuracy", "macro_f1", "weighted_f1", "heads_agree", "n")
     tables = [MeasuredTable(f"{title} (test sets; fractions)", report[key], columns)
               for title, key in (("Measured before rethinking", "test_before_rethinking"), ("Measured", "test"))
               if report.get(key)]

@@ -434,6 +434,14 @@ def table(result: dict[str, Any]) -> str:
             d = s["disagreement_test_before"]
             lines.append(f"- {variant}: " + " ".join(f"{l} {100 * d[l]:.1f}" for l in TARGETS)
                          + f" (avg {100 * statistics.mean(d[l] for l in TARGETS):.1f}; en {100 * d['en']:.1f})")
+        lines += ["", "Pre-training terms of the trained model (`loss_terms`: weighted value, share of the summed gradient "
+                  "norms over the trainable parameters; mean over seeds, first 6 batches):", ""]
+        for variant in summary:
+            terms = [r["loss_terms"] for r in result["runs"] if r["variant"] == variant and r.get("loss_terms")]
+            if terms:
+                lines.append(f"- {variant}: " + ", ".join(
+                    f"{k} {statistics.mean(t[k]['value'] for t in terms):.3f} ({100 * statistics.mean(t[k]['grad_share'] for t in terms):.1f} %)"
+                    for k in terms[0]))
         lines += ["", "Target rows on which the two heads disagree (the rethinking rows, %), before -> after each rethinking variant:", ""]
         for variant, s in summary.items():
             before = s["disagreement_before"]

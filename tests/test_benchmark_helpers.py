@@ -158,3 +158,34 @@ def test_msmo_checks_pair_rows_seed_by_seed_and_combine_merges_processes(tmp_pat
     merged = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
     assert merged["setting"]["seeds"] == [13, 14] and len(merged["runs"]) == 4
     assert merged["checks"]["msmo_minus_tagger"]["per_seed"] == pytest.approx([5.0, -1.0])
+
+
+def test_lfdrt_headline_by_hand():
+    """The issue's results key: rethinking gain over the five targets, per seed, and the ablation difference."""
+    import lfdrt
+
+    def scores(f1: float, my: float | None = None) -> dict:
+        cell = {"accuracy": 0.5, "macro_f1": f1, "weighted_f1": 0.5, "heads_agree": 0.9}
+        return {l: dict(cell, macro_f1=my if (l == "my" and my is not None) else f1) for l in ("en", *lfdrt.TARGETS)}
+
+    def run(variant: str, seed: int, before: float, paper: float, adapt: float, my_adapt: float) -> dict:
+        rt = {l: {"agreement_before": 0.9, "agreement_after": 0.95} for l in lfdrt.TARGETS}
+        return {"variant": variant, "seed": seed, "before": {"dev": scores(before), "test": scores(before)},
+                "after": {"paper": {"dev": scores(paper), "test": scores(paper), "rethink": rt},
+                          "adapt": {"dev": scores(adapt + 0.01), "test": scores(adapt, my_adapt), "rethink": rt}}}
+
+    result = {"settings": {"variants": {"full": {}, "ablation": {"use_disentanglers": False}}},
+              "runs": [run("full", 13, 0.50, 0.50, 0.52, 0.52), run("full", 14, 0.50, 0.50, 0.51, 0.51),
+                       run("ablation", 13, 0.50, 0.50, 0.50, 0.40), run("ablation", 14, 0.50, 0.50, 0.50, 0.45)]}
+    lfdrt.summarise(result)
+    h = result["headline"]
+    # adapt wins on dev (+0.01); test gains: seed 13 +2 points, seed 14 +1 point -> mean 1.5, std 0.7071
+    assert h["rethinking_variant"] == "adapt" and h["seeds"] == 2
+    assert h["rethinking_gain_macro_f1"] == pytest.approx(1.5) and h["rethinking_gain_per_seed"] == [2.0, 1.0]
+    assert h["rethinking_gain_std"] == pytest.approx(0.7071, abs=1e-4) and h["all_seeds_positive"]
+    assert h["disagreement_before"]["avg"] == pytest.approx(0.1)
+    # ablation minus full, after rethinking: avg over five targets; seed 13: ablation (0.5*4 + 0.40)/5 = 0.48 vs
+    # full 0.52 -> -4 points; seed 14: (2 + 0.45)/5 = 0.49 vs 0.51 -> -2; Burmese: -12 and -6
+    d = h["without_disentanglers_minus_full_macro_f1"]
+    assert d["avg"] == pytest.approx(-3.0) and d["my"] == pytest.approx(-9.0)
+    assert d["per_seed_avg"] == [-4.0, -2.0] and d["per_seed_my"] == [-12.0, -6.0]

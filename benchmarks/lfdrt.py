@@ -298,8 +298,11 @@ def term_report(model: Any, items: Any, batches: int = 6, batch_size: int = 16) 
             break
         parts, _ = model.pretrain_terms(batch)
         for k, v in parts.items():
-            grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
             values.setdefault(k, []).append(float(v.detach()))
+            if not v.requires_grad:  # a term that is off (e.g. the LFD term without disentanglers)
+                norms.setdefault(k, []).append(0.0)
+                continue
+            grads = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
             norms.setdefault(k, []).append(float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None))))
     model.eval()
     total = sum(statistics.mean(v) for v in norms.values()) or 1.0

@@ -52,10 +52,13 @@ PRESETS = {
             "head_bootstrap": True,
             "routed_sentiment": 1.0,
             "pair_consistency": 1.0,
-            # chosen on the target dev sets over 3 seeds (benchmarks/results/lfdrt.md); the paper's
-            # 5e-6 without weights leaves this small model's heads practically unchanged
-            "rethink_lr": 1e-4,
-            "rethink_class_weights": "balanced",
+            # chosen on the target dev sets over 3 seeds (benchmarks/results/lfdrt.md): the paper's
+            # rethinking; it leaves this model practically unchanged, and the stronger variants measured
+            # (adapting the top, class-balanced pseudo-labels) lowered the average macro-F1
+            "rethink_train": "heads",
+            "rethink_lr": 5e-6,
+            "rethink_keep": 1.0,
+            "rethink_class_weights": "none",
             "rethink_epochs": 2,
             "rethink_max_rows": 600,
         },

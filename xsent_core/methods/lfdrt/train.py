@@ -253,8 +253,10 @@ def rethink(
         if c.rethink_class_weights not in ("none", "balanced"):
             raise XsentError(f"rethink_class_weights must be 'none' or 'balanced', got {c.rethink_class_weights!r}")
         base_items = prepared if prepared is not None else model.prepare_rethinking(rows, routes)
-        before, labels_before = _agreement(*model.rethink_probs(base_items))
-        p1, p2 = model.rethink_probs(base_items, dropout=c.rethink_decide_with_dropout)
+        p1, p2 = model.rethink_probs(base_items)
+        before, labels_before = _agreement(p1, p2)
+        if c.rethink_decide_with_dropout:
+            p1, p2 = model.rethink_probs(base_items, dropout=True)
         pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
         used = _label_counts(pseudo)
         extra: dict[str, Any] = {"class_weights": balanced_weights(used)} if c.rethink_class_weights == "balanced" else {}

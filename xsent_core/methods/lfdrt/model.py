@@ -628,9 +628,6 @@ class LfdrtMethod(Method):
         return {**{k: (v if k == "loss" else v.detach()) for k, v in out.items()},
                 "labelled_rate": labelled.float().mean(), "agree_rate": agree.float().mean()}
 
-    def rethink_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for _, p in self.rethink_named_parameters()]
-
     def rethink_named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         """What rethinking trains: the heads and the rethinking MLM projection, plus with
         rethink_train="top" every other trained part the classification path reads."""

@@ -183,12 +183,9 @@ def balanced_weights(counts: Mapping[str, int]) -> torch.Tensor:
 
 def _agreement(probs1: torch.Tensor, probs2: torch.Tensor) -> tuple[float, dict[str, int]]:
     """(share of rows whose heads agree, agreed rows per label)."""
-    from ...types import SENTIMENT_LABELS
-
     l1, l2 = probs1.argmax(-1), probs2.argmax(-1)
     agree = l1 == l2
-    counts = {lab: int(((l1 == i) & agree).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
-    return float(agree.float().mean()) if len(agree) else 0.0, counts
+    return float(agree.float().mean()) if len(agree) else 0.0, _label_counts(torch.where(agree, l1, -1))
 
 
 def _label_counts(pseudo: torch.Tensor) -> dict[str, int]:

@@ -215,23 +215,20 @@ def main() -> int:
             model.lower_cache = cache
             if items is None:
                 tp = time.time()
-                items = model.prepare_pretraining(train_rows, pairs)
-                # shared by every variant: without the first model's bootstrap counts, if it had any
-                items.labelled = [{k: v for k, v in it.items() if k not in ("boot1", "boot2")} for it in items.labelled]
+                items = model.prepare_pretraining(train_rows, pairs)  # shared by every variant
                 timings["prepare"] = time.time() - tp
                 result["prepared"] = items.facts
                 log(f"prepared {items.facts} in {timings['prepare'] / 60:.1f} min")
-            run_items = items if not cfg.head_bootstrap else model.prepare_pretraining(train_rows, pairs)
             run_train = config_from_dict(TrainConfig, {**config_to_dict(train_cfg), "seed": seed})
             dev_en = sets["dev"]["en"]
             with tempfile.TemporaryDirectory() as tmp:
-                fitted = fit(model, run_items, run_train, evaluate=lambda m=model: m.evaluate(dev_en), out_dir=tmp,
+                fitted = fit(model, items, run_train, evaluate=lambda m=model: m.evaluate(dev_en), out_dir=tmp,
                              progress=False, model_metadata={"preset": "lfdrt-builtin", "benchmark": True})
                 best = load_model(tmp, expected_method="lfdrt")
             best.lower_cache = cache
             run: dict[str, Any] = {"variant": name, "seed": seed, "steps": fitted.steps, "best_step": fitted.best_step,
                                    "train_minutes": round(fitted.seconds / 60, 2),
-                                   "loss_terms": term_report(best, run_items)}
+                                   "loss_terms": term_report(best, items)}
             log(f"{name} seed {seed} loss terms: {run['loss_terms']}")
             run["before"] = per_language(best, sets)
             log(f"{name} seed {seed}: {fitted.steps} steps in {fitted.seconds / 60:.1f} min; test macro-F1 "

@@ -300,10 +300,10 @@ def test_diverse_heads_and_consistency_act(diverse):
     items = diverse.items
     assert items.facts["active_families"] == ["indo_european", "sino_tibetan"]
     # each head has its own bootstrap sample: n draws in all, the two samples differ
-    boot1 = [it["boot1"] for it in items.labelled]
-    boot2 = [it["boot2"] for it in items.labelled]
-    assert sum(boot1) == sum(boot2) == len(items.labelled) and boot1 != boot2
     batch = next(iter(diverse.batches(items, 24, False, __import__("random").Random(0))))
+    assert len(items.labelled) == 24  # one batch holds every row
+    boot1, boot2 = batch["lab"]["boot1"].tolist(), batch["lab"]["boot2"].tolist()
+    assert sum(boot1) == sum(boot2) == len(items.labelled) and boot1 != boot2
     diverse.train()
     out = diverse.forward_loss(batch)
     diverse.eval()

@@ -360,7 +360,6 @@ class LfdrtMethod(Method):
         lower = self._lower(ids)
         lower_m = self._lower(masked)
         pooled, has_image, _ = self._images(rows)
-        boot = self._bootstrap_counts(len(rows)) if self.config.head_bootstrap else None
         labelled_items = []
         for n, ex in enumerate(rows):
             fam = self._family_index(self.route(ex.lang, texts[n]))
@@ -373,7 +372,6 @@ class LfdrtMethod(Method):
                     "family": fam,
                     "has_image": bool(has_image[n]),
                     "image": pooled[n],
-                    **({"boot1": float(boot[0][n]), "boot2": float(boot[1][n])} if boot is not None else {}),
                 }
             )
         pair_items = []
@@ -421,12 +419,16 @@ class LfdrtMethod(Method):
             return
         chunks = window_shuffled_chunks(len(prepared.labelled), batch_size, shuffle, generator,
                                         lambda j: len(prepared.labelled[j]["lower"]))
+        # per-head bootstrap weights come from this model's config, not the prepared rows (shared by models)
+        boot = self._bootstrap_counts(len(prepared.labelled)) if self.config.head_bootstrap else None
         pair_order = list(range(len(prepared.pairs)))
         if shuffle:
             generator.shuffle(pair_order)
         for c, chunk in enumerate(chunks):
             batch: dict[str, Any] = {"kind": "pretrain", "active": list(prepared.active_families)}
             batch["lab"] = self._collate_labelled([prepared.labelled[i] for i in chunk])
+            if boot is not None:
+                batch["lab"].update(boot1=boot[0][chunk].float(), boot2=boot[1][chunk].float())
             if pair_order:
                 take = [pair_order[(c * batch_size + k) % len(pair_order)] for k in range(min(batch_size, len(pair_order)))]
                 batch["pair"] = self._collate_pairs([prepared.pairs[i] for i in take])
@@ -442,7 +444,6 @@ class LfdrtMethod(Method):
             "family": torch.tensor([it["family"] for it in items]),
             "has_image": torch.tensor([it["has_image"] for it in items]),
             "image": torch.stack([it["image"] for it in items]),
-            **({f"boot{h}": torch.tensor([it[f"boot{h}"] for it in items]) for h in (1, 2)} if "boot1" in items[0] else {}),
         }
 
     def _collate_pairs(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:

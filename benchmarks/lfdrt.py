@@ -120,7 +120,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from xsent_core.config import config_from_dict, config_to_dict, replace_config
     from xsent_core.methods.base import TrainConfig
-    from xsent_core.methods.lfdrt import PRESETS, LfdrtConfig, LfdrtMethod, LowerCache, load_parallel, rethink
+    from xsent_core.methods.common import FrozenStateCache
+    from xsent_core.methods.lfdrt import PRESETS, LfdrtConfig, LfdrtMethod, load_parallel, rethink
     from xsent_core.methods.lfdrt.model import rethink_state
     from xsent_core.methods.lfdrt.train import model_card
     from xsent_core.recipes import load_data
@@ -195,7 +196,7 @@ def main() -> int:
         save()
 
     # 2. pre-training variants x seeds, each rethought per target and rethinking variant
-    cache = LowerCache()
+    cache = FrozenStateCache()
     train_rows = labelled(preset.data["train"])
     config = config_from_dict(LfdrtConfig, base_config)
     parallel = dict(preset.data["parallel"])

@@ -184,6 +184,7 @@ def main() -> int:
     from xsent_core.config import config_to_dict
     from xsent_core.encoders.registry import load_text_encoder
     from xsent_core.methods.base import TrainConfig
+    from xsent_core.methods.common import FrozenStateCache
     from xsent_core.methods.msmo import MsmoConfig, MsmoMethod
     from xsent_core.methods.msmo.config import PAPER_BETA_MBERT, TRANSLATE_TRAIN_VIEWS, VIEWS
     from xsent_core.methods.msmo.distill import as_student, distillation_items
@@ -281,7 +282,7 @@ def main() -> int:
     student_text = [ex for lang, found in text_by_lang.items() if lang != args.heldout for ex in found]
     pristine = load_text_encoder("builtin")
     host = MsmoMethod(base, copy.deepcopy(pristine))
-    cache: dict = {}
+    cache = FrozenStateCache()
     pair_items = host.prepare(pairs, cache=cache)
     tt_items = host.prepare(tt_pairs, cache=cache)
     sent_items = host.encode_sentences(english, cache=cache)

@@ -68,6 +68,14 @@ def test_shipped_default_rethinks_burmese_from_cli(tmp_path, capsys, shared_data
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["rethink"]["languages"] == {"my": 4}
     assert load_model(out, expected_method="lfdrt").config.rethink_epochs == 1
+    # the end of the run is the shared finish_run: record, metrics and card of the rethought model
+    saved = read_model_card(out)
+    assert saved.training["preset"] == "lfdrt-rethink" and saved.training["rethink_rows"] == 4
+    assert saved.training["unlabelled"] == f"jsonl:{rows}" and saved.training["seconds"] > 0
+    assert saved.metrics["rethink_agreement"] == report["rethink"]["agreement_after"]
+    assert saved.metrics["test"] == {} and "test_before_rethinking" in saved.metrics
+    assert report["init_model"] == str(shipped) and not (out / "checkpoints").exists()
+    assert "Rethinking" in (out / "README.md").read_text(encoding="utf-8")
 
 
 def test_rethink_command_is_the_apps_job_with_before_and_after(tmp_path, capsys, shared_data):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from xsent_core.methods.base import TrainConfig
-from xsent_core.methods.lfdrt import LfdrtConfig, LfdrtMethod, LowerCache, load_parallel, rethink
+from xsent_core.methods.common import FrozenStateCache
+from xsent_core.methods.lfdrt import LfdrtConfig, LfdrtMethod, load_parallel, rethink
 from xsent_core.methods.lfdrt.model import rethink_state
 from xsent_core.types import SENTIMENT_LABELS, CheckpointError, Example, XsentError
 
@@ -43,7 +44,7 @@ def model(encoder, data):
 
     m = LfdrtMethod(LfdrtConfig(**TINY), encoder)
     # frozen lower-layer states are shared by every test of this module (they only read them)
-    m.lower_cache = LowerCache()
+    m.lower_cache = FrozenStateCache()
     items = m.prepare_pretraining(data["labelled"], data["pairs"])
     fit(m, items, TrainConfig(epochs=1, max_steps=2, batch_size=12), progress=False)
     m.items = items
@@ -289,7 +290,7 @@ def diverse(encoder, data):
     assert reports[0]["source"] == "word list" and reports[0]["used"] == len(words) > 100
     assert words[0][1].lang == "my" and words[0][0].lang is None  # (English anchor, Burmese word)
     m = LfdrtMethod(LfdrtConfig(**DIVERSE), encoder)
-    m.lower_cache = LowerCache()
+    m.lower_cache = FrozenStateCache()
     m.items = m.prepare_pretraining(data["labelled"], data["pairs"] + words[:12])
     # enough steps for the two heads to agree on some rows (rethinking needs agreement)
     fit(m, m.items, TrainConfig(epochs=4, batch_size=12, head_lr=3e-3), progress=False)

@@ -106,3 +106,14 @@ def test_annotate_view_confines_imports_to_gradio_uploads(tmp_path, monkeypatch)
     assert roots == (tmp_path / "gradio", (tmp_path / "work" / "uploads").resolve())
     with pytest.raises(InputError, match="was not uploaded"):
         logic.check_upload("/etc/passwd", 1, roots=roots)
+
+
+def test_preset_placeholders_name_the_data_assets_and_shipped_models(tmp_path, monkeypatch):
+    from xsent_core.paths import expand_placeholders, repo_root, shipped_models_dir
+
+    monkeypatch.setenv("XSENT_DATA", str(tmp_path))
+    spec = "jsonl:{data}/a.jsonl|words:{assets}/dictionaries/my-en.tsv|{models}/lfdrt"
+    assert expand_placeholders(spec) == (
+        f"jsonl:{tmp_path}/a.jsonl|words:{repo_root() / 'assets'}/dictionaries/my-en.tsv|{shipped_models_dir()}/lfdrt"
+    )
+    assert expand_placeholders("jsonl:plain.jsonl") == "jsonl:plain.jsonl"

@@ -28,5 +28,7 @@ def shared_data_dir() -> Path:
 
 
 def expand_placeholders(spec: str) -> str:
-    """`{data}` -> the shared data folder, `{assets}` -> the repository's assets folder."""
-    return spec.replace("{data}", str(shared_data_dir())).replace("{assets}", str(repo_root() / "assets"))
+    """`{data}` -> the shared data folder, `{assets}` -> the repository's assets folder,
+    `{models}` -> the shipped models."""
+    return (spec.replace("{data}", str(shared_data_dir())).replace("{assets}", str(repo_root() / "assets"))
+            .replace("{models}", str(shipped_models_dir())))

@@ -168,10 +168,12 @@ def finish_run(
     wanted_test: Callable[[str], bool] = lambda name: True,
     summarise: Callable[[dict[str, Any]], None] | None = None,
     training: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda report: {},
+    metrics: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda report: {"dev": report["dev"]},
 ) -> Any:
     """The end of a finished run, on rank 0 only: drop the resumable checkpoints, reload the
     best weights, score the preset's test sets into report["test"], let `summarise` add to
-    the report, save with metrics, training record and card. Returns the best model."""
+    the report, save with metrics (`metrics(report)` beside "test"), training record and
+    card. Returns the best model."""
     from .registry import load_model, save_model
 
     # a finished model needs no resumable optimiser state; keep folders small
@@ -186,9 +188,9 @@ def finish_run(
     save_model(
         best,
         out_dir,
-        metrics={"dev": report["dev"], "test": report["test"]},
-        training={"preset": preset.name, "command": command, "steps": report["steps"], "seconds": report["seconds"],
-                  **training(report)},
+        metrics={**metrics(report), "test": report["test"]},
+        training={"preset": preset.name, "command": command, "steps": report.get("steps", 0),
+                  "seconds": report["seconds"], **training(report)},
         half=half,
         card_text=card(best, report),
     )

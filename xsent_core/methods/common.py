@@ -3,7 +3,7 @@ the user's text, cached frozen-encoder states, padding."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import torch
 
@@ -69,6 +69,29 @@ def length_chunks(
 def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0.0) -> torch.Tensor:
     """Right-pad tensors of shape [T, ...] to one [B, Tmax, ...] tensor."""
     return torch.nn.utils.rnn.pad_sequence(list(tensors), batch_first=True, padding_value=value)
+
+
+class FrozenStateCache:
+    """Frozen lower-layer results kept across calls and across models that share the same
+    frozen layers (benchmarks, ablations, distillation teachers), so each input runs the
+    frozen layers once. A method keys each result by what decides it (encoder
+    fingerprint, first live layer, the input); `fill` computes only what is missing."""
+
+    def __init__(self) -> None:
+        self._store: dict[Hashable, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def fill(self, keys: Sequence[Hashable], compute: Callable[[list[Hashable]], Iterable[Any]]) -> list[Any]:
+        """The result for each key; `compute(missing)` gives one result per missing key, in order."""
+        missing = list(dict.fromkeys(k for k in keys if k not in self._store))
+        if missing:
+            values = list(compute(missing))
+            if len(values) != len(missing):
+                raise ValueError(f"computed {len(values)} frozen states for {len(missing)} inputs")
+            self._store.update(zip(missing, values))
+        return [self._store[k] for k in keys]
 
 
 @torch.inference_mode()

@@ -10,7 +10,7 @@ from ..base import Preset, TrainConfig
 from .agreement import annotation_order, disagreement_rate
 from .config import LfdrtConfig
 from .families import FamilyTable, Route, load_family_table
-from .model import LfdrtMethod, LowerCache
+from .model import LfdrtMethod
 from .pairs import PairReport, align_pairs, verified_pairs
 from .train import RethinkResult, check_unlabelled, load_parallel, rethink
 
@@ -131,7 +131,6 @@ __all__ = [
     "FamilyTable",
     "LfdrtConfig",
     "LfdrtMethod",
-    "LowerCache",
     "PairReport",
     "RethinkResult",
     "Route",

@@ -35,7 +35,7 @@ from ...config import replace_config
 from ...types import SENTIMENT_LABELS, CheckpointError, Example, InputError, Prediction
 from ..base import Method, TrainConfig, window_shuffled_chunks
 from ..panels import Distributions, TokenScores, panel_dict
-from ..common import MAX_CHARS, frozen_states, pad_stack, upper_states
+from ..common import MAX_CHARS, FrozenStateCache, frozen_states, pad_stack, upper_states
 from . import losses as L
 from .config import LfdrtConfig
 from .families import FamilyTable, Route, load_family_table
@@ -72,23 +72,6 @@ class Features:
     x1: torch.Tensor  # head 1's input
     x2: torch.Tensor  # head 2's input
     weights: torch.Tensor  # [B, heads, 1, T] fusion attention
-
-
-class LowerCache:
-    """Frozen lower-layer states shared between models built on the same encoder
-    (benchmarks, ablations): keyed by encoder fingerprint, layer and the ids."""
-
-    def __init__(self) -> None:
-        self._store: dict[tuple[str, int, bytes], torch.Tensor] = {}
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def get(self, key: tuple[str, int, bytes]) -> torch.Tensor | None:
-        return self._store.get(key)
-
-    def put(self, key: tuple[str, int, bytes], value: torch.Tensor) -> None:
-        self._store[key] = value
 
 
 @dataclass
@@ -154,7 +137,7 @@ class LfdrtMethod(Method):
             self.head1 = MlpHead(d, config.head_hidden, n, config.dropout)
             self.head2 = MlpHead(d, config.head_hidden, n, config.dropout)
         self.stage = "pretrain"  # "rethink" while rethinking: only the heads train
-        self.lower_cache: LowerCache | None = None
+        self.lower_cache: FrozenStateCache | None = None
         self._prefix_len: int | None = None
 
     # -- construction -----------------------------------------------------------
@@ -229,12 +212,12 @@ class LfdrtMethod(Method):
         if self.lower_cache is None:
             return frozen_states(self.encoder, ids, layer, dtype=dtype)
         fp = self.encoder.info.fingerprint
-        keys = [(fp, layer, i.numpy().tobytes()) for i in ids]
-        missing = [n for n, k in enumerate(keys) if self.lower_cache.get(k) is None]
-        if missing:
-            for n, state in zip(missing, frozen_states(self.encoder, [ids[n] for n in missing], layer, dtype=torch.float16)):
-                self.lower_cache.put(keys[n], state)
-        return [self.lower_cache.get(k).to(dtype) for k in keys]  # type: ignore[union-attr]
+        by_key = {(fp, layer, i.numpy().tobytes()): i for i in ids}
+        states = self.lower_cache.fill(
+            [(fp, layer, i.numpy().tobytes()) for i in ids],
+            lambda missing: frozen_states(self.encoder, [by_key[k] for k in missing], layer, dtype=torch.float16),
+        )
+        return [state.to(dtype) for state in states]
 
     # -- images -----------------------------------------------------------------
     def _images(self, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, ...]]]:
@@ -340,7 +323,7 @@ class LfdrtMethod(Method):
         """
         own_cache = self.lower_cache is None
         if own_cache:
-            self.lower_cache = LowerCache()
+            self.lower_cache = FrozenStateCache()
         try:
             return self._prepare_pretraining(labelled, pairs)
         finally:

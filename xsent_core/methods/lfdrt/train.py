@@ -21,7 +21,7 @@ from ..base import Preset, RunOptions, TrainConfig
 from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from .config import LfdrtConfig
-from .model import LowerCache
+from ..common import FrozenStateCache
 from .pairs import verified_pairs
 
 NOT_CHANGED = "the model was not changed"
@@ -317,10 +317,9 @@ def rethink(
 
 
 # -- presets ------------------------------------------------------------------------
-def _resolve_models(spec: str) -> str:
-    from ...paths import shipped_models_dir
-
-    return spec.replace("{models}", str(shipped_models_dir()))
+def _stamp_seconds(start: float) -> Callable[[dict[str, Any]], None]:
+    """finish_run's `summarise`: the run's wall time, tests included, before the card is written."""
+    return lambda report: report.update(seconds=round(time.time() - start, 1))
 
 
 def _tests(model: Any, tests: Mapping[str, Any]) -> dict[str, Any]:
@@ -359,8 +358,9 @@ def run_preset(
 ) -> dict[str, Any]:
     """Pre-train (unless the preset starts from a saved model), then rethink on `options.unlabelled`."""
     from ...distributed import barrier, dist_info
-    from ...recipes import load_data
-    from ...registry import load_model, save_model
+    from ...paths import expand_placeholders
+    from ...recipes import finish_run, load_data
+    from ...registry import load_model
     from ...training import fit
 
     out = Path(out_dir)
@@ -368,7 +368,7 @@ def run_preset(
     command = options.rebuild_command(preset, out_dir)
     tests = (preset.data.get("test") or {}) if options.evaluate_tests else {}
     report: dict[str, Any] = {"preset": preset.name, "status": "finished", "test": {}}
-    cache = LowerCache()
+    cache = FrozenStateCache()
     init = preset.data.get("init_model")
     if init:
         if not options.unlabelled:
@@ -376,11 +376,11 @@ def run_preset(
         bad = [k for k in (options.overrides or {}) if not k.startswith("rethink_")]
         if bad:
             raise XsentError(f"preset {preset.name!r} only accepts rethink_* overrides, not {bad}")
-        model = load_model(_resolve_models(init), expected_method="lfdrt", device="cpu", for_training=True)
+        model = load_model(expand_placeholders(init), expected_method="lfdrt", device="cpu", for_training=True)
         model.lower_cache = cache
         if options.overrides:
             model.config = replace_config(model.config, **options.overrides)
-        report["init_model"] = _resolve_models(init)
+        report["init_model"] = expand_placeholders(init)
     else:
         config = config_from_dict(LfdrtConfig, {**preset.config, **(options.overrides or {})})
         train = options.train_config(preset)
@@ -412,21 +412,21 @@ def run_preset(
             report["seconds"] = round(time.time() - start, 1)
             return report
         dist = dist_info()
-        if not dist.is_main and not options.unlabelled:
-            return report  # under torchrun, rank 0 alone tests and writes the model
-        shutil.rmtree(pre_dir / "checkpoints", ignore_errors=True)
-        model = load_model(pre_dir, expected_method="lfdrt")  # every rank rethinks from the best weights
-        model.lower_cache = cache
-        if options.unlabelled:  # the others rethink too: they have read it before rank 0 rewrites it
+        card = lambda best, rep: model_card(preset, rep, command)  # noqa: E731
+        if not dist.is_main:
+            if not options.unlabelled:
+                return report  # under torchrun, rank 0 alone tests and writes the model
+            # every rank rethinks from the best weights: the others read them before rank 0 rewrites the folder
+            model = load_model(pre_dir, expected_method="lfdrt")
             barrier(dist)
-        if dist.is_main:
-            report["test"] = _tests(model, tests)
-            report["seconds"] = round(time.time() - start, 1)
-            save_model(
-                model, pre_dir, metrics={"dev": report["dev"], "test": report["test"]},
-                training={"preset": preset.name, "command": command, "steps": result.steps},
-                half=options.half and not options.unlabelled, card_text=model_card(preset, report, command),
+        else:
+            if options.unlabelled:
+                barrier(dist)
+            model = finish_run(
+                "lfdrt", pre_dir, preset, report, command, half=options.half and not options.unlabelled,
+                evaluate_tests=options.evaluate_tests, card=card, summarise=_stamp_seconds(start),
             )
+        model.lower_cache = cache
     if options.unlabelled:
         if init:
             rows = load_data(options.unlabelled)
@@ -437,11 +437,11 @@ def run_preset(
         if res.status != "finished" or not dist_info().is_main:
             return report
         report["test_before_rethinking"] = before
-        report["test"] = _tests(model, tests)
-        report["seconds"] = round(time.time() - start, 1)
-        save_model(
-            model, out, metrics={"test": report["test"], "test_before_rethinking": before, "rethink_agreement": res.agreement_after},
-            training={"preset": preset.name, "command": command, "unlabelled": options.unlabelled, "rethink_rows": res.rows},
-            half=options.half, card_text=model_card(preset, report, command),
+        report["test"] = {}
+        finish_run(
+            "lfdrt", out, preset, report, command, half=options.half, evaluate_tests=options.evaluate_tests,
+            card=lambda best, rep: model_card(preset, rep, command), summarise=_stamp_seconds(start),
+            metrics=lambda rep: {"test_before_rethinking": before, "rethink_agreement": res.agreement_after},
+            training=lambda rep: {"unlabelled": options.unlabelled, "rethink_rows": res.rows},
         )
     return report

@@ -33,7 +33,7 @@ from ...evaluation import span_report
 from ...nn import masked_mean
 from ...types import Example
 from ..base import window_shuffled_chunks
-from ..common import frozen_states, pad_stack, upper_states, words_of
+from ..common import FrozenStateCache, frozen_states, pad_stack, upper_states, words_of
 from ..tagger.model import TaggerMethod, example_tags, spans_from_probs, tag_panel
 from . import losses
 from .config import MsmoConfig
@@ -208,33 +208,28 @@ class MsmoMethod(TaggerMethod):
         *,
         max_length: int | None = None,
         labelled: bool | Sequence[bool] = True,
-        cache: dict[Any, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
+        cache: FrozenStateCache | None = None,
     ) -> list[SentenceItem | None]:
         """Tokenise and run the frozen layers once; None for rows without words.
 
         Identical word sequences are encoded once (the source sentences repeat
-        across target languages); pass `cache` to share that across calls.
+        across target languages); pass `cache` to share that across calls and
+        across models on the same frozen layers.
         `labelled` False gives `tags=None` (text only).
         """
         max_length = max_length or self.config.max_length
         flags = [labelled] * len(examples) if isinstance(labelled, bool) else list(labelled)
-        cache = {} if cache is None else cache
+        cache = FrozenStateCache() if cache is None else cache
         words = [words_of(ex) for ex in examples]
-        todo = sorted({w.words for w in words if w.words and (max_length, w.words) not in cache})
-        for start in range(0, len(todo), 256):
-            chunk = todo[start : start + 256]
-            enc = self.encoder.encode_words([list(w) for w in chunk], max_length=max_length)
-            ids = [row[m.bool()] for row, m in zip(enc.input_ids, enc.attention_mask)]
-            lower = frozen_states(self.encoder, ids, self.live_layer)
-            for i, key in enumerate(chunk):
-                n = int(enc.kept_words[i])
-                cache[(max_length, key)] = (ids[i], lower[i], enc.word_index[i, :n].clone())
+        head = (self.encoder.info.fingerprint, self.live_layer, max_length)
+        encoded = iter(cache.fill([(*head, w.words) for w in words if w.words], lambda missing: self._encode_words(
+            [key[-1] for key in missing], max_length)))
         out: list[SentenceItem | None] = []
         for ex, w, flag in zip(examples, words, flags):
             if not w.words:
                 out.append(None)
                 continue
-            ids, lower, word_index = cache[(max_length, w.words)]
+            ids, lower, word_index = next(encoded)
             tags = None
             if flag:
                 tag_names = example_tags(ex, w.spans)[: word_index.shape[0]]
@@ -242,7 +237,18 @@ class MsmoMethod(TaggerMethod):
             out.append(SentenceItem(ids, lower, word_index, tags))
         return out
 
-    def prepare(self, examples: Sequence[Example | ViewPair], cache: dict[Any, Any] | None = None) -> list[PairItem]:
+    def _encode_words(self, sentences: Sequence[tuple[str, ...]], max_length: int) -> list[tuple[torch.Tensor, ...]]:
+        """(ids, frozen lower states, word index) per sentence, 256 sentences per encoder call."""
+        out: list[tuple[torch.Tensor, ...]] = []
+        for start in range(0, len(sentences), 256):
+            chunk = sentences[start : start + 256]
+            enc = self.encoder.encode_words([list(w) for w in chunk], max_length=max_length)
+            ids = [row[m.bool()] for row, m in zip(enc.input_ids, enc.attention_mask)]
+            lower = frozen_states(self.encoder, ids, self.live_layer)
+            out += [(ids[i], lower[i], enc.word_index[i, : int(enc.kept_words[i])].clone()) for i in range(len(chunk))]
+        return out
+
+    def prepare(self, examples: Sequence[Example | ViewPair], cache: FrozenStateCache | None = None) -> list[PairItem]:
         """Training items from ViewPairs (see `views.build_pairs`) or plain Examples.
 
         A plain Example is an unpaired item; its domain is 0 for English (or no
@@ -254,7 +260,7 @@ class MsmoMethod(TaggerMethod):
             p if isinstance(p, ViewPair) else ViewPair(p, None, 0 if p.lang in (None, "en") else 1, p.lang or "en")
             for p in examples
         ]
-        cache = {} if cache is None else cache
+        cache = FrozenStateCache() if cache is None else cache
         firsts = self.encode_sentences([p.a for p in pairs], cache=cache, labelled=[p.a.spans is not None for p in pairs])
         partners = [p.b for p in pairs if p.b is not None]
         seconds = iter(self.encode_sentences(partners, cache=cache, labelled=[b.spans is not None for b in partners]))

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 from ...model_card import CardSection, MeasuredTable, model_card_text
 from ...types import Example, XsentError
 from ..base import Preset, RunOptions, TrainConfig
+from ..common import FrozenStateCache
 from .config import SOURCE_VIEWS, TARGET_VIEWS, TRANSLATE_TRAIN_VIEWS, MsmoConfig, MsmoRecipe, split_settings
 from .model import GradientRatioLog, MsmoMethod, ScheduleCallback, evaluate_cached, load_best_, tagger_state
 from ...data.span_cleanup import boundary_stats, strip_all
@@ -150,7 +151,7 @@ def train_msmo(
     resume: bool = False,
     metadata: Mapping[str, Any] | None = None,
     device: Any = "cpu",
-    cache: dict[Any, Any] | None = None,
+    cache: FrozenStateCache | None = None,
     init_state: Mapping[str, Any] | None = None,
 ) -> tuple[MsmoMethod, Any]:
     """Build an MsmoMethod, train it with `fit`; keeps the best dev step when saving.
@@ -338,7 +339,7 @@ def run_preset(
         per_teacher = []
         student = None
         items: list[Any] = []
-        cache: dict[Any, Any] = {}  # every teacher shares the encoder's frozen layers
+        cache = FrozenStateCache()  # teachers on the same frozen layers encode each sentence once
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.teachers-", dir=out.parent) as tmp:
             if recipe.student_init == "translate-train":

@@ -1,9 +1,14 @@
-"""`window_shuffled_chunks`: the one batch-order rule of the training loop (base, MSMO, LFD-RT)."""
+"""`window_shuffled_chunks`: the one batch-order rule of the training loop (base, MSMO, LFD-RT);
+`size_chunks` and `eval_mode`: the one way inference batches by length and runs without dropout."""
 from __future__ import annotations
 
 import random
 
+import pytest
+import torch
+
 from xsent_core.methods.base import window_shuffled_chunks
+from xsent_core.nn import eval_mode, size_chunks
 
 
 def test_unshuffled_batches_keep_the_order():
@@ -34,3 +39,25 @@ def test_windows_bound_the_sorting():
         members = sorted(w)
         pairs = sorted(tuple(c) for c in chunks if set(c) <= w)
         assert pairs == [tuple(members[k : k + 2]) for k in range(0, 100, 2)]
+
+
+def test_size_chunks_by_hand():
+    sizes = [5, 1, 3, 1, 9]
+    assert size_chunks(sizes, 2) == [[1, 3], [2, 0], [4]]  # ties keep input order
+    assert size_chunks(sizes, 2, largest_first=True) == [[4, 0], [2, 1], [3]]
+    assert size_chunks([], 4) == [] and size_chunks([2, 1], 0) == [[1], [0]]
+
+
+def test_eval_mode_restores_the_mode_it_found_even_after_an_error():
+    layer = torch.nn.Dropout(0.5)
+    layer.train()
+    with eval_mode(layer):
+        assert not layer.training
+    assert layer.training
+    with pytest.raises(RuntimeError), eval_mode(layer):
+        raise RuntimeError("boom")
+    assert layer.training
+    layer.eval()
+    with eval_mode(layer):
+        pass
+    assert not layer.training

@@ -146,27 +146,22 @@ def embed_texts(encoder: Any, texts: Sequence[str], layer: int | None = None, ba
     """Mean sub-token state of each text at `layer` (default: top), specials excluded -> [N, H]."""
     import torch
 
+    from .nn import eval_mode, size_chunks
+
     layer = encoder.info.num_layers if layer is None else layer
     out = np.zeros((len(texts), encoder.info.hidden_size), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                enc = encoder.encode_texts([texts[i] for i in chunk], prefix="")
-                ids, mask = enc["input_ids"], enc["attention_mask"]
-                hidden = encoder.run_layers(encoder.embed_tokens(ids), mask, 0, layer)
-                inner = mask.clone()
-                inner[:, 0] = 0  # <s>
-                lengths = mask.sum(1)
-                inner[torch.arange(len(chunk)), lengths - 1] = 0  # </s>
-                inner = torch.where(inner.sum(1, keepdim=True) > 0, inner, mask)
-                pooled = encoder.mean_pool(hidden, inner)
-                out[chunk] = pooled.float().cpu().numpy()
-    finally:
-        encoder.train(was_training)
+    with eval_mode(encoder), torch.inference_mode():
+        for chunk in size_chunks([len(t) for t in texts], batch_size):
+            enc = encoder.encode_texts([texts[i] for i in chunk], prefix="")
+            ids, mask = enc["input_ids"], enc["attention_mask"]
+            hidden = encoder.run_layers(encoder.embed_tokens(ids), mask, 0, layer)
+            inner = mask.clone()
+            inner[:, 0] = 0  # <s>
+            lengths = mask.sum(1)
+            inner[torch.arange(len(chunk)), lengths - 1] = 0  # </s>
+            inner = torch.where(inner.sum(1, keepdim=True) > 0, inner, mask)
+            pooled = encoder.mean_pool(hidden, inner)
+            out[chunk] = pooled.float().cpu().numpy()
     return out
 
 

@@ -1,7 +1,8 @@
 """Layers shared by several methods."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -60,3 +61,22 @@ class GatedFusion(torch.nn.Module):
 
     def forward(self, h_ctx: torch.Tensor, h_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return gated_fusion(h_ctx, h_vec, self.proj.weight, self.proj.bias)
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """`module` in eval mode (no dropout) for the block, then back to the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def size_chunks(sizes: Sequence[int], batch_size: int, *, largest_first: bool = False) -> list[list[int]]:
+    """Indices in chunks of `batch_size`, ordered by size: a chunk of like lengths pads little.
+    Callers put each result back at its index, so outputs keep the input order."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i], reverse=largest_first)
+    size = max(1, batch_size)
+    return [order[i : i + size] for i in range(0, len(order), size)]

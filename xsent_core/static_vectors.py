@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from .nn import eval_mode, size_chunks
 from .vecmap import clean_word
 
 MYANMAR_RANGES = (("\u1000", "\u109f"), ("\ua9e0", "\ua9ff"), ("\uaa60", "\uaa7f"))
@@ -134,19 +135,18 @@ def encode_word_states(
 ) -> list[torch.Tensor]:
     """Per sentence, each kept word's mean sub-token state at `layer` ([W_i, H], float32)."""
     out: list[torch.Tensor | None] = [None] * len(sentences)
-    order = sorted(range(len(sentences)), key=lambda i: sum(len(w) for w in sentences[i]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        wb = encoder.encode_words([list(sentences[i]) for i in chunk], max_length=max_length)
-        if wb.input_ids.numel() == 0:
-            for i in chunk:
-                out[i] = torch.zeros((0, encoder.info.hidden_size))
-            continue
-        hidden = encoder.run_layers(encoder.embed_tokens(wb.input_ids), wb.attention_mask, 0, layer)
-        lengths = wb.attention_mask.sum(1).tolist()
-        for row, i in enumerate(chunk):
-            spans = word_token_spans(wb.word_index[row].tolist(), wb.kept_words[row], int(lengths[row]))
-            out[i] = pool_words(hidden[row], spans).cpu()
+    with eval_mode(encoder):  # static vectors must not depend on a dropout draw
+        for chunk in size_chunks([sum(len(w) for w in s) for s in sentences], batch_size):
+            wb = encoder.encode_words([list(sentences[i]) for i in chunk], max_length=max_length)
+            if wb.input_ids.numel() == 0:
+                for i in chunk:
+                    out[i] = torch.zeros((0, encoder.info.hidden_size))
+                continue
+            hidden = encoder.run_layers(encoder.embed_tokens(wb.input_ids), wb.attention_mask, 0, layer)
+            lengths = wb.attention_mask.sum(1).tolist()
+            for row, i in enumerate(chunk):
+                spans = word_token_spans(wb.word_index[row].tolist(), wb.kept_words[row], int(lengths[row]))
+                out[i] = pool_words(hidden[row], spans).cpu()
     return [t if t is not None else torch.zeros((0, encoder.info.hidden_size)) for t in out]
 
 

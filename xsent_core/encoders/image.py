@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..nn import eval_mode
 from ..types import CheckpointError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -104,16 +105,12 @@ class ImageEncoder(torch.nn.Module):
     @torch.inference_mode()
     def encode(self, images: Sequence[Image.Image], batch_size: int = 16) -> ImageFeatures:
         """Preprocess and run in batches (eval mode), results on CPU."""
-        was_training = self.training
-        self.eval()
         pooled, grid = [], []
-        try:
+        with eval_mode(self):
             for start in range(0, len(images), batch_size):
                 feats = self(self.preprocess(images[start : start + batch_size]))
                 pooled.append(feats.pooled.cpu())
                 grid.append(feats.grid.cpu())
-        finally:
-            self.train(was_training)
         if not pooled:
             return ImageFeatures(
                 torch.zeros((0, self.info.feature_dim)), torch.zeros((0, self.info.grid_tokens, self.info.grid_dim))

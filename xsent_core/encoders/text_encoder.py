@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..nn import eval_mode, size_chunks
+
 
 @dataclass(frozen=True)
 class EncoderInfo:
@@ -223,27 +225,20 @@ class TextEncoder(torch.nn.Module):
         ids = self.tokenizer(
             [prefix + t for t in texts], truncation=True, max_length=self.info.max_length
         )["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    chunk = order[start : start + batch_size]
-                    width = max(len(ids[i]) for i in chunk)
-                    batch = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-                    mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                    for row, i in enumerate(chunk):
-                        batch[row, : len(ids[i])] = torch.tensor(ids[i])
-                        mask[row, : len(ids[i])] = 1
-                    hidden = self.forward(batch, mask, stop=layer)
-                    pooled = self.mean_pool(hidden, mask)
-                    if normalize:
-                        pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                    out[chunk] = pooled.float().cpu().numpy()
-        finally:
-            self.train(was_training)
+        with eval_mode(self), torch.inference_mode():
+            for chunk in size_chunks([len(x) for x in ids], batch_size, largest_first=True):
+                width = max(len(ids[i]) for i in chunk)
+                batch = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    batch[row, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[row, : len(ids[i])] = 1
+                hidden = self.forward(batch, mask, stop=layer)
+                pooled = self.mean_pool(hidden, mask)
+                if normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[chunk] = pooled.float().cpu().numpy()
         return out
 
     # -- training helpers --------------------------------------------------------

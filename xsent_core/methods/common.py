@@ -7,6 +7,7 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import torch
 
+from ..nn import eval_mode, size_chunks
 from ..types import Example
 
 # Longest input the predict paths accept before truncating (characters).
@@ -62,8 +63,7 @@ def length_chunks(
         inputs = [list(r) or [""] for r in rows] if split else [prefix + r for r in rows]
         ids = encoder.tokenizer(inputs, is_split_into_words=split, truncation=True, max_length=encoder.info.max_length)
         sizes = [len(x) for x in ids["input_ids"]]
-    order = sorted(range(len(rows)), key=lambda i: sizes[i], reverse=True)
-    return [order[i : i + size] for i in range(0, len(order), size)]
+    return size_chunks(sizes, size, largest_first=True)
 
 
 def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0.0) -> torch.Tensor:
@@ -108,21 +108,15 @@ def frozen_states(
     kept in fp16 to halve memory (the top layers compute in fp32).
     """
     device = next(encoder.parameters()).device
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: list[torch.Tensor | None] = [None] * len(ids)
     # cached states must not carry one epoch's dropout mask forever
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+    with eval_mode(encoder):
+        for chunk in size_chunks([len(i) for i in ids], batch_size):
             batch_ids = pad_stack([ids[i] for i in chunk], value=encoder.tokenizer.pad_token_id).to(device)
             mask = pad_stack([torch.ones_like(ids[i]) for i in chunk]).to(device)
             hidden = encoder.run_layers(encoder.embed_tokens(batch_ids), mask, 0, stop_layer)
             for row, i in enumerate(chunk):
                 out[i] = hidden[row, : len(ids[i])].to("cpu", dtype).clone()
-    finally:
-        encoder.train(was_training)
     return [t for t in out if t is not None]
 
 

@@ -30,7 +30,7 @@ import torch
 
 from ...data import bies
 from ...evaluation import span_report
-from ...nn import masked_mean
+from ...nn import eval_mode, masked_mean, size_chunks
 from ...types import Example
 from ..base import window_shuffled_chunks
 from ..common import FrozenStateCache, frozen_states, pad_stack, upper_states, words_of
@@ -480,24 +480,20 @@ def span_polarity(probs: torch.Tensor, start: int, end: int) -> dict[str, float]
 @torch.inference_mode()
 def cached_tag_probs(model: TaggerMethod, items: Sequence[SentenceItem | None], batch_size: int = 64) -> list[torch.Tensor]:
     """Tag probabilities [n_words, 13] from cached lower states (None rows -> empty)."""
-    was_training = model.training
-    model.eval()
     out: list[torch.Tensor] = [torch.zeros((0, len(bies.TAGS)))] * len(items)
     real = [i for i, it in enumerate(items) if it is not None]
-    real.sort(key=lambda i: int(items[i].ids.shape[0]))  # type: ignore[union-attr]
     device = model.device
-    try:
-        for start in range(0, len(real), batch_size):
-            chunk = [items[i] for i in real[start : start + batch_size]]
+    with eval_mode(model):
+        for part in size_chunks([int(items[i].ids.shape[0]) for i in real], batch_size):  # type: ignore[union-attr]
+            picked = [real[p] for p in part]
+            chunk = [items[i] for i in picked]
             lower = pad_stack([c.lower for c in chunk]).to(device)  # type: ignore[union-attr]
             mask = pad_stack([torch.ones_like(c.ids) for c in chunk]).to(device)  # type: ignore[union-attr]
             index = pad_stack([c.word_index for c in chunk]).to(device)  # type: ignore[union-attr]
             hidden = upper_states(model.encoder, lower, mask, model.live_layer)
             probs = model.tag_logits(hidden, index).softmax(-1).float().cpu()
-            for row, i in enumerate(real[start : start + batch_size]):
+            for row, i in enumerate(picked):
                 out[i] = probs[row, : items[i].n_words]  # type: ignore[union-attr]
-    finally:
-        model.train(was_training)
     return out
 
 

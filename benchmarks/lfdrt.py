@@ -327,6 +327,8 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
 
 def summarise(result: dict[str, Any]) -> None:
     """Means over seeds; the rethinking variant chosen on the target dev sets; paired differences; the headline."""
+    from xsent_core.evaluation import paired_difference
+
     out: dict[str, Any] = {}
     names = list(dict.fromkeys(r["variant"] for r in result["runs"]))
     for variant in names:
@@ -387,9 +389,17 @@ def summarise(result: dict[str, Any]) -> None:
 
         d_avg = [100 * (mean_over(final(pair[r["seed"]], a["chosen"]), "macro_f1") - mean_over(final(r, s["chosen"]), "macro_f1")) for r in mine]
         d_my = [100 * (final(pair[r["seed"]], a["chosen"])["my"]["macro_f1"] - final(r, s["chosen"])["my"]["macro_f1"]) for r in mine]
+        def paired(get: Any) -> dict[str, Any]:  # ablation minus full model, seed by seed, the shared tie rule
+            return paired_difference([100 * get(pair[r["seed"]], a["chosen"]) for r in mine],
+                                     [100 * get(r, s["chosen"]) for r in mine]).as_dict()
+
+        avg_after, my_after = paired(lambda r, k: mean_over(final(r, k), "macro_f1")), paired(lambda r, k: final(r, k)["my"]["macro_f1"])
         headline["without_disentanglers_minus_full_macro_f1"] = {
             "avg": round(statistics.mean(d_avg), 2), "my": round(statistics.mean(d_my), 2),
             "per_seed_avg": [round(x, 2) for x in d_avg], "per_seed_my": [round(x, 2) for x in d_my],
+            "std_avg": round(avg_after["std"], 2), "std_my": round(my_after["std"], 2),
+            "verdict_avg": avg_after["verdict"], "verdict_my": my_after["verdict"],
+            "before_rethinking_avg": paired(lambda r, k: mean_over(r["before"]["test"], "macro_f1")),
             "stage": "after rethinking (each model's dev-chosen variant)",
         }
     result["headline"] = headline

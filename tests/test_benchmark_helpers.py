@@ -189,3 +189,7 @@ def test_lfdrt_headline_by_hand():
     d = h["without_disentanglers_minus_full_macro_f1"]
     assert d["avg"] == pytest.approx(-3.0) and d["my"] == pytest.approx(-9.0)
     assert d["per_seed_avg"] == [-4.0, -2.0] and d["per_seed_my"] == [-12.0, -6.0]
+    # the shared tie rule: |mean| 3 beats the spread (std of the differences 1.41, of either row 0.71) and both
+    # seeds fall: a loss; Burmese -9 against a spread of 4.24 (ablation 40/45 -> 3.54): a loss too
+    assert d["std_avg"] == pytest.approx(1.41) and d["verdict_avg"] == "loss" and d["verdict_my"] == "loss"
+    assert d["before_rethinking_avg"]["differences"] == [0.0, 0.0] and d["before_rethinking_avg"]["verdict"] == "tie"

@@ -368,6 +368,7 @@ def run_preset(
     command = options.rebuild_command(preset, out_dir)
     tests = (preset.data.get("test") or {}) if options.evaluate_tests else {}
     report: dict[str, Any] = {"preset": preset.name, "status": "finished", "test": {}}
+    card = lambda best, rep: model_card(preset, rep, command)  # noqa: E731
     cache = FrozenStateCache()
     init = preset.data.get("init_model")
     if init:
@@ -412,7 +413,6 @@ def run_preset(
             report["seconds"] = round(time.time() - start, 1)
             return report
         dist = dist_info()
-        card = lambda best, rep: model_card(preset, rep, command)  # noqa: E731
         if not dist.is_main:
             if not options.unlabelled:
                 return report  # under torchrun, rank 0 alone tests and writes the model
@@ -440,7 +440,7 @@ def run_preset(
         report["test"] = {}
         finish_run(
             "lfdrt", out, preset, report, command, half=options.half, evaluate_tests=options.evaluate_tests,
-            card=lambda best, rep: model_card(preset, rep, command), summarise=_stamp_seconds(start),
+            card=card, summarise=_stamp_seconds(start),
             metrics=lambda rep: {"test_before_rethinking": before, "rethink_agreement": res.agreement_after},
             training=lambda rep: {"unlabelled": options.unlabelled, "rethink_rows": res.rows},
         )

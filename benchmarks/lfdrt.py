@@ -113,7 +113,16 @@ def main() -> int:
     ap.add_argument("--save-default", action="store_true",
                     help="save the first variant's first-seed pre-trained model to assets/models/lfdrt (fp16)")
     ap.add_argument("--limit", type=int, default=None, help="rows per labelled file (smoke runs)")
+    ap.add_argument("--merge-from", default=None, metavar="JSON",
+                    help="no training: add that run's (variant, seed) results to --out (e.g. more ablation seeds) and "
+                    "recompute means, paired differences and the headline")
     args = ap.parse_args()
+    if args.merge_from:
+        merged = merge_runs(json.loads(Path(args.out).read_text(encoding="utf-8")),
+                            json.loads(Path(args.merge_from).read_text(encoding="utf-8")))
+        Path(args.out).write_text(json.dumps(merged, indent=2, ensure_ascii=False), encoding="utf-8")
+        Path(args.out).with_suffix(".md").write_text(table(merged), encoding="utf-8")
+        return 0
 
     import torch
 
@@ -325,6 +334,30 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
 
 
+def merge_runs(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s runs added (a (variant, seed) in both keeps extra's), each
+    model's seeds and rethinking variants recorded, both commands kept; summary redone."""
+    out = json.loads(json.dumps(base))
+    settings, more = out["settings"], extra["settings"]
+    for key in ("seeds_by_model", "rethink_variants_by_model"):
+        settings.setdefault(key, {})
+    for r in base["runs"]:
+        settings["seeds_by_model"].setdefault(r["variant"], sorted({x["seed"] for x in base["runs"] if x["variant"] == r["variant"]}))
+        settings["rethink_variants_by_model"].setdefault(r["variant"], base["settings"]["rethink_variants"])
+    new = {(r["variant"], r["seed"]) for r in extra["runs"]}
+    out["runs"] = [r for r in base["runs"] if (r["variant"], r["seed"]) not in new] + extra["runs"]
+    for name in dict.fromkeys(r["variant"] for r in extra["runs"]):
+        settings["variants"][name] = more["variants"][name]
+        settings["seeds_by_model"][name] = sorted({r["seed"] for r in out["runs"] if r["variant"] == name})
+        settings["rethink_variants_by_model"][name] = more["rethink_variants"]
+    out["commands"] = list(dict.fromkeys([*base.get("commands", [base["command"]]), extra["command"]]))
+    out["machine_runs"] = [*base.get("machine_runs", [base["machine"]]), extra["machine"]]
+    out["minutes"] = round(base.get("minutes", 0) + extra.get("minutes", 0), 1)
+    out.pop("note", None)  # a hand-written note about the earlier runs no longer holds
+    summarise(out)
+    return out
+
+
 def summarise(result: dict[str, Any]) -> None:
     """Means over seeds; the rethinking variant chosen on the target dev sets; paired differences; the headline."""
     from xsent_core.evaluation import paired_difference
@@ -487,7 +520,11 @@ def table(result: dict[str, Any]) -> str:
         "They are not comparable; they are shown side by side only as the issue asks.",
         "",
         f"Run: `{result['command']}` ({result.get('minutes', 0):.1f} minutes, {result['machine']['threads']} thread(s), "
-        f"torch {result['machine']['torch']}). Seeds {result['settings']['seeds']}.",
+        f"torch {result['machine']['torch']}). Seeds {result['settings']['seeds']}."
+        if len(result.get("commands", [])) < 2 else
+        f"{len(result['commands'])} runs, {result.get('minutes', 0):.1f} minutes in all (torch {result['machine']['torch']}); "
+        "seeds per model " + json.dumps(result["settings"].get("seeds_by_model", {})) + ": "
+        + "; ".join(f"`{c}`" for c in result["commands"]),
         "",
     ]
     return "\n".join(lines)

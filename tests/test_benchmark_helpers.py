@@ -193,3 +193,30 @@ def test_lfdrt_headline_by_hand():
     # seeds fall: a loss; Burmese -9 against a spread of 4.24 (ablation 40/45 -> 3.54): a loss too
     assert d["std_avg"] == pytest.approx(1.41) and d["verdict_avg"] == "loss" and d["verdict_my"] == "loss"
     assert d["before_rethinking_avg"]["differences"] == [0.0, 0.0] and d["before_rethinking_avg"]["verdict"] == "tie"
+
+
+def test_lfdrt_merge_adds_ablation_seeds_and_redoes_the_headline():
+    import lfdrt
+
+    def scores(f1: float) -> dict:
+        return {l: {"accuracy": 0.5, "macro_f1": f1, "weighted_f1": 0.5, "heads_agree": 0.9} for l in ("en", *lfdrt.TARGETS)}
+
+    def run(variant: str, seed: int, f1: float) -> dict:
+        rt = {l: {"agreement_before": 0.9, "agreement_after": 0.9} for l in lfdrt.TARGETS}
+        return {"variant": variant, "seed": seed, "before": {"dev": scores(f1), "test": scores(f1)},
+                "after": {"paper": {"dev": scores(f1), "test": scores(f1), "rethink": rt}}}
+
+    paper = {"paper": {"rethink_lr": 5e-6}}
+    base = {"command": "first", "machine": {"m": 1}, "minutes": 10, "note": "ablation: one seed",
+            "settings": {"variants": {"full": {}, "abl": {"use_disentanglers": False}}, "rethink_variants": paper},
+            "runs": [run("full", 13, 0.50), run("full", 14, 0.52), run("abl", 13, 0.40)]}
+    extra = {"command": "second", "machine": {"m": 2}, "minutes": 5,
+             "settings": {"variants": {"abl": {"use_disentanglers": False}}, "rethink_variants": paper},
+             "runs": [run("abl", 14, 0.50)]}
+    merged = lfdrt.merge_runs(base, extra)
+    assert merged["settings"]["seeds_by_model"] == {"full": [13, 14], "abl": [13, 14]}
+    assert merged["commands"] == ["first", "second"] and merged["minutes"] == 15 and "note" not in merged
+    d = merged["headline"]["without_disentanglers_minus_full_macro_f1"]
+    # -6 on average, but the differences spread 5.66 and the ablation's seeds 40/50 spread 7.07: a tie
+    assert d["per_seed_avg"] == [-10.0, -2.0] and d["avg"] == -6.0 and d["verdict_avg"] == "tie"
+    assert base["runs"][-1]["seed"] == 13 and "summary" not in base  # the base result is not modified

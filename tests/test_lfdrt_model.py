@@ -221,15 +221,20 @@ def test_rethink_detects_the_language_of_rows_without_a_code(model):
         Example("es", "El pescado estaba fresco pero el servicio era lento.", None),
         Example("coded", "ok", "nl"),
     ]
-    _, routes, _ = check_unlabelled(model, rows)
-    assert [(r.lang, r.source) for r in routes] == [
+    usable = check_unlabelled(model, rows)
+    assert [(r.lang, r.source) for r in usable.routes] == [
         ("my", "script"), ("fr", "detected"), ("en", "detected"), ("es", "detected"), ("nl", "lang")]
+    assert usable.skipped_undetected == () and usable.skipped_note() == ""
     short = [Example("a", "ok", None), Example("b", "Le service était très lent ce soir.", None)]
     with pytest.raises(XsentError, match="1 of 2 rows could not be told") as err:
         check_unlabelled(model, short)
-    assert "'a'" in str(err.value)
-    _, routes, _ = check_unlabelled(model, short, lang="fr")  # `lang` covers only what was not detected
-    assert [(r.lang, r.source) for r in routes] == [("fr", "lang"), ("fr", "detected")]
+    assert "'a'" in str(err.value) and "Train tab's language field" in str(err.value) and "lang=..." not in str(err.value)
+    usable = check_unlabelled(model, short, lang="fr")  # `lang` covers only what was not detected
+    assert [(r.lang, r.source) for r in usable.routes] == [("fr", "lang"), ("fr", "detected")]
+    # enough rows whose language is told: the undetected one is left out and named, not a failure
+    usable = check_unlabelled(model, [*rows[:3], Example("z", "ok", None)])
+    assert [ex.id for ex in usable.rows] == ["my", "fr", "en"] and [ex.id for ex in usable.skipped_undetected] == ["z"]
+    assert len(usable.routes) == 3 and "1 row left out" in usable.skipped_note() and "'ok'" in usable.skipped_note()
 
 
 def test_rethink_changes_only_the_heads(model, data, tmp_path):

@@ -155,7 +155,9 @@ def test_train_rendering():
     assert job_rows([_job()])[0][3] == "50 %"
     done = _job(status="succeeded", progress=1.0, metrics={"model": "m1", "heldout": {"data": "d", "rows": 5}})
     text = job_summary(done)
-    assert "`m1`" in text and "5 rows" in text
+    assert "`m1`" in text and "5 rows" in text and "ℹ" not in text
+    noted = job_summary(_job(status="succeeded", metrics={"model": "m1", "notes": ["2 of 9 texts left out <b>"]}))
+    assert "ℹ 2 of 9 texts left out &lt;b&gt;" in noted  # the library's notes, shown as text
     assert params_from_form("distill", "tagger", "tagger-tiny", "", "corrected", " 20 ", "", "x")["steps"] == "20"
     assert params_from_form("train_preset", "tagger", "tagger-tiny", "", "corrected", "", "", "")["preset"] == "tagger-tiny"
 

@@ -72,6 +72,9 @@ def job_summary(job: Any | None) -> str:
     held = (job.metrics or {}).get("heldout")
     if isinstance(held, Mapping):
         lines.append(f"Held-out slice: {held.get('data')} ({held.get('rows')} rows), never trained on.")
+    notes = (job.metrics or {}).get("notes")
+    if isinstance(notes, list):  # what the library's job wants the person to know
+        lines += [f"ℹ {html.escape(str(note))}" for note in notes]
     return "  \n".join(lines)
 
 

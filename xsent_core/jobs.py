@@ -190,8 +190,10 @@ def heldout_spec(data: Mapping[str, Any]) -> str | None:
 
 
 def metrics_block(
-    before: Mapping[str, Any], after: Mapping[str, Any], described: str | None, n: int, extra: Any
+    before: Mapping[str, Any], after: Mapping[str, Any], described: str | None, n: int, extra: Any,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """A job's metrics; `notes` are sentences for the person who started it (the app shows them)."""
     from .recipes import resolve_spec
 
     # what a person reads in the summary: the real path, not the "{data}" placeholder
@@ -199,6 +201,8 @@ def metrics_block(
                            "before": dict(before), "after": dict(after)}
     if extra:
         out["train_report"] = extra
+    if notes:
+        out["notes"] = list(notes)
     return out
 
 
@@ -324,7 +328,12 @@ def rethink_job(
     extra = {
         "rows": result.rows, "languages": dict(result.languages), "steps": result.steps,
         "heads_agree_before": result.agreement_before, "heads_agree_after": result.agreement_after,
+        "skipped_undetected_language": result.skipped_undetected,
     }
     run.check()
     after = score_after(out_dir, "lfdrt", heldout, run.device)
-    return JobResult(out_dir, "lfdrt", f"rethinking of {base.name} on {data}", metrics_block(before, after, described, len(heldout), extra))
+    notes = [f"{result.skipped_undetected} of {result.rows + result.skipped_undetected} texts left out, their language "
+             "not detected: name it with `lang` (the Train tab's language field, `--lang`) to include them."
+             ] if result.skipped_undetected else []
+    return JobResult(out_dir, "lfdrt", f"rethinking of {base.name} on {data}",
+                     metrics_block(before, after, described, len(heldout), extra, notes))

@@ -93,6 +93,7 @@ class RethinkResult:
     message: str
     history: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     pseudo_labels_used: Mapping[str, int] = field(default_factory=dict)  # chosen for training (confident, per-class share)
+    skipped_undetected: int = 0  # rows left out: their language could not be told
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -100,11 +101,30 @@ class RethinkResult:
         return d
 
 
-def check_unlabelled(
-    model_or_config: Any, examples: Sequence[Example], lang: str | None = None
-) -> tuple[list[Example], list[Any], int]:
+@dataclass(frozen=True)
+class UsableRows:
+    """What rethinking can use of a set of unlabelled rows."""
+
+    rows: list[Example]
+    routes: list[Any]  # each row's family route
+    skipped_blank: int
+    skipped_undetected: tuple[Example, ...]  # rows whose language neither code, script, identifier nor `lang` told
+
+    def skipped_note(self) -> str:
+        """One sentence on the undetected rows left out, or ''."""
+        if not self.skipped_undetected:
+            return ""
+        first = self.skipped_undetected[0]
+        n = len(self.skipped_undetected)
+        return (f"{n} row{'s' if n > 1 else ''} left out: language not detected (first: {first.text[:40]!r}); "
+                "name their language (the `lang` setting, the Train tab's language field) to include them")
+
+
+def check_unlabelled(model_or_config: Any, examples: Sequence[Example], lang: str | None = None) -> UsableRows:
     """Rows usable for rethinking and their routes; XsentError (model untouched) otherwise.
 
+    Rows whose language cannot be told are left out (and named) while at least
+    `rethink_min_rows` others remain; with fewer, the error asks for the language.
     Takes a model or just its LfdrtConfig, so a job can check its data before training.
     """
     from .families import load_family_table
@@ -124,7 +144,7 @@ def check_unlabelled(
             f"rethinking needs at least {minimum} rows of unlabelled text, got {len(rows)}{note}; "
             f"two heads cannot be checked against each other on so little; {NOT_CHANGED}"
         )
-    routes, unknown, missing = [], {}, []
+    routes, unknown, missing, kept = [], {}, [], []
     detect = _language_detector(table)
     for ex in rows:
         # the row's own code, else its script, else the language identifier, else `lang`
@@ -139,6 +159,8 @@ def check_unlabelled(
             unknown[str(code)] = unknown.get(str(code), 0) + 1
         elif route.source == "default":
             missing.append(ex)
+            continue
+        kept.append(ex)
         routes.append(route)
     if unknown:
         listed = ", ".join(f"{c!r} ({n} rows)" for c, n in sorted(unknown.items()))
@@ -147,14 +169,15 @@ def check_unlabelled(
             f"LFD-RT family table: {listed}; add them with family_overrides {{code: family}} "
             f"(families: {', '.join(table.families)}); {NOT_CHANGED}"
         )
-    if missing:
+    if missing and len(kept) < minimum:
         first = missing[0]
         raise XsentError(
             f"the language of {len(missing)} of {len(rows)} rows could not be told from their script or text "
-            f"(first: {first.id!r}, {first.text[:60]!r}); give those rows a language code, or name the one "
-            f"language they are in (lang=...); {NOT_CHANGED}"
+            f"(first: {first.id!r}, {first.text[:60]!r}), and {len(kept)} rows are too few without them; give those "
+            f"rows a language code, or name the one language they are in (the `lang` setting: the Train tab's "
+            f"language field, `--lang` on the command line); {NOT_CHANGED}"
         )
-    return rows, routes, blank
+    return UsableRows(kept, routes, blank, tuple(missing))
 
 
 def _language_detector(table: Any) -> Callable[[str], str | None]:
@@ -234,7 +257,8 @@ def rethink(
     from .model import rethink_state
 
     c = model.config
-    rows, routes, blank = check_unlabelled(model, examples, lang)
+    usable = check_unlabelled(model, examples, lang)
+    rows, routes, blank = usable.rows, usable.routes, usable.skipped_blank
     cap = max_rows if max_rows is not None else c.rethink_max_rows
     if cap is not None and len(rows) > cap:
         keep = sorted(random.Random(c.seed).sample(range(len(rows)), cap))
@@ -295,14 +319,14 @@ def rethink(
             seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=before,
             pseudo_labels_before=labels_before, pseudo_labels_after=labels_before,
             model_dir=None, message=f"rethinking {result.status}; the model was restored", history=result.history,
-            pseudo_labels_used=used,
+            pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected),
         )
     after, labels_after = _agreement(*model.rethink_probs(items))
     message = (
         f"rethought on {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(languages.items()))}); "
         f"heads agree on {before:.1%} -> {after:.1%} of them; {sum(used.values())} pseudo-labels used "
         f"({', '.join(f'{k}: {v}' for k, v in used.items())})"
-    )
+    ) + (f"; {usable.skipped_note()}" if usable.skipped_undetected else "")
     if out_dir is not None and dist_info().is_main:  # under torchrun, rank 0 alone writes
         shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
         save_model(model, out_dir, metrics={"rethink_agreement": after},
@@ -312,7 +336,7 @@ def rethink(
         seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=after,
         pseudo_labels_before=labels_before, pseudo_labels_after=labels_after,
         model_dir=str(out_dir) if out_dir is not None else None, message=message, history=result.history,
-        pseudo_labels_used=used,
+        pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected),
     )
 
 

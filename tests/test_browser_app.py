@@ -231,6 +231,10 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     expect(page.locator("#models-choice input")).to_have_value("browser-tiny", timeout=30_000)
     page.locator("#models-default").click()
     expect(page.locator("#models-status")).to_contain_text("now the default", timeout=30_000)
+    # the table re-renders after the status line: shoot it once its update is done, not faded mid-update
+    expect(page.locator("#models-table [data-testid='status-tracker']").first).to_have_class(re.compile(r"\bhide\b"),
+                                                                                          timeout=30_000)
+    page.wait_for_timeout(300)
     page.screenshot(path=str(shots / "models.png"), full_page=True)
     context.close()
 

@@ -420,13 +420,12 @@ def summarise(result: dict[str, Any]) -> None:
         def final(r: dict[str, Any], chosen: str) -> dict[str, dict[str, float]]:
             return r["after"][chosen]["test"]
 
-        d_avg = [100 * (mean_over(final(pair[r["seed"]], a["chosen"]), "macro_f1") - mean_over(final(r, s["chosen"]), "macro_f1")) for r in mine]
-        d_my = [100 * (final(pair[r["seed"]], a["chosen"])["my"]["macro_f1"] - final(r, s["chosen"])["my"]["macro_f1"]) for r in mine]
         def paired(get: Any) -> dict[str, Any]:  # ablation minus full model, seed by seed, the shared tie rule
             return paired_difference([100 * get(pair[r["seed"]], a["chosen"]) for r in mine],
                                      [100 * get(r, s["chosen"]) for r in mine]).as_dict()
 
         avg_after, my_after = paired(lambda r, k: mean_over(final(r, k), "macro_f1")), paired(lambda r, k: final(r, k)["my"]["macro_f1"])
+        d_avg, d_my = avg_after["differences"], my_after["differences"]
         headline["without_disentanglers_minus_full_macro_f1"] = {
             "avg": round(statistics.mean(d_avg), 2), "my": round(statistics.mean(d_my), 2),
             "per_seed_avg": [round(x, 2) for x in d_avg], "per_seed_my": [round(x, 2) for x in d_my],

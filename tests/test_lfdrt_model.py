@@ -234,7 +234,7 @@ def test_rethink_detects_the_language_of_rows_without_a_code(model):
     # enough rows whose language is told: the undetected one is left out and named, not a failure
     usable = check_unlabelled(model, [*rows[:3], Example("z", "ok", None)])
     assert [ex.id for ex in usable.rows] == ["my", "fr", "en"] and [ex.id for ex in usable.skipped_undetected] == ["z"]
-    assert len(usable.routes) == 3 and "1 row left out" in usable.skipped_note() and "'ok'" in usable.skipped_note()
+    assert len(usable.routes) == 3 and "1 of 4 texts left out" in usable.skipped_note() and "'ok'" in usable.skipped_note()
 
 
 def test_rethink_changes_only_the_heads(model, data, tmp_path):

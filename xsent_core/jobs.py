@@ -332,8 +332,6 @@ def rethink_job(
     }
     run.check()
     after = score_after(out_dir, "lfdrt", heldout, run.device)
-    notes = [f"{result.skipped_undetected} of {result.rows + result.skipped_undetected} texts left out, their language "
-             "not detected: name it with `lang` (the Train tab's language field, `--lang`) to include them."
-             ] if result.skipped_undetected else []
+    notes = [result.skipped_note] if result.skipped_note else []
     return JobResult(out_dir, "lfdrt", f"rethinking of {base.name} on {data}",
                      metrics_block(before, after, described, len(heldout), extra, notes))

@@ -212,10 +212,10 @@ class LfdrtMethod(Method):
         if self.lower_cache is None:
             return frozen_states(self.encoder, ids, layer, dtype=dtype)
         fp = self.encoder.info.fingerprint
-        by_key = {(fp, layer, i.numpy().tobytes()): i for i in ids}
+        keys = [(fp, layer, i.numpy().tobytes()) for i in ids]
+        by_key = dict(zip(keys, ids))
         states = self.lower_cache.fill(
-            [(fp, layer, i.numpy().tobytes()) for i in ids],
-            lambda missing: frozen_states(self.encoder, [by_key[k] for k in missing], layer, dtype=torch.float16),
+            keys, lambda missing: frozen_states(self.encoder, [by_key[k] for k in missing], layer, dtype=torch.float16),
         )
         return [state.to(dtype) for state in states]
 

@@ -25,6 +25,8 @@ from ..common import FrozenStateCache
 from .pairs import verified_pairs
 
 NOT_CHANGED = "the model was not changed"
+# how to name a language the rows do not tell, in the app and on the command line
+LANG_HINT = "`lang` (the Train tab's language field, `--lang` on the command line)"
 WORDS = "words:"  # a parallel spec that is a bilingual word list
 
 
@@ -94,6 +96,7 @@ class RethinkResult:
     history: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     pseudo_labels_used: Mapping[str, int] = field(default_factory=dict)  # chosen for training (confident, per-class share)
     skipped_undetected: int = 0  # rows left out: their language could not be told
+    skipped_note: str = ""  # the sentence saying so ('' when none were)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -114,10 +117,9 @@ class UsableRows:
         """One sentence on the undetected rows left out, or ''."""
         if not self.skipped_undetected:
             return ""
-        first = self.skipped_undetected[0]
-        n = len(self.skipped_undetected)
-        return (f"{n} row{'s' if n > 1 else ''} left out: language not detected (first: {first.text[:40]!r}); "
-                "name their language (the `lang` setting, the Train tab's language field) to include them")
+        n, first = len(self.skipped_undetected), self.skipped_undetected[0]
+        return (f"{n} of {n + len(self.rows)} texts left out, their language not detected (first: {first.text[:40]!r}): "
+                f"name it with {LANG_HINT} to include them.")
 
 
 def check_unlabelled(model_or_config: Any, examples: Sequence[Example], lang: str | None = None) -> UsableRows:
@@ -174,8 +176,7 @@ def check_unlabelled(model_or_config: Any, examples: Sequence[Example], lang: st
         raise XsentError(
             f"the language of {len(missing)} of {len(rows)} rows could not be told from their script or text "
             f"(first: {first.id!r}, {first.text[:60]!r}), and {len(kept)} rows are too few without them; give those "
-            f"rows a language code, or name the one language they are in (the `lang` setting: the Train tab's "
-            f"language field, `--lang` on the command line); {NOT_CHANGED}"
+            f"rows a language code, or name the one language they are in with {LANG_HINT}; {NOT_CHANGED}"
         )
     return UsableRows(kept, routes, blank, tuple(missing))
 
@@ -319,7 +320,7 @@ def rethink(
             seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=before,
             pseudo_labels_before=labels_before, pseudo_labels_after=labels_before,
             model_dir=None, message=f"rethinking {result.status}; the model was restored", history=result.history,
-            pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected),
+            pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected), skipped_note=usable.skipped_note(),
         )
     after, labels_after = _agreement(*model.rethink_probs(items))
     message = (
@@ -336,7 +337,7 @@ def rethink(
         seconds=round(time.time() - start, 1), agreement_before=before, agreement_after=after,
         pseudo_labels_before=labels_before, pseudo_labels_after=labels_after,
         model_dir=str(out_dir) if out_dir is not None else None, message=message, history=result.history,
-        pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected),
+        pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected), skipped_note=usable.skipped_note(),
     )
 
 

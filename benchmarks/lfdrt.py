@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,8 +54,8 @@ PAPER = {
 }
 DEFAULT_VARIANTS = "lfdrt|;no_disentanglers|use_disentanglers=false"
 DEFAULT_RETHINK = (
-    "paper|rethink_train=heads,rethink_lr=5e-6,rethink_keep=1.0,rethink_class_weights=none;"
-    "adapt|rethink_train=top,rethink_lr=1e-4,rethink_keep=0.5,rethink_class_weights=balanced"
+    "paper|rethink_prior=model,rethink_train=heads,rethink_lr=5e-6,rethink_keep=1.0,rethink_class_weights=none;"
+    "balanced|rethink_prior=uniform,rethink_train=heads,rethink_lr=1e-3,rethink_keep=1.0,rethink_class_weights=balanced"
 )
 
 
@@ -112,6 +113,9 @@ def main() -> int:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--save-default", action="store_true",
                     help="save the first variant's first-seed pre-trained model to assets/models/lfdrt (fp16)")
+    ap.add_argument("--pretrained-dir", default=None, metavar="DIR",
+                    help="keep each pre-trained model in DIR/VARIANT-SEED, and load it from there when present "
+                    "instead of training it again (to compare rethinking variants on the same models)")
     ap.add_argument("--limit", type=int, default=None, help="rows per labelled file (smoke runs)")
     ap.add_argument("--merge-from", default=None, metavar="JSON",
                     help="no training: add that run's (variant, seed) results to --out (e.g. more ablation seeds) and "
@@ -231,13 +235,26 @@ def main() -> int:
                 log(f"prepared {items.facts} in {timings['prepare'] / 60:.1f} min")
             run_train = config_from_dict(TrainConfig, {**config_to_dict(train_cfg), "seed": seed})
             dev_en = sets["dev"]["en"]
-            with tempfile.TemporaryDirectory() as tmp:
-                fitted = fit(model, items, run_train, evaluate=lambda m=model: m.evaluate(dev_en), out_dir=tmp,
-                             progress=False, model_metadata={"preset": "lfdrt-builtin", "benchmark": True})
-                best = load_model(tmp, expected_method="lfdrt")
+            kept = Path(args.pretrained_dir) / f"{name}-{seed}" if args.pretrained_dir else None
+            if kept is not None and (kept / "config.json").exists():
+                best = load_model(kept, expected_method="lfdrt")
+                if config_to_dict(best.config) != config_to_dict(model.config):
+                    raise SystemExit(f"{kept} holds a model of another configuration; remove it or use another --pretrained-dir")
+                facts = json.loads((kept / "config.json").read_text(encoding="utf-8"))["training"]
+                fitted = SimpleNamespace(steps=facts["steps"], best_step=facts["best_step"], seconds=facts["seconds"])
+                log(f"{name} seed {seed}: pre-trained model loaded from {kept}")
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    fitted = fit(model, items, run_train, evaluate=lambda m=model: m.evaluate(dev_en), out_dir=tmp,
+                                 progress=False, model_metadata={"preset": "lfdrt-builtin", "benchmark": True})
+                    best = load_model(tmp, expected_method="lfdrt")
+                if kept is not None:
+                    save_model(best, kept, training={"steps": fitted.steps, "best_step": fitted.best_step,
+                                                     "seconds": fitted.seconds, "seed": seed, "variant": name})
             best.lower_cache = cache
             run: dict[str, Any] = {"variant": name, "seed": seed, "steps": fitted.steps, "best_step": fitted.best_step,
                                    "train_minutes": round(fitted.seconds / 60, 2),
+                                   "pretrained_from": str(kept) if kept is not None else None,
                                    "loss_terms": term_report(best, items)}
             log(f"{name} seed {seed} loss terms: {run['loss_terms']}")
             run["before"] = per_language(best, sets)
@@ -254,6 +271,8 @@ def main() -> int:
                 log(f"saved the default model to {target}")
             # 3. rethinking per target language and variant, each from the pre-trained model
             pretrained, pretrained_config = rethink_state(best), best.config
+            target_rows = {lang: sample_rows(unlabelled[lang], args.rethink_rows, pretrained_config.seed) for lang in TARGETS}
+            run["prior_only"] = prior_only(best, sets, target_rows)
             run["after"] = {}
             for rname, roverrides in rethinks.items():
                 best.config = replace_config(pretrained_config, **roverrides)
@@ -262,7 +281,7 @@ def main() -> int:
                 for lang in TARGETS:
                     best.load_state_dict(pretrained_all, strict=False)
                     tr = time.time()
-                    rows = sample_rows(unlabelled[lang], args.rethink_rows, pretrained_config.seed)
+                    rows = target_rows[lang]
                     key = (lang, len(rows))
                     if key not in prepared:  # frozen lower states: the same for every model
                         prepared[key] = best.prepare_rethinking(rows, [best.route(r.lang, r.text) for r in rows])
@@ -315,6 +334,34 @@ def term_report(model: Any, items: Any, batches: int = 6, batch_size: int = 16) 
     total = sum(statistics.mean(v) for v in norms.values()) or 1.0
     return {k: {"value": round(statistics.mean(values[k]), 4), "grad_norm": round(statistics.mean(norms[k]), 4),
                 "grad_share": round(statistics.mean(norms[k]) / total, 4)} for k in values}
+
+
+def prior_only(model: Any, sets: dict[str, dict[str, list]], unlabelled: dict[str, list]) -> dict[str, dict[str, dict[str, float]]]:
+    """Control for `rethink_prior=uniform`, without any training: the pre-trained model's
+    heads decide under a uniform class prior, each head's probabilities divided by its
+    mean over that language's unlabelled rows (what the rethinking pseudo-labels start
+    from). Rethinking that only matches this has learnt nothing but the prior."""
+    import torch
+
+    from xsent_core.evaluation import flat_sentence_metrics, sentence_report
+    from xsent_core.methods.lfdrt import losses as L
+    from xsent_core.types import SENTIMENT_LABELS
+
+    def heads(rows: list) -> tuple[torch.Tensor, torch.Tensor]:
+        preds = model.predict(rows)
+        return tuple(torch.tensor([[p.extras[k][lab] for lab in SENTIMENT_LABELS] for p in preds])
+                     for k in ("head1_probs", "head2_probs"))
+
+    out: dict[str, dict[str, dict[str, float]]] = {split: {} for split in sets}
+    for lang in TARGETS:
+        m1, m2 = (p.mean(0) for p in heads(unlabelled[lang]))
+        for split, by_lang in sets.items():
+            p1, p2 = heads(by_lang[lang])
+            label, agree, _ = L.decide(L.balance_prior(p1, m1), L.balance_prior(p2, m2))
+            report = sentence_report([e.label for e in by_lang[lang]], [SENTIMENT_LABELS[int(i)] for i in label])
+            out[split][lang] = {**{k: round(float(v), 4) for k, v in flat_sentence_metrics(report).items()},
+                                "heads_agree": round(float(agree.float().mean()), 4)}
+    return out
 
 
 def majority_scores(sets: dict[str, dict[str, list]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -392,6 +439,10 @@ def summarise(result: dict[str, Any]) -> None:
         for k in rnames:
             gains = [100 * (mean_over(r["after"][k]["test"], "macro_f1") - mean_over(r["before"]["test"], "macro_f1")) for r in runs]
             entry.setdefault("rethinking_gain_points", {})[k] = spread(gains)
+        if all("prior_only" in r for r in runs):
+            entry["prior_only"] = {"test": avg(lambda r: r["prior_only"]["test"]), "dev": avg(lambda r: r["prior_only"]["dev"])}
+            entry["prior_only_gain_points"] = spread(
+                [100 * (mean_over(r["prior_only"]["test"], "macro_f1") - mean_over(r["before"]["test"], "macro_f1")) for r in runs])
         if chosen is not None:
             entry["after"] = entry["after_by_variant"][chosen]
         out[variant] = entry
@@ -412,6 +463,14 @@ def summarise(result: dict[str, Any]) -> None:
         "all_seeds_positive": all(g > 0 for g in gain["per_seed"]),
         "disagreement_before": {**s["disagreement_before"], "avg": round(statistics.mean(s["disagreement_before"].values()), 4)},
     }
+    if "prior_only" in s:  # how much of the gain the uniform-prior decision alone gives, without training
+        mine = [r for r in result["runs"] if r["variant"] == full]
+        versus = paired_difference([100 * mean_over(r["after"][s["chosen"]]["test"], "macro_f1") for r in mine],
+                                   [100 * mean_over(r["prior_only"]["test"], "macro_f1") for r in mine]).as_dict()
+        headline["prior_only_gain_macro_f1"] = s["prior_only_gain_points"]["mean"]
+        headline["rethinking_minus_prior_only_macro_f1"] = {
+            "mean": round(versus["mean"], 2), "std": round(versus["std"], 2),
+            "per_seed": [round(x, 2) for x in versus["differences"]], "verdict": versus["verdict"]}
     if ablation is not None and ablation in out and out[ablation].get("after"):
         a = out[ablation]
         pair = {r["seed"]: r for r in result["runs"] if r["variant"] == ablation}
@@ -468,6 +527,8 @@ def table(result: dict[str, Any]) -> str:
     summary = result.get("summary", {})
     for variant, s in summary.items():
         row(f"{variant}, before rethinking", s["before"]["test"])
+        if "prior_only" in s:
+            row(f"{variant}, before rethinking, deciding under a uniform class prior (control, no training)", s["prior_only"]["test"])
         for key, val in s["after_by_variant"].items():
             label = f"{variant}, after rethinking ({key})"
             row(f"**{label}; chosen on dev**" if key == s.get("chosen") else label, val["test"])
@@ -496,6 +557,11 @@ def table(result: dict[str, Any]) -> str:
         for variant, s in summary.items():
             for k, g in s.get("rethinking_gain_points", {}).items():
                 lines.append(f"- {variant} / {k}: {g['mean']:+.2f} ± {g['std']:.2f} (seeds {s['seeds']}: "
+                             + ", ".join(f"{x:+.2f}" for x in g["per_seed"]) + ")")
+        for variant, s in summary.items():
+            if "prior_only_gain_points" in s:
+                g = s["prior_only_gain_points"]
+                lines.append(f"- {variant} / control (uniform prior, no training): {g['mean']:+.2f} ± {g['std']:.2f} (seeds {s['seeds']}: "
                              + ", ".join(f"{x:+.2f}" for x in g["per_seed"]) + ")")
         lines += ["", "Average dev macro-F1 (targets) by rethinking variant, used for the choice:", ""]
         for variant, s in summary.items():

@@ -362,7 +362,29 @@ def test_rethink_top_adapts_the_encoder_and_fusion(diverse, data):
     assert all(torch.equal(before[k], diverse.state_dict()[k]) for k in before)
 
 
-@pytest.mark.parametrize("bad", [{"head_inputs": "pooled"}, {"rethink_train": "all"}, {"rethink_keep": 0.0}])
+def test_rethink_uniform_prior_decides_on_balanced_probabilities(diverse, data):
+    """rethink_prior='uniform': the pseudo-labels are those of the class-balanced head probabilities."""
+    from xsent_core.config import replace_config
+    from xsent_core.methods.lfdrt import losses as L
+
+    rows = data["french"]
+    prepared = diverse.prepare_rethinking(rows, [diverse.route(r.lang, r.text) for r in rows])
+    p1, p2 = diverse.rethink_probs(prepared)
+    expected = L.select_pseudo_labels(L.balance_prior(p1), L.balance_prior(p2), keep=0.5)
+    plain = L.select_pseudo_labels(p1, p2, keep=0.5)
+    assert not torch.equal(expected, plain)  # on this model the prior changes the decisions
+    config, saved = diverse.config, rethink_state(diverse)
+    diverse.config = replace_config(config, rethink_prior="uniform")
+    try:
+        result = rethink(diverse, rows, epochs=1, batch_size=4, lr=1e-4, prepared=prepared)
+    finally:
+        diverse.config = config
+        diverse.load_state_dict(saved, strict=False)
+    assert result.pseudo_labels_used == {lab: int((expected == i).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
+
+
+@pytest.mark.parametrize("bad", [{"head_inputs": "pooled"}, {"rethink_train": "all"}, {"rethink_keep": 0.0},
+                                 {"rethink_prior": "target"}])
 def test_bad_diversity_settings_are_refused(encoder, bad):
     with pytest.raises(CheckpointError, match=next(iter(bad))):
         LfdrtMethod(LfdrtConfig(**TINY, **bad), encoder)

@@ -68,4 +68,7 @@ class LfdrtConfig:
     rethink_keep: float = 1.0
     rethink_class_weights: str = "none"  # "none" | "balanced"
     rethink_decide_with_dropout: bool = False  # choose the pseudo-labels on dropout (training-mode) heads
+    # "uniform": decide the pseudo-labels as if every class were equally likely on the unlabelled rows
+    # (losses.balance_prior), so the classes the English training rows make rare can be taught
+    rethink_prior: str = "model"  # "model" | "uniform"
     seed: int = 13

@@ -104,7 +104,8 @@ class LfdrtMethod(Method):
         if not config.families:
             config = replace_config(config, families=list(table.families))
         for key, allowed in (("kl_families", ("active", "all")), ("head_inputs", HEAD_INPUTS),
-                             ("rethink_train", ("heads", "top")), ("rethink_class_weights", ("none", "balanced"))):
+                             ("rethink_train", ("heads", "top")), ("rethink_class_weights", ("none", "balanced")),
+                             ("rethink_prior", ("model", "uniform"))):
             if getattr(config, key) not in allowed:
                 raise CheckpointError(f"{key} must be one of {list(allowed)}, got {getattr(config, key)!r}")
         if not 0.0 < config.rethink_keep <= 1.0:

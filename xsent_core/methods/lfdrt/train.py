@@ -279,6 +279,8 @@ def rethink(
         before, labels_before = _agreement(p1, p2)
         if c.rethink_decide_with_dropout:
             p1, p2 = model.rethink_probs(base_items, dropout=True)
+        if c.rethink_prior == "uniform":
+            p1, p2 = L.balance_prior(p1), L.balance_prior(p2)
         pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
         used = _label_counts(pseudo)
         extra: dict[str, Any] = {"class_weights": balanced_weights(used)} if c.rethink_class_weights == "balanced" else {}

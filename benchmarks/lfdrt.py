@@ -344,6 +344,7 @@ def prior_only(model: Any, sets: dict[str, dict[str, list]], unlabelled: dict[st
     import torch
 
     from xsent_core.evaluation import flat_sentence_metrics, sentence_report
+    from xsent_core.imbalance import balance_prior
     from xsent_core.methods.lfdrt import losses as L
     from xsent_core.types import SENTIMENT_LABELS
 
@@ -357,7 +358,7 @@ def prior_only(model: Any, sets: dict[str, dict[str, list]], unlabelled: dict[st
         m1, m2 = (p.mean(0) for p in heads(unlabelled[lang]))
         for split, by_lang in sets.items():
             p1, p2 = heads(by_lang[lang])
-            label, agree, _ = L.decide(L.balance_prior(p1, m1), L.balance_prior(p2, m2))
+            label, agree, _ = L.decide(balance_prior(p1, m1), balance_prior(p2, m2))
             report = sentence_report([e.label for e in by_lang[lang]], [SENTIMENT_LABELS[int(i)] for i in label])
             out[split][lang] = {**{k: round(float(v), 4) for k, v in flat_sentence_metrics(report).items()},
                                 "heads_agree": round(float(agree.float().mean()), 4)}

@@ -163,27 +163,6 @@ def test_pseudo_labels_keep_each_class_share():
         L.select_pseudo_labels(p, q, keep=0.0)
 
 
-def test_balance_prior_by_hand():
-    p = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
-    # column means (0.7, 0.3); row 1: (0.9/0.7, 0.1/0.3) = (1.2857, 0.3333) -> (0.7941, 0.2059);
-    # row 2: (0.7143, 1.6667) -> (0.3, 0.7): the rarer class now wins where it is relatively likely
-    out = L.balance_prior(p)
-    assert torch.allclose(out, torch.tensor([[0.7941, 0.2059], [0.3, 0.7]]), atol=1e-4)
-    assert torch.allclose(out.sum(-1), torch.ones(2))
-    # already balanced columns: unchanged
-    q = torch.tensor([[0.8, 0.2], [0.2, 0.8]])
-    assert torch.allclose(L.balance_prior(q), q)
-    # a class the model never believes in (mean 0) does not divide by zero
-    assert torch.isfinite(L.balance_prior(torch.tensor([[1.0, 0.0], [0.6, 0.0]])).sum(-1)).all()
-    # a marginal estimated elsewhere (other rows of the same language): row 2 with (0.5, 0.5) / (0.8, 0.2)
-    # = (0.625, 2.5) -> (0.2, 0.8)
-    assert torch.allclose(L.balance_prior(p, torch.tensor([0.8, 0.2]))[1], torch.tensor([0.2, 0.8]))
-    with pytest.raises(ValueError):
-        L.balance_prior(torch.zeros(0, 3))
-    with pytest.raises(ValueError):
-        L.balance_prior(p, torch.tensor([0.5, 0.3, 0.2]))
-
-
 def test_head_overlap_by_hand():
     a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     # orthogonal units: 0; the same unit twice: 1
@@ -216,15 +195,6 @@ def test_weighted_mean_by_hand():
     assert close(L.weighted_mean(v, torch.tensor([2, 0, 1])), 2.0)
     assert close(L.weighted_mean(v, None), 7.0 / 3)
     assert close(L.weighted_mean(v, torch.zeros(3)), 0.0)
-
-
-def test_balanced_weights():
-    from xsent_core.methods.lfdrt.train import balanced_weights
-
-    # 30 agreed rows: 10 negative, 0 neutral, 20 positive; 2 classes present
-    # negative 30 / (2 * 10) = 1.5, positive 30 / (2 * 20) = 0.75, neutral absent -> 1
-    w = balanced_weights({"negative": 10, "neutral": 0, "positive": 20})
-    assert w.tolist() == [1.5, 1.0, 0.75]
 
 
 def test_decide_rule():

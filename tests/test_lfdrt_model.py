@@ -365,12 +365,13 @@ def test_rethink_top_adapts_the_encoder_and_fusion(diverse, data):
 def test_rethink_uniform_prior_decides_on_balanced_probabilities(diverse, data):
     """rethink_prior='uniform': the pseudo-labels are those of the class-balanced head probabilities."""
     from xsent_core.config import replace_config
+    from xsent_core.imbalance import balance_prior
     from xsent_core.methods.lfdrt import losses as L
 
     rows = data["french"]
     prepared = diverse.prepare_rethinking(rows, [diverse.route(r.lang, r.text) for r in rows])
     p1, p2 = diverse.rethink_probs(prepared)
-    expected = L.select_pseudo_labels(L.balance_prior(p1), L.balance_prior(p2), keep=0.5)
+    expected = L.select_pseudo_labels(balance_prior(p1), balance_prior(p2), keep=0.5)
     plain = L.select_pseudo_labels(p1, p2, keep=0.5)
     assert not torch.equal(expected, plain)  # on this model the prior changes the decisions
     config, saved = diverse.config, rethink_state(diverse)

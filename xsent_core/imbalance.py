@@ -5,6 +5,8 @@
 - `logit_adjusted_cross_entropy`: Menon et al. (2021), "Long-tail learning via
   logit adjustment": train on logits + tau * log(prior) and predict with the raw
   logits, which corrects the train prior's pull towards frequent classes.
+- `balance_prior`: the same correction after training, on probabilities: decide as
+  if every class were equally likely in the text at hand.
 """
 from __future__ import annotations
 
@@ -69,3 +71,23 @@ def imbalanced_cross_entropy(
         tau=logit_adjust,
         weight=balanced_class_weights(counts) if class_weighting == "balanced" else None,
     )
+
+
+def balance_prior(probs: torch.Tensor, marginal: torch.Tensor | None = None) -> torch.Tensor:
+    """[N, C] probabilities re-decided as if every class were equally likely on these rows.
+
+    Each column is divided by `marginal` [C], by default its mean over the rows (the
+    model's estimate of how common the class is in this text), and each row
+    renormalised: distribution alignment to a uniform target (Berthelot et al. 2020),
+    i.e. removing the class prior as logit adjustment does for balanced error. A
+    class the model learned to think rare (4 % of the English SemEval sentences are
+    neutral) is then chosen where it is relatively most likely, which is what
+    macro-F1 rewards. The order of the rows by any one class is unchanged.
+    """
+    if probs.dim() != 2 or probs.shape[0] == 0:
+        raise ValueError(f"expected [N, C] probabilities with N > 0, got {tuple(probs.shape)}")
+    prior = probs.mean(0) if marginal is None else marginal.to(probs.dtype)
+    if prior.shape != probs.shape[1:]:
+        raise ValueError(f"marginal has shape {tuple(prior.shape)}, the probabilities {tuple(probs.shape)}")
+    scaled = probs / prior.clamp_min(1e-12)
+    return scaled / scaled.sum(-1, keepdim=True)

@@ -93,26 +93,6 @@ def heads_agree(logits1: torch.Tensor, logits2: torch.Tensor) -> torch.Tensor:
     return logits1.argmax(-1) == logits2.argmax(-1)
 
 
-def balance_prior(probs: torch.Tensor, marginal: torch.Tensor | None = None) -> torch.Tensor:
-    """[N, C] probabilities re-decided as if every class were equally likely on these rows.
-
-    Each column is divided by `marginal` [C], by default its mean over the rows (the
-    model's estimate of how common the class is in this text), and each row renormalised: distribution alignment to a
-    uniform target (Berthelot et al. 2020), i.e. removing the class prior the way
-    logit adjustment does for balanced error (Menon et al. 2021). A class the heads
-    learned to think rare (4 % of the English training rows are neutral) is then
-    chosen where it is relatively most likely, which is what macro-F1 rewards.
-    Rows' order by any one class is unchanged.
-    """
-    if probs.dim() != 2 or probs.shape[0] == 0:
-        raise ValueError(f"expected [N, C] probabilities with N > 0, got {tuple(probs.shape)}")
-    prior = probs.mean(0) if marginal is None else marginal.to(probs.dtype)
-    if prior.shape != probs.shape[1:]:
-        raise ValueError(f"marginal has shape {tuple(prior.shape)}, the probabilities {tuple(probs.shape)}")
-    scaled = probs / prior.clamp_min(1e-12)
-    return scaled / scaled.sum(-1, keepdim=True)
-
-
 def select_pseudo_labels(
     probs1: torch.Tensor, probs2: torch.Tensor, *, keep: float = 1.0, min_confidence: float = 0.0
 ) -> torch.Tensor:

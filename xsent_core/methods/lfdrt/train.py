@@ -196,15 +196,6 @@ def _language_detector(table: Any) -> Callable[[str], str | None]:
     return detect
 
 
-def balanced_weights(counts: Mapping[str, int]) -> torch.Tensor:
-    """Per class: (agreed rows) / (classes present * rows of that class); 1 for absent classes."""
-    from ...types import SENTIMENT_LABELS
-
-    present = [counts.get(lab, 0) for lab in SENTIMENT_LABELS]
-    total, k = sum(present), sum(1 for n in present if n)
-    return torch.tensor([total / (k * n) if n else 1.0 for n in present])
-
-
 def _agreement(probs1: torch.Tensor, probs2: torch.Tensor) -> tuple[float, dict[str, int]]:
     """(share of rows whose heads agree, agreed rows per label)."""
     l1, l2 = probs1.argmax(-1), probs2.argmax(-1)
@@ -252,7 +243,9 @@ def rethink(
     reuse the frozen lower-layer states across runs from the same pre-trained model.
     """
     from ...distributed import dist_info
+    from ...imbalance import balance_prior, balanced_class_weights, class_counts
     from ...registry import save_model
+    from ...types import SENTIMENT_LABELS
     from ...training import fit
     from . import losses as L
     from .model import rethink_state
@@ -280,10 +273,11 @@ def rethink(
         if c.rethink_decide_with_dropout:
             p1, p2 = model.rethink_probs(base_items, dropout=True)
         if c.rethink_prior == "uniform":
-            p1, p2 = L.balance_prior(p1), L.balance_prior(p2)
+            p1, p2 = balance_prior(p1), balance_prior(p2)
         pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
         used = _label_counts(pseudo)
-        extra: dict[str, Any] = {"class_weights": balanced_weights(used)} if c.rethink_class_weights == "balanced" else {}
+        counts = class_counts([int(y) for y in pseudo if y >= 0], len(SENTIMENT_LABELS))
+        extra: dict[str, Any] = {"class_weights": balanced_class_weights(counts)} if c.rethink_class_weights == "balanced" else {}
         # a fresh list: `prepared` is shared between runs, each with its own pseudo-labels
         items = type(base_items)({**it, "pseudo": int(pseudo[n]), **extra} for n, it in enumerate(base_items))
         with torch.random.fork_rng(devices=[]):  # "a new linear projection" for the rethinking MLM

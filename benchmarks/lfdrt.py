@@ -601,8 +601,11 @@ DEFAULT_CARD_NOTES = """
 - Zero-shot cross-lingual: only English labels were used; FR/ES/NL/RU figures above are transfer.
   The Burmese row (GKLMIP product reviews, stars mapped 1-2/3-4/5) is another domain and label scheme.
 - This is the model *before* rethinking. Rethink it on your own unlabelled target text with
-  `python -m xsent_core train --method lfdrt --preset lfdrt-rethink --out DIR --unlabelled jsonl:rows.jsonl`
-  or `model.rethink(examples)` (rows need a `lang`, or a script that identifies the family, e.g. Burmese).
+  `python -m xsent_core train --method lfdrt --preset lfdrt-rethink --out DIR --unlabelled jsonl:rows.jsonl`,
+  the app's Train tab, or `model.rethink(examples)` (rows need a `lang`, or a script that identifies the family,
+  e.g. Burmese). Its rethinking settings decide the pseudo-labels under a uniform class prior
+  (`rethink_prior: uniform`: English training makes the heads think neutral rare) and train the heads on them,
+  class-balanced, at lr 1e-3; `benchmarks/results/lfdrt.md` has what that did on each target language.
 - Text-only: SemEval has no images; an image given to this model is ignored with a warning.
 - Parallel data: the FR/ES/NL/RU translations of the English train set (Indo-European, the anchor's family)
   and, for Burmese (Sino-Tibetan), the curated word list `assets/dictionaries/my-en.tsv` (no English/Burmese

@@ -375,13 +375,34 @@ def test_rethink_uniform_prior_decides_on_balanced_probabilities(diverse, data):
     plain = L.select_pseudo_labels(p1, p2, keep=0.5)
     assert not torch.equal(expected, plain)  # on this model the prior changes the decisions
     config, saved = diverse.config, rethink_state(diverse)
-    diverse.config = replace_config(config, rethink_prior="uniform")
+    counts = {lab: int((expected == i).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
     try:
+        diverse.config = replace_config(config, rethink_prior="uniform", rethink_prior_min_rows=len(rows))
         result = rethink(diverse, rows, epochs=1, batch_size=4, lr=1e-4, prepared=prepared)
+        assert result.pseudo_labels_used == counts and result.prior_note == ""
+        # too few rows of the language to estimate its class frequencies: the model's prior, said so
+        diverse.load_state_dict(saved, strict=False)
+        diverse.config = replace_config(config, rethink_prior="uniform", rethink_prior_min_rows=len(rows) + 1)
+        result = rethink(diverse, rows, epochs=1, batch_size=4, lr=1e-4, prepared=prepared)
+        assert result.pseudo_labels_used == {lab: int((plain == i).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
+        assert f"fr ({len(rows)} texts)" in result.prior_note and result.prior_note in result.message
     finally:
         diverse.config = config
         diverse.load_state_dict(saved, strict=False)
-    assert result.pseudo_labels_used == {lab: int((expected == i).sum()) for i, lab in enumerate(SENTIMENT_LABELS)}
+
+
+def test_balance_by_language_uses_each_language_rows():
+    from xsent_core.imbalance import balance_prior
+    from xsent_core.methods.lfdrt.train import balance_by_language
+
+    p = torch.tensor([[0.9, 0.1], [0.5, 0.5], [0.6, 0.4], [0.2, 0.8], [0.7, 0.3]])
+    q = p.flip(-1)
+    langs = ["fr", "fr", "my", "my", "nl"]
+    b1, b2, note = balance_by_language(p, q, langs, min_rows=2)
+    assert torch.allclose(b1[:2], balance_prior(p[:2])) and torch.allclose(b1[2:4], balance_prior(p[2:4]))
+    assert torch.allclose(b2[2:4], balance_prior(q[2:4]))
+    assert torch.equal(b1[4], p[4]) and torch.equal(b2[4], q[4])  # one Dutch row: its own prior kept
+    assert "nl (1 text)" in note and "fr" not in note
 
 
 @pytest.mark.parametrize("bad", [{"head_inputs": "pooled"}, {"rethink_train": "all"}, {"rethink_keep": 0.0},

@@ -332,6 +332,6 @@ def rethink_job(
     }
     run.check()
     after = score_after(out_dir, "lfdrt", heldout, run.device)
-    notes = [result.skipped_note] if result.skipped_note else []
+    notes = [note for note in (result.skipped_note, result.prior_note) if note]
     return JobResult(out_dir, "lfdrt", f"rethinking of {base.name} on {data}",
                      metrics_block(before, after, described, len(heldout), extra, notes))

@@ -71,4 +71,7 @@ class LfdrtConfig:
     # "uniform": decide the pseudo-labels as if every class were equally likely on the unlabelled rows
     # (losses.balance_prior), so the classes the English training rows make rare can be taught
     rethink_prior: str = "model"  # "model" | "uniform"
+    # a uniform prior divides by how common each class is among a language's rows: a language with
+    # fewer rows than this keeps the model's prior (too few to estimate it)
+    rethink_prior_min_rows: int = 50
     seed: int = 13

@@ -97,6 +97,7 @@ class RethinkResult:
     pseudo_labels_used: Mapping[str, int] = field(default_factory=dict)  # chosen for training (confident, per-class share)
     skipped_undetected: int = 0  # rows left out: their language could not be told
     skipped_note: str = ""  # the sentence saying so ('' when none were)
+    prior_note: str = ""  # languages left with the model's prior under rethink_prior="uniform" ('' when none were)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -196,6 +197,31 @@ def _language_detector(table: Any) -> Callable[[str], str | None]:
     return detect
 
 
+def balance_by_language(
+    probs1: torch.Tensor, probs2: torch.Tensor, langs: Sequence[str | None], min_rows: int
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Both heads' probabilities re-decided under a uniform class prior, each language
+    over its own rows (`imbalance.balance_prior`: how common a class is differs by
+    language). A language with fewer than `min_rows` rows keeps the model's prior and
+    is named in the returned note ('' when every language had enough)."""
+    from ...imbalance import balance_prior
+
+    out1, out2 = probs1.clone(), probs2.clone()
+    few: dict[str, int] = {}
+    for lang in dict.fromkeys(langs):
+        idx = torch.tensor([i for i, x in enumerate(langs) if x == lang], dtype=torch.long)
+        if len(idx) < min_rows:
+            few[lang or "?"] = len(idx)
+            continue
+        out1[idx], out2[idx] = balance_prior(probs1[idx]), balance_prior(probs2[idx])
+    note = "" if not few else (
+        "pseudo-labels decided with the model's own class prior for "
+        + ", ".join(f"{lang} ({n} text{'' if n == 1 else 's'})" for lang, n in few.items())
+        + f": a uniform prior needs at least {min_rows} texts of a language (rethink_prior_min_rows)."
+    )
+    return out1, out2, note
+
+
 def _agreement(probs1: torch.Tensor, probs2: torch.Tensor) -> tuple[float, dict[str, int]]:
     """(share of rows whose heads agree, agreed rows per label)."""
     l1, l2 = probs1.argmax(-1), probs2.argmax(-1)
@@ -243,7 +269,7 @@ def rethink(
     reuse the frozen lower-layer states across runs from the same pre-trained model.
     """
     from ...distributed import dist_info
-    from ...imbalance import balance_prior, balanced_class_weights, class_counts
+    from ...imbalance import balanced_class_weights, class_counts
     from ...registry import save_model
     from ...types import SENTIMENT_LABELS
     from ...training import fit
@@ -272,8 +298,9 @@ def rethink(
         before, labels_before = _agreement(p1, p2)
         if c.rethink_decide_with_dropout:
             p1, p2 = model.rethink_probs(base_items, dropout=True)
+        prior_note = ""
         if c.rethink_prior == "uniform":
-            p1, p2 = balance_prior(p1), balance_prior(p2)
+            p1, p2, prior_note = balance_by_language(p1, p2, [r.lang for r in routes], c.rethink_prior_min_rows)
         pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
         used = _label_counts(pseudo)
         counts = class_counts([int(y) for y in pseudo if y >= 0], len(SENTIMENT_LABELS))
@@ -317,13 +344,14 @@ def rethink(
             pseudo_labels_before=labels_before, pseudo_labels_after=labels_before,
             model_dir=None, message=f"rethinking {result.status}; the model was restored", history=result.history,
             pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected), skipped_note=usable.skipped_note(),
+            prior_note=prior_note,
         )
     after, labels_after = _agreement(*model.rethink_probs(items))
     message = (
         f"rethought on {len(rows)} rows ({', '.join(f'{k}: {v}' for k, v in sorted(languages.items()))}); "
         f"heads agree on {before:.1%} -> {after:.1%} of them; {sum(used.values())} pseudo-labels used "
         f"({', '.join(f'{k}: {v}' for k, v in used.items())})"
-    ) + (f"; {usable.skipped_note()}" if usable.skipped_undetected else "")
+    ) + "".join(f"; {note}" for note in (usable.skipped_note(), prior_note) if note)
     if out_dir is not None and dist_info().is_main:  # under torchrun, rank 0 alone writes
         shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
         save_model(model, out_dir, metrics={"rethink_agreement": after},
@@ -334,6 +362,7 @@ def rethink(
         pseudo_labels_before=labels_before, pseudo_labels_after=labels_after,
         model_dir=str(out_dir) if out_dir is not None else None, message=message, history=result.history,
         pseudo_labels_used=used, skipped_undetected=len(usable.skipped_undetected), skipped_note=usable.skipped_note(),
+        prior_note=prior_note,
     )
 
 

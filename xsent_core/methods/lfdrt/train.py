@@ -255,7 +255,9 @@ def rethink(
     """Rethinking fine-tuning (Section 3.4) of `model` in place on unlabelled rows.
 
     Pseudo-labels are chosen once, before training, where the two heads agree
-    (`rethink_min_confidence`, per-class share `rethink_keep`); those rows get
+    (`rethink_min_confidence`, per-class share `rethink_keep`), on probabilities
+    re-decided under a uniform class prior per language when `rethink_prior` is
+    "uniform" (`balance_by_language`); those rows get
     cross-entropy, the others the masked-LM term. What trains is set by
     `rethink_train` (the heads and the new rethinking MLM projection, or also the
     fusion, disentanglers and top encoder layer(s)); Adam = AdamW without weight

@@ -138,7 +138,7 @@ def main() -> int:
     from xsent_core.methods.lfdrt.model import rethink_state
     from xsent_core.methods.lfdrt.train import model_card
     from xsent_core.recipes import load_data
-    from xsent_core.registry import load_model, save_model
+    from xsent_core.registry import load_model, read_model_card, save_model
     from xsent_core.training import fit
     from xsent_core.types import Example
 
@@ -240,7 +240,7 @@ def main() -> int:
                 best = load_model(kept, expected_method="lfdrt")
                 if config_to_dict(best.config) != config_to_dict(model.config):
                     raise SystemExit(f"{kept} holds a model of another configuration; remove it or use another --pretrained-dir")
-                facts = json.loads((kept / "config.json").read_text(encoding="utf-8"))["training"]
+                facts = read_model_card(kept).training
                 fitted = SimpleNamespace(steps=facts["steps"], best_step=facts["best_step"], seconds=facts["seconds"])
                 log(f"{name} seed {seed}: pre-trained model loaded from {kept}")
             else:

@@ -69,7 +69,7 @@ class LfdrtConfig:
     rethink_class_weights: str = "none"  # "none" | "balanced"
     rethink_decide_with_dropout: bool = False  # choose the pseudo-labels on dropout (training-mode) heads
     # "uniform": decide the pseudo-labels as if every class were equally likely on the unlabelled rows
-    # (losses.balance_prior), so the classes the English training rows make rare can be taught
+    # (imbalance.balance_prior, per language: train.balance_by_language), so the classes the English training rows make rare can be taught
     rethink_prior: str = "model"  # "model" | "uniform"
     # a uniform prior divides by how common each class is among a language's rows: a language with
     # fewer rows than this keeps the model's prior (too few to estimate it)

@@ -271,7 +271,7 @@ def rethink(
     reuse the frozen lower-layer states across runs from the same pre-trained model.
     """
     from ...distributed import dist_info
-    from ...imbalance import balanced_class_weights, class_counts
+    from ...imbalance import balanced_class_weights
     from ...registry import save_model
     from ...types import SENTIMENT_LABELS
     from ...training import fit
@@ -305,7 +305,7 @@ def rethink(
             p1, p2, prior_note = balance_by_language(p1, p2, [r.lang for r in routes], c.rethink_prior_min_rows)
         pseudo = L.select_pseudo_labels(p1, p2, keep=c.rethink_keep, min_confidence=c.rethink_min_confidence)
         used = _label_counts(pseudo)
-        counts = class_counts([int(y) for y in pseudo if y >= 0], len(SENTIMENT_LABELS))
+        counts = torch.tensor([float(used[lab]) for lab in SENTIMENT_LABELS])
         extra: dict[str, Any] = {"class_weights": balanced_class_weights(counts)} if c.rethink_class_weights == "balanced" else {}
         # a fresh list: `prepared` is shared between runs, each with its own pseudo-labels
         items = type(base_items)({**it, "pseudo": int(pseudo[n]), **extra} for n, it in enumerate(base_items))

@@ -75,12 +75,19 @@ def select_scores(model: Any, items: Sequence[Any], predict_logits: Callable[[An
 
 
 def dev_scores(model: Any, rows: Sequence[Any]) -> dict[str, Any]:
-    """Both readings (3-class; positive-vs-negative without gold neutral, also decided two-way), majority beside each."""
+    """Both readings (3-class; positive-vs-negative without gold neutral, also decided two-way), majority beside each,
+    and each row's prediction."""
     from xsent_core.evaluation import prediction_report
 
     t = time.time()
-    out = prediction_report([r.label for r in rows], model.predict(rows))
+    predictions = model.predict(rows)
+    out = prediction_report([r.label for r in rows], predictions)
     out["seconds"] = round(time.time() - t, 1)
+    # per row, so the same predictions can be scored against other labels (benchmarks/gklmip_audit.py)
+    out["rows"] = [
+        {"id": r.id, "label": p.label, "probs": {k: round(v, 4) for k, v in (p.probs or {}).items()}}
+        for r, p in zip(rows, predictions)
+    ]
     return out
 
 

@@ -220,3 +220,52 @@ def test_lfdrt_merge_adds_ablation_seeds_and_redoes_the_headline():
     # -6 on average, but the differences spread 5.66 and the ablation's seeds 40/50 spread 7.07: a tie
     assert d["per_seed_avg"] == [-10.0, -2.0] and d["avg"] == -6.0 and d["verdict_avg"] == "tie"
     assert base["runs"][-1]["seed"] == 13 and "summary" not in base  # the base result is not modified
+
+
+def test_gklmip_audit_file_covers_every_dev_row_once_with_a_known_label():
+    from gklmip_audit import read_audit, stars_by_text
+
+    rows = read_audit()
+    assert len(rows) == 358
+    assert all(row["gloss"].strip() for row in rows)
+    table = stars_by_text(rows)
+    assert sum(sum(c.values()) for c in table.values()) == 358
+    # the reader check of benchmarks/data/README.md: no one- or two-star review read as praise
+    assert table["1"]["positive"] == table["2"]["positive"] == 0
+
+
+def test_gklmip_audit_refuses_gaps_and_unknown_labels(tmp_path):
+    from gklmip_audit import read_audit
+
+    header = "row\tstars\ttext_polarity\tgloss\n"
+    gap = tmp_path / "gap.tsv"
+    gap.write_text(header + "0\t5\tpositive\tgood\n2\t1\tnegative\tbad\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="expected 1"):
+        read_audit(gap)
+    odd = tmp_path / "odd.tsv"
+    odd.write_text(header + "0\t5\tpraise\tgood\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="praise"):
+        read_audit(odd)
+
+
+def test_gklmip_audit_rescores_kept_predictions_against_other_labels_by_hand():
+    from gklmip_audit import rescored_run, star_label
+
+    assert [star_label(s) for s in "12345"] == ["negative", "negative", "neutral", "neutral", "positive"]
+    rows = [
+        {"id": "dev:0", "label": "negative", "probs": {"negative": 0.7, "neutral": 0.1, "positive": 0.2}},
+        {"id": "dev:1", "label": "neutral", "probs": {"negative": 0.3, "neutral": 0.4, "positive": 0.3 - 1e-6}},
+        {"id": "dev:2", "label": "positive", "probs": {"negative": 0.1, "neutral": 0.1, "positive": 0.8}},
+        {"id": "dev:3", "label": "positive", "probs": {"negative": 0.2, "neutral": 0.2, "positive": 0.6}},
+    ]
+    run = {"results": {"ctam": {"dev": {"rows": rows, "macro_f1": 0.0}}}}
+    stars = rescored_run(run, ["positive", "negative", "positive", "positive"])["results"]["ctam"]["dev"]
+    text = rescored_run(run, ["negative", "negative", "positive", "positive"])["results"]["ctam"]["dev"]
+    # stars: accuracy 2/4; pos-vs-neg (all four rows polar): negative P 0 R 0, positive P 2/2 R 2/3 -> F1 0.8
+    assert stars["accuracy"] == pytest.approx(0.5)
+    assert stars["pos_neg"]["macro_f1"] == pytest.approx(0.4)
+    # text: row 1 is a miss three-way (neutral) but negative two-way (0.3 > 0.3 - 1e-6)
+    assert text["pos_neg"]["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert text["pos_neg"]["two_way"]["macro_f1"] == pytest.approx(1.0)
+    with pytest.raises(SystemExit, match="predictions for 3"):
+        rescored_run(run, ["negative"] * 3)

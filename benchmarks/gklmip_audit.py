@@ -19,6 +19,10 @@ benchmarks/data/README.md for how, and its limits). This script reports:
     python benchmarks/gklmip_audit.py --runs benchmarks/results/ctam_lora_seed1?.json \
         --models assets/models/classifier assets/models/vxlm assets/models/ctam
 
+`--export-jsonl FILE` also writes the dev reviews with the audited labels as
+JSONL, so any model can be scored against the text with the ordinary
+`python -m xsent_core eval --method M --model DIR --data jsonl:FILE`.
+
 Writes benchmarks/results/gklmip_audit.json and .md.
 """
 from __future__ import annotations
@@ -64,6 +68,11 @@ def star_label(stars: str) -> str:
 def stars_by_text(audit: Sequence[dict[str, str]]) -> dict[str, dict[str, int]]:
     counts = Counter((row["stars"], row["text_polarity"]) for row in audit)
     return {s: {lab: counts[(s, lab)] for lab in ("negative", "neutral", "positive")} for s in "12345"}
+
+
+def audited_rows(dev_rows: Sequence[Any], audit: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
+    """GKLMIP dev rows as JSONL rows labelled with the audit's text polarity (the stars kept beside it)."""
+    return [{**ex.to_dict(), "label": row["text_polarity"], "stars": row["stars"]} for ex, row in zip(dev_rows, audit)]
 
 
 def two_way(row: dict[str, Any]) -> str | None:
@@ -164,6 +173,7 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", type=Path, default=[], help="benchmarks/ctam.py results of several seeds, one setting")
     ap.add_argument("--models", nargs="*", type=Path, default=[], help="saved sentence models to predict on GKLMIP dev")
     ap.add_argument("--audit", type=Path, default=AUDIT)
+    ap.add_argument("--export-jsonl", type=Path, default=None, metavar="FILE", help="write dev with the audited labels as JSONL")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gklmip_audit.json")
     args = ap.parse_args()
 
@@ -178,6 +188,11 @@ def main() -> None:
     if stars != [ex.label for ex in dev_rows]:
         raise SystemExit("the audit's stars do not match GKLMIP dev's labels: another version of the data?")
     text = [row["text_polarity"] for row in audit]
+    if args.export_jsonl:
+        from xsent_core.data.jsonl import write_jsonl
+
+        n = write_jsonl(args.export_jsonl, audited_rows(dev_rows, audit))
+        print(f"wrote {n} rows with the audited labels to {args.export_jsonl}")
     golds = {"stars": stars, "text": text}
     report: dict[str, Any] = {
         "command": "python benchmarks/gklmip_audit.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),

@@ -269,3 +269,22 @@ def test_gklmip_audit_rescores_kept_predictions_against_other_labels_by_hand():
     assert text["pos_neg"]["two_way"]["macro_f1"] == pytest.approx(1.0)
     with pytest.raises(SystemExit, match="predictions for 3"):
         rescored_run(run, ["negative"] * 3)
+
+
+def test_gklmip_audit_export_relabels_dev_rows_and_reads_back_as_jsonl(tmp_path):
+    from gklmip_audit import audited_rows
+
+    from xsent_core.data.jsonl import read_jsonl, write_jsonl
+    from xsent_core.types import Example
+
+    dev = [Example(id="dev:0", text="ပါဝါမလာပါ", lang="my", label="positive"),
+           Example(id="dev:1", text="ကောင်းတယ်", lang="my", label="neutral")]
+    audit = [{"row": "0", "stars": "5", "text_polarity": "negative", "gloss": "no power"},
+             {"row": "1", "stars": "4", "text_polarity": "positive", "gloss": "good"}]
+    out = tmp_path / "audited.jsonl"
+    assert write_jsonl(out, audited_rows(dev, audit)) == 2
+    back = read_jsonl(out)
+    assert [(ex.id, ex.text, ex.lang, ex.label) for ex in back] == [
+        ("dev:0", "ပါဝါမလာပါ", "my", "negative"), ("dev:1", "ကောင်းတယ်", "my", "positive")]
+    assert back[0].meta["stars"] == "5"
+    assert dev[0].label == "positive"  # the dev rows themselves are not changed

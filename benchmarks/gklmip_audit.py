@@ -45,6 +45,7 @@ from benchmarks.machine import machine_facts  # noqa: E402
 AUDIT = ROOT / "benchmarks" / "data" / "gklmip_dev_audit.tsv"
 DEV = "gklmip:{data}/gklmip_myanmar_sentiment/dev.json"
 LABEL_SETS = ("stars", "text")
+STARS = ("1", "2", "3", "4", "5")
 
 
 def read_audit(path: Path = AUDIT) -> list[dict[str, str]]:
@@ -54,20 +55,21 @@ def read_audit(path: Path = AUDIT) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     for i, row in enumerate(rows):
-        if int(row["row"]) != i:
+        if row["row"] != str(i):
             raise ValueError(f"{path}: line {i + 2} is row {row['row']}, expected {i} (rows must be complete and in order)")
-        if row["text_polarity"] not in SENTIMENT_LABELS or row["stars"] not in "12345" or not row["stars"]:
+        if row["text_polarity"] not in SENTIMENT_LABELS or row["stars"] not in STARS:
             raise ValueError(f"{path}: line {i + 2} has stars {row['stars']!r} / polarity {row['text_polarity']!r}")
     return rows
 
 
 def star_label(stars: str) -> str:
-    return "negative" if stars in "12" else "neutral" if stars in "34" else "positive"
+    """CTAM's 3-class mapping of GKLMIP stars (shared/data/README.md)."""
+    return {"1": "negative", "2": "negative", "3": "neutral", "4": "neutral", "5": "positive"}[stars]
 
 
 def stars_by_text(audit: Sequence[dict[str, str]]) -> dict[str, dict[str, int]]:
     counts = Counter((row["stars"], row["text_polarity"]) for row in audit)
-    return {s: {lab: counts[(s, lab)] for lab in ("negative", "neutral", "positive")} for s in "12345"}
+    return {s: {lab: counts[(s, lab)] for lab in ("negative", "neutral", "positive")} for s in STARS}
 
 
 def audited_rows(dev_rows: Sequence[Any], audit: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
@@ -76,8 +78,11 @@ def audited_rows(dev_rows: Sequence[Any], audit: Sequence[dict[str, str]]) -> li
 
 
 def two_way(row: dict[str, Any]) -> str | None:
-    probs = row.get("probs") or {}
-    return max(("negative", "positive"), key=lambda k: probs[k]) if {"negative", "positive"} <= probs.keys() else row["label"]
+    """The evaluation module's two-way choice for a kept prediction row."""
+    from xsent_core.evaluation import two_way_choice
+    from xsent_core.types import Prediction
+
+    return two_way_choice(Prediction(label=row["label"], probs=row.get("probs") or None))
 
 
 def rescored_run(run: dict[str, Any], gold: Sequence[str]) -> dict[str, Any]:

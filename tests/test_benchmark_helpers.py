@@ -288,3 +288,12 @@ def test_gklmip_audit_export_relabels_dev_rows_and_reads_back_as_jsonl(tmp_path)
         ("dev:0", "ပါဝါမလာပါ", "my", "negative"), ("dev:1", "ကောင်းတယ်", "my", "positive")]
     assert back[0].meta["stars"] == "5"
     assert dev[0].label == "positive"  # the dev rows themselves are not changed
+
+
+def test_gklmip_audit_refuses_a_star_value_outside_one_to_five(tmp_path):
+    from gklmip_audit import read_audit
+
+    bad = tmp_path / "stars.tsv"
+    bad.write_text("row\tstars\ttext_polarity\tgloss\n0\t12\tpositive\tgood\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'12'"):
+        read_audit(bad)

@@ -63,8 +63,10 @@ def read_audit(path: Path = AUDIT) -> list[dict[str, str]]:
 
 
 def star_label(stars: str) -> str:
-    """CTAM's 3-class mapping of GKLMIP stars (shared/data/README.md)."""
-    return {"1": "negative", "2": "negative", "3": "neutral", "4": "neutral", "5": "positive"}[stars]
+    """CTAM's 3-class mapping of GKLMIP stars, the one the GKLMIP reader labels rows with."""
+    from xsent_core.data.gklmip import STARS_TO_LABEL
+
+    return STARS_TO_LABEL[int(stars)]
 
 
 def stars_by_text(audit: Sequence[dict[str, str]]) -> dict[str, dict[str, int]]:
@@ -189,9 +191,9 @@ def main() -> None:
     dev_rows = load_data(DEV)
     if len(dev_rows) != len(audit):
         raise SystemExit(f"the audit has {len(audit)} rows, GKLMIP dev {len(dev_rows)}")
-    stars = [star_label(row["stars"]) for row in audit]
-    if stars != [ex.label for ex in dev_rows]:
-        raise SystemExit("the audit's stars do not match GKLMIP dev's labels: another version of the data?")
+    if [int(row["stars"]) for row in audit] != [ex.meta["stars"] for ex in dev_rows]:
+        raise SystemExit("the audit's stars do not match GKLMIP dev's: another version of the data?")
+    stars = [ex.label for ex in dev_rows]
     text = [row["text_polarity"] for row in audit]
     if args.export_jsonl:
         from xsent_core.data.jsonl import write_jsonl
@@ -221,8 +223,9 @@ def main() -> None:
         report["models"] = {name: {"method": m["method"], **{w: metric_row(m[w]) for w in LABEL_SETS}} for name, m in reports.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    print(markdown(report))
+    md = markdown(report)
+    args.out.with_suffix(".md").write_text(md, encoding="utf-8")
+    print(md)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ def read_audit(path: Path = AUDIT) -> list[dict[str, str]]:
     """Rows of the audit file in dev order; refuses gaps, repeats and unknown labels."""
     from xsent_core.types import SENTIMENT_LABELS
 
+    if not path.is_file():
+        raise SystemExit(f"{path}: no audit file there")
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     for i, row in enumerate(rows):
@@ -87,7 +89,7 @@ def two_way(row: dict[str, Any]) -> str | None:
     return two_way_choice(Prediction(label=row["label"], probs=row.get("probs") or None))
 
 
-def rescored_run(run: dict[str, Any], gold: Sequence[str]) -> dict[str, Any]:
+def rescored_run(run: dict[str, Any], gold: Sequence[str], where: str = "a run") -> dict[str, Any]:
     """`run` with each model's dev report recomputed against `gold` from its kept predictions."""
     from xsent_core.evaluation import sentence_report
 
@@ -95,7 +97,7 @@ def rescored_run(run: dict[str, Any], gold: Sequence[str]) -> dict[str, Any]:
     for name, r in run["results"].items():
         rows = r.get("dev", {}).get("rows")
         if rows is None:
-            raise SystemExit(f"{run.get('out', 'a run')}: {name} kept no per-row predictions (re-run benchmarks/ctam.py)")
+            raise SystemExit(f"{where}: {name} kept no per-row predictions (re-run benchmarks/ctam.py)")
         if len(rows) != len(gold):
             raise SystemExit(f"{name}: {len(rows)} predictions for {len(gold)} dev rows")
         report = sentence_report(gold, [row["label"] for row in rows], two_way=[two_way(row) for row in rows])
@@ -215,9 +217,10 @@ def main() -> None:
         "reader_ceiling": metric_row(sentence_report(stars, text)),
     }
     if args.runs:
-        runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.runs)]
-        key = runs[0].get("budget", {}).get("setting", "runs")
-        report["runs"] = {key: {which: summarise([rescored_run(run, gold) for run in runs]) for which, gold in golds.items()}}
+        runs = {str(p): json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.runs)}
+        key = next(iter(runs.values())).get("budget", {}).get("setting", "runs")
+        report["runs"] = {key: {which: summarise([rescored_run(run, gold, path) for path, run in runs.items()])
+                                for which, gold in golds.items()}}
     if args.models:
         reports = model_reports(args.models, dev_rows, golds)
         report["models"] = {name: {"method": m["method"], **{w: metric_row(m[w]) for w in LABEL_SETS}} for name, m in reports.items()}

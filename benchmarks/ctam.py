@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--bidirectional", action="store_true", help="CTAM: L_R moves the teacher too (detach_teacher=False)")
     ap.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5 top-k, 5e-4 LoRA, "
                     "as benchmarks/adaptation.py)")
+    ap.add_argument("--tokenize-words-as", choices=("separate", "text"), default="separate",
+                    help="VXLM/CTAM: tokenise each word on its own, or the words as running text (fewer sub-tokens)")
     ap.add_argument("--limit", type=int, default=None, help="stratified subsample of each split (smoke runs)")
     ap.add_argument("--ship", action="store_true", help="save the VXLM/CTAM models to assets/models (fp16)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ctam.json"))
@@ -219,6 +221,7 @@ def main() -> None:
         adaptation.update(lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, lora_from_layer=args.lora_from)
     report["budget"]["adaptation"] = adaptation
     report["budget"]["setting"] = args.setting
+    report["budget"]["tokenize_words_as"] = args.tokenize_words_as
     report["budget"]["selection"] = (
         f"English SemEval dev ({len(english_select)} labelled sentences): no Burmese label is used" if zero
         else f"GKLMIP train @select ({len(select_rows)} Burmese rows)"
@@ -265,7 +268,7 @@ def main() -> None:
         log("vxlm/ctam: encode rows")
         t = time.time()
         common = {"static_layer": args.static_layer, "dictionary_holdout": args.holdout, "setting": args.setting,
-                  **adaptation, **imbalance}
+                  "tokenize_words_as": args.tokenize_words_as, **adaptation, **imbalance}
         vxlm = VxlmMethod(VxlmConfig(**common), load_text_encoder("builtin"))
         train_items = vxlm.encode_examples(train_rows)
         select_items = vxlm.encode_examples(english_select if zero else select_rows)

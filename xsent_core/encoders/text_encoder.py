@@ -131,11 +131,23 @@ class TextEncoder(torch.nn.Module):
         lengths = self.tokenizer(list(inputs), is_split_into_words=split, verbose=False)["input_ids"]
         return [len(ids) > limit for ids in lengths]
 
-    def encode_words(self, words: Sequence[Sequence[str]], max_length: int | None = None) -> WordBatch:
-        """Tokenise pre-split words; each word points at its first sub-token.
+    def encode_words(
+        self,
+        words: Sequence[Sequence[str]],
+        max_length: int | None = None,
+        separators: Sequence[Sequence[str]] | None = None,
+    ) -> WordBatch:
+        """Tokenise words; each word points at its first sub-token.
 
-        A word that yields no sub-token (empty, or only characters the
-        normaliser drops) points at the previous sub-token instead.
+        Without `separators` each word is tokenised on its own (a word-start
+        marker per word). With them, row i is tokenised as running text,
+        `separators[i][w] + words[i][w]` joined ("" or " " before each word, as
+        in the user's text), and words are found by character offsets: the
+        encoder reads what it was pretrained on, and Burmese, written without
+        spaces, costs ~26% fewer sub-tokens. A word that yields no sub-token of
+        its own (empty, only characters the normaliser drops, or inside a
+        sub-token that starts in the word before) points at the sub-token
+        covering its start, else the previous one.
         """
         limit = self._limit(max_length)
         rows = [list(w) for w in words]
@@ -145,18 +157,31 @@ class TextEncoder(torch.nn.Module):
         if not rows:
             empty = torch.zeros((0, 0), dtype=torch.long)
             return WordBatch(empty, empty.clone(), word_index, word_mask, [])
-        enc = self.tokenizer(
-            rows, is_split_into_words=True, padding=True, truncation=True, max_length=limit, return_tensors="pt"
-        )
-        truncated = self._truncated(enc, rows, limit, split=True)
+        if separators is None:
+            enc = self.tokenizer(
+                rows, is_split_into_words=True, padding=True, truncation=True, max_length=limit, return_tensors="pt"
+            )
+            truncated = self._truncated(enc, rows, limit, split=True)
+            firsts = [_first_subtokens(enc.word_ids(i)) for i in range(len(rows))]
+        else:
+            if len(separators) != len(rows) or any(len(s) != len(r) for s, r in zip(separators, rows)):
+                raise ValueError("separators must give one string per word")
+            texts, starts = zip(*(_join_words(r, s) for r, s in zip(rows, separators)))
+            enc = self.tokenizer(
+                list(texts), padding=True, truncation=True, max_length=limit,
+                return_offsets_mapping=True, return_tensors="pt",
+            )
+            truncated = self._truncated(enc, texts, limit, split=False)
+            special = enc.get("special_tokens_mask")
+            firsts = [
+                _first_subtokens_by_offset(enc["offset_mapping"][i].tolist(), enc["attention_mask"][i].tolist(),
+                                           starts[i], [len(w) for w in rows[i]],
+                                           special[i].tolist() if special is not None else None)
+                for i in range(len(rows))
+            ]
         kept_words = []
         for i, row in enumerate(rows):
-            first: dict[int, int] = {}
-            last: dict[int, int] = {}
-            for pos, wid in enumerate(enc.word_ids(i)):
-                if wid is not None:
-                    first.setdefault(wid, pos)
-                    last[wid] = pos
+            first, last = firsts[i]
             kept = (max(first) + 1 if first else 0) if truncated[i] else len(row)
             previous = 0  # the start token when the first words are empty
             for w in range(kept):
@@ -281,3 +306,60 @@ class TextEncoder(torch.nn.Module):
         layers = self.layers
         name = next(n for n, m in self.named_modules() if m is layers)
         return [f"{name}.{i}." for i in range(from_layer, self.info.num_layers)]
+
+
+def _first_subtokens(word_ids: Sequence[int | None]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per word id, its first and last sub-token position (words with none are absent)."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for pos, wid in enumerate(word_ids):
+        if wid is not None:
+            first.setdefault(wid, pos)
+            last[wid] = pos
+    return first, last
+
+
+def _join_words(words: Sequence[str], separators: Sequence[str]) -> tuple[str, list[int]]:
+    """The running text of `words` and each word's start offset in it."""
+    parts: list[str] = []
+    starts: list[int] = []
+    at = 0
+    for sep, word in zip(separators, words):
+        parts.append(sep)
+        at += len(sep)
+        starts.append(at)
+        parts.append(word)
+        at += len(word)
+    return "".join(parts), starts
+
+
+def _first_subtokens_by_offset(
+    offsets: Sequence[Sequence[int]],
+    attention: Sequence[int],
+    starts: Sequence[int],
+    lengths: Sequence[int],
+    special: Sequence[int] | None,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Like `_first_subtokens`, from character offsets: a word's sub-tokens are those whose
+    characters overlap it; a word inside a sub-token that began in the word before gets that
+    sub-token as its first and last. Fast tokenizers give (0, 0) to special tokens."""
+    tokens = [
+        (pos, s, e) for pos, (s, e) in enumerate(offsets)
+        if attention[pos] and e > s and not (special is not None and special[pos])
+    ]
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    t = 0
+    for w, (start, n) in enumerate(zip(starts, lengths)):
+        end = start + n
+        if n == 0:
+            continue
+        while t < len(tokens) and tokens[t][2] <= start:  # sub-tokens that end before this word
+            t += 1
+        u = t
+        while u < len(tokens) and tokens[u][1] < end:
+            first.setdefault(w, tokens[u][0])
+            last[w] = tokens[u][0]
+            u += 1
+    return first, last
+

@@ -21,16 +21,31 @@ class Words:
     words: tuple[str, ...]
     spans: tuple[tuple[int, int], ...]
     warnings: tuple[str, ...] = ()
+    # per word, " " when the original has whitespace before it, else "" (what
+    # `TextEncoder.encode_words(separators=...)` joins the words with)
+    separators: tuple[str, ...] = ()
 
 
 def words_of(example: Example, max_chars: int = MAX_CHARS) -> Words:
     """Pre-tokenised rows keep their tokens; raw text is normalised then split."""
     if example.tokens is not None and example.token_offsets is not None:
-        return Words(tuple(example.tokens), tuple(example.token_offsets))
+        offsets = tuple(tuple(s) for s in example.token_offsets)
+        return Words(tuple(example.tokens), offsets, (), word_separators(example.text, offsets))  # type: ignore[arg-type]
     from ..text import tokenize_for_model
 
     normalized, spans, words = tokenize_for_model(example.text, lang=example.lang, max_chars=max_chars)
-    return Words(tuple(words), tuple(tuple(s) for s in spans), tuple(normalized.warnings))
+    spans = tuple(tuple(s) for s in spans)
+    return Words(tuple(words), spans, tuple(normalized.warnings), word_separators(example.text, spans))  # type: ignore[arg-type]
+
+
+def word_separators(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+    """" " before each word that whitespace precedes in `text` (not the first), else ""."""
+    out, previous_end = [], None
+    for start, end in spans:
+        gap = text[previous_end:start] if previous_end is not None else ""
+        out.append(" " if any(ch.isspace() for ch in gap) else "")
+        previous_end = end
+    return tuple(out)
 
 
 def normalized_text(example: Example, max_chars: int = MAX_CHARS) -> tuple[str, tuple[str, ...]]:

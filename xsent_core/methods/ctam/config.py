@@ -12,6 +12,7 @@ MY_EN_DICTIONARY = "{assets}/dictionaries/my-en.tsv"
 # "zero-resource" (the paper's claim): only English labels train it, Burmese text is read
 # for the static vectors and, in CTAM, as unlabelled students
 SETTINGS = ("supervised", "zero-resource")
+WORD_READINGS = ("separate", "text")  # VxlmConfig.tokenize_words_as
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class VxlmConfig(EncoderAdaptation):
     setting: str = "supervised"  # one of SETTINGS
     lora_from_layer: int = 8  # adapt="lora": adapters on layers 8-11, at or above static_layer
     max_length: int = 128  # sub-tokens per training sentence
+    # how the encoder reads the words: "separate" (each word tokenised on its own, with its
+    # own word-start marker: models trained before 2026-12-02) or "text" (the words as
+    # running text, found by character offsets: ~26% fewer sub-tokens on Burmese)
+    tokenize_words_as: str = "separate"
     dropout: float = 0.1
     gate_bias_init: float = 2.0  # sigmoid(2) = 0.88: training starts near the contextual vector
     # language whose words are mapped by W; the pivot is English. "my": a word is

@@ -44,7 +44,7 @@ from ...vecmap import (
 from ..base import Method
 from ..panels import TokenScores, ValueSpread, panel_dict
 from ..common import length_chunks, pad_stack, upper_states, words_of
-from .config import SETTINGS, VxlmConfig
+from .config import SETTINGS, WORD_READINGS, VxlmConfig
 
 VEC_SCALE_INIT = 6.0  # typical length of the builtin encoder's top-layer word states
 MAX_PREDICT_WORDS = 2000  # words per input the predict path reads (the encoder stops earlier)
@@ -97,6 +97,9 @@ class VxlmMethod(Method):
             )
         if config.setting not in SETTINGS:
             raise XsentError(f"{self.name}: setting={config.setting!r}: choose one of {', '.join(SETTINGS)}")
+        if config.tokenize_words_as not in WORD_READINGS:
+            raise XsentError(f"{self.name}: tokenize_words_as={config.tokenize_words_as!r}: "
+                             f"choose one of {', '.join(WORD_READINGS)}")
         if config.dim != encoder.info.hidden_size:
             raise XsentError(
                 f"{self.name}: config dim {config.dim} does not match the encoder's hidden size {encoder.info.hidden_size}"
@@ -328,8 +331,17 @@ class VxlmMethod(Method):
 
     # -- encoding -------------------------------------------------------------------
     @torch.inference_mode()
-    def encode_rows(self, word_lists: Sequence[Sequence[str]], max_length: int, batch_size: int = 32) -> _Rows:
-        """Run the frozen layers once: word static states and the cached lower states."""
+    def encode_rows(
+        self,
+        word_lists: Sequence[Sequence[str]],
+        max_length: int,
+        batch_size: int = 32,
+        separators: Sequence[Sequence[str]] | None = None,
+    ) -> _Rows:
+        """Run the frozen layers once: word static states and the cached lower states.
+
+        `separators` (per row, per word; see `TextEncoder.encode_words`) are used when
+        the config reads words as running text."""
         cfg = self.config
         enc = self.encoder
         n = len(word_lists)
@@ -341,7 +353,8 @@ class VxlmMethod(Method):
         order = sorted(range(n), key=lambda i: sum(len(w) for w in word_lists[i]))
         for start in range(0, n, batch_size):
             chunk = order[start : start + batch_size]
-            wb = enc.encode_words([list(word_lists[i]) for i in chunk], max_length=max_length)
+            wb = enc.encode_words([list(word_lists[i]) for i in chunk], max_length=max_length,
+                                  separators=self._separators(separators, chunk))
             mask = wb.attention_mask
             hidden = enc.run_layers(enc.embed_tokens(wb.input_ids), mask, 0, cfg.static_layer)
             static_h = hidden
@@ -356,6 +369,13 @@ class VxlmMethod(Method):
                 spans[i] = sp
                 kept[i] = wb.kept_words[row]
         return _Rows(ids, lower, raw, spans, kept)
+
+    def _separators(self, separators: Sequence[Sequence[str]] | None, rows: Sequence[int]) -> list[list[str]] | None:
+        if self.config.tokenize_words_as == "separate":
+            return None
+        if separators is None:
+            raise ValueError(f"{self.name} reads words as running text: encode_rows needs each word's separator")
+        return [list(separators[i]) for i in rows]
 
     # -- training -------------------------------------------------------------------
     def _row_words(self, ex: Example) -> tuple[list[str], list[tuple[int, int]], tuple[str, ...]]:
@@ -383,13 +403,14 @@ class VxlmMethod(Method):
 
     def encode_examples(self, examples: Sequence[Example], max_length: int | None = None) -> list[dict[str, Any]]:
         """Examples with at least one word -> training items (no static table needed yet)."""
-        keep, words = [], []
+        keep, words, separators = [], [], []
         for ex in examples:
-            ws = self._row_words(ex)[0]
-            if ws:
+            w = words_of(ex)
+            if w.words:
                 keep.append(ex)
-                words.append(ws)
-        rows = self.encode_rows(words, max_length or self.config.max_length)
+                words.append(list(w.words))
+                separators.append(w.separators)
+        rows = self.encode_rows(words, max_length or self.config.max_length, separators=separators)
         return self._items(keep, rows, words)
 
     def load_target_corpus(self) -> list[Example]:
@@ -513,17 +534,23 @@ class VxlmMethod(Method):
     def _run(self, examples: Sequence[Example], batch_size: int = 32) -> list[dict[str, Any]]:
         """Everything predict/explain need, one dict per example (eval mode, no grad)."""
         self.eval()
-        parsed = []
+        parsed, separators = [], []
         for ex in examples:
-            words, spans, warnings = self._row_words(ex)
-            if len(words) > MAX_PREDICT_WORDS:
-                words, spans = words[:MAX_PREDICT_WORDS], spans[:MAX_PREDICT_WORDS]
-            parsed.append((ex, words, spans, warnings))
+            w = words_of(ex)
+            n = min(len(w.words), MAX_PREDICT_WORDS)
+            parsed.append((ex, list(w.words[:n]), [tuple(s) for s in w.spans[:n]], tuple(w.warnings)))
+            separators.append(w.separators[:n])
         out: list[Any] = [None] * len(parsed)
+        if self.config.tokenize_words_as == "separate":
+            by_length = length_chunks(self.encoder, [p[1] for p in parsed], batch_size, split=True)
+        else:
+            texts = ["".join(s + w for s, w in zip(seps, p[1])) for seps, p in zip(separators, parsed)]
+            by_length = length_chunks(self.encoder, texts, batch_size)
         with torch.inference_mode():
-            for indices in length_chunks(self.encoder, [p[1] for p in parsed], batch_size, split=True):
+            for indices in by_length:
                 chunk = [parsed[i] for i in indices]
-                rows = self.encode_rows([p[1] for p in chunk], self.encoder.info.max_length, batch_size=batch_size)
+                rows = self.encode_rows([p[1] for p in chunk], self.encoder.info.max_length, batch_size=batch_size,
+                                        separators=[separators[i] for i in indices])
                 items = self._items([p[0] for p in chunk], rows, [p[1] for p in chunk])
                 batch = self.collate(items)
                 batch = {k: v.to(self.device) for k, v in batch.items()}

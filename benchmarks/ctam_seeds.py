@@ -99,6 +99,21 @@ def against(runs: list[dict], baseline: list[dict]) -> dict[str, Any]:
     return {"baseline_commands": [portable_command(r["command"]) for r in baseline], "paired": out}
 
 
+def with_classifier_from(runs: list[dict], donors: list[dict]) -> list[dict]:
+    """`runs` with the classifier result of the donor run of the same seed; the command says where it came from."""
+    seeds = [r["budget"]["seed"] for r in runs]
+    if [d["budget"]["seed"] for d in donors] != seeds:
+        raise SystemExit(f"--classifier-from runs must have the same seeds in the same order ({seeds})")
+    if not all("classifier" in d["results"] for d in donors):
+        raise SystemExit("--classifier-from: a run without a classifier result")
+    out = []
+    for r, d in zip(runs, donors):
+        r = {**r, "results": {"classifier": d["results"]["classifier"], **r["results"]}}
+        r["command"] = f"{r['command']} (classifier: {d['command']})"
+        out.append(r)
+    return out
+
+
 def markdown(s: dict) -> str:
     models = list(s["paper_f1"])
     lines = [
@@ -133,8 +148,13 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ctam_seeds.json")
     ap.add_argument("--baseline", nargs="+", type=Path, help="runs of the same seeds without the option being measured")
+    ap.add_argument("--classifier-from", nargs="+", type=Path, metavar="RUN",
+                    help="runs of the same seeds whose classifier baseline stands beside these runs' models "
+                         "(for options the classifier does not read, e.g. --tokenize-words-as)")
     args = ap.parse_args()
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.runs)]
+    if args.classifier_from:
+        runs = with_classifier_from(runs, [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.classifier_from)])
     summary = summarise(runs)
     if args.baseline:
         summary["against_baseline"] = against(runs, [json.loads(p.read_text(encoding="utf-8")) for p in sorted(args.baseline)])

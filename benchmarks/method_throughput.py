@@ -3,7 +3,8 @@
     python benchmarks/method_throughput.py [--limit N] [--repeats R]
 
 The bare encoder embeds the sentences (mean-pooled, batch 32) at the precision
-the method serves at (its recorded parity check: fp32 or int8), so the ratio
+the method serves at (its recorded parity check: fp32 or int8) and with the same
+engine (torch, or ONNX Runtime for small batches: `encoders.onnx_layers`), so the ratio
 is what the method adds on top of the encoder: word alignment, heads, static
 vectors, image-free M2SA. Writes benchmarks/results/method_throughput.json
 with `ratio_to_encoder` {method: r} (target >= 0.8).
@@ -44,14 +45,27 @@ def median_seconds(fn: Any, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def bare_encoder(precision: str) -> Any:
+def bare_encoder(precision: str, engine: str) -> Any:
+    """The builtin encoder as the methods serve it: same precision, same engine (torch or ONNX Runtime layers)."""
+    from xsent_core.encoders import onnx_layers
     from xsent_core.encoders.quantize import quantize_text_encoder
     from xsent_core.encoders.registry import load_text_encoder
 
     encoder = load_text_encoder("builtin").eval()
     if precision == "int8":
         quantize_text_encoder(encoder)
+    if engine == "onnx":
+        onnx_layers.attach(encoder, background=False)
     return encoder
+
+
+def serving_engine(model: Any) -> str:
+    """"onnx" when the model's encoder layers run in ONNX Runtime (waiting for their export), else "torch"."""
+    runner = getattr(getattr(model, "encoder", None), "onnx_layers", None)
+    if runner is None:
+        return "torch"
+    runner.ready.wait()
+    return "torch" if runner.error else "onnx"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,18 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     methods: dict[str, Any] = {}
     for folder in sorted(f for f in args.models.iterdir() if (f / "config.json").is_file()):
         model = load_model(folder)
-        precision = model.precision
+        engine = serving_engine(model)
+        precision = model.precision if engine == "torch" else f"{model.precision}+onnx"
         if precision not in encoders:
-            encoder = bare_encoder(precision)
+            encoder = bare_encoder(model.precision, engine)
             encoder.embed_sentences(texts[: args.batch_size], batch_size=args.batch_size, prefix="query: ")
             seconds = median_seconds(lambda: encoder.embed_sentences(texts, batch_size=args.batch_size, prefix="query: "), args.repeats)
             encoders[precision] = len(texts) / seconds
             del encoder
         model.predict(examples[: args.batch_size], batch_size=args.batch_size)
-        seconds = median_seconds(lambda: model.predict(examples, batch_size=args.batch_size), args.repeats)
+        seconds = median_seconds(lambda m=model: m.predict(examples, batch_size=args.batch_size), args.repeats)
         rate = len(texts) / seconds
         methods[model.card.method] = {
-            "precision": precision,
+            "precision": model.precision,
+            "engine": engine,
             "sentences_per_s": round(rate, 1),
             "encoder_sentences_per_s": round(encoders[precision], 1),
             "ratio_to_encoder": round(rate / encoders[precision], 3),

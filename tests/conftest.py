@@ -16,6 +16,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _HOME = tempfile.mkdtemp(prefix="xsent-test-home-")
 os.environ["XSENT_HOME"] = _HOME
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+# loaded models run torch: each newly trained model would export its layers to ONNX in a
+# background thread, costing CPU in every test; tests/test_onnx_layers.py turns it on where it is tested
+os.environ.setdefault("XSENT_ONNX", "0")
 
 
 @pytest.fixture(scope="session")

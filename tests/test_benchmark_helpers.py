@@ -297,3 +297,18 @@ def test_gklmip_audit_refuses_a_star_value_outside_one_to_five(tmp_path):
     bad.write_text("row\tstars\ttext_polarity\tgloss\n0\t12\tpositive\tgood\n", encoding="utf-8")
     with pytest.raises(ValueError, match="'12'"):
         read_audit(bad)
+
+
+def test_ctam_seeds_takes_the_classifier_from_runs_of_the_same_seeds():
+    from ctam_seeds import with_classifier_from
+
+    runs = [{"budget": {"seed": s}, "command": f"run {s}", "results": {"vxlm": {"dev": s}}} for s in (13, 14)]
+    donors = [{"budget": {"seed": s}, "command": f"donor {s}", "results": {"classifier": {"dev": -s}}} for s in (13, 14)]
+    merged = with_classifier_from(runs, donors)
+    assert [r["results"]["classifier"]["dev"] for r in merged] == [-13, -14]
+    assert [r["results"]["vxlm"]["dev"] for r in merged] == [13, 14]
+    assert merged[0]["command"] == "run 13 (classifier: donor 13)" and "classifier" not in runs[0]["results"]
+    with pytest.raises(SystemExit, match="same seeds"):
+        with_classifier_from(runs, donors[::-1])
+    with pytest.raises(SystemExit, match="without a classifier"):
+        with_classifier_from(runs, runs)

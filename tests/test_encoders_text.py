@@ -147,6 +147,43 @@ def test_encode_words_truncation(builtin_encoder):
     assert wb.word_mask[0].sum() == 10 and not wb.word_mask[0, 10:].any()
 
 
+def test_first_subtokens_by_offset_by_hand():
+    from xsent_core.encoders.text_encoder import _first_subtokens_by_offset
+
+    # "ab cd": <s> "ab"(0,2) "c"(3,4) "d"(4,5) </s> pad; words "ab"@0 and "cd"@3
+    offsets = [(0, 0), (0, 2), (3, 4), (4, 5), (0, 0), (0, 0)]
+    first, last = _first_subtokens_by_offset(offsets, [1, 1, 1, 1, 1, 0], [0, 3], [2, 2], [1, 0, 0, 0, 1, 1])
+    assert first == {0: 1, 1: 2} and last == {0: 1, 1: 3}
+    # "xyz" read as words "x","yz" with no space: one sub-token (0,3) covers both; an empty word gets none
+    first, last = _first_subtokens_by_offset([(0, 0), (0, 3), (0, 0)], [1, 1, 1], [0, 1, 3], [1, 2, 0], None)
+    assert first == {0: 1, 1: 1} and last == {0: 1, 1: 1}
+
+
+def test_encode_words_as_running_text(builtin_encoder):
+    tok = builtin_encoder.tokenizer
+    latin = (["The", "food", ",", "was", "good"], ["", " ", "", " ", " "])
+    burmese = (["ဒီ", "ဆိုင်", "က", "ဝန်ဆောင်မှု", "ဆိုး", "တယ်"], ["", "", "", " ", "", ""])
+    wb = builtin_encoder.encode_words([latin[0], burmese[0]], separators=[latin[1], burmese[1]])
+    for row, (words, seps) in enumerate((latin, burmese)):
+        text = "".join(s + w for s, w in zip(seps, words))
+        ids = tok(text)["input_ids"]
+        assert wb.input_ids[row, : len(ids)].tolist() == ids  # exactly what the encoder reads for the plain text
+        assert wb.kept_words[row] == len(words)
+        offsets = tok(text, return_offsets_mapping=True)["offset_mapping"]
+        at = 0
+        for w, (sep, word) in enumerate(zip(seps, words)):
+            at += len(sep)
+            s, e = offsets[int(wb.word_index[row, w])]
+            assert s <= at < e or (s >= at and e <= at + len(word))  # the sub-token holding the word's start
+            at += len(word)
+    separate = builtin_encoder.encode_words([burmese[0]])
+    assert int(wb.attention_mask[1].sum()) < int(separate.attention_mask[0].sum())  # no marker per word
+    cut = builtin_encoder.encode_words([["mot"] * 50], max_length=12, separators=[[""] + [" "] * 49])
+    assert cut.kept_words == [10] and cut.input_ids.shape[1] == 12
+    with pytest.raises(ValueError, match="one string per word"):
+        builtin_encoder.encode_words([["a", "b"]], separators=[[""]])
+
+
 # -- training helpers ------------------------------------------------------------------------
 def test_freeze_and_trainable_prefixes(builtin_encoder):
     enc = builtin_encoder

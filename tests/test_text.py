@@ -291,3 +291,17 @@ def test_tokenize_for_model_on_unicode_text():
     assert toks == ["The", "pasta", "was", "café-good"]
     assert [original[a:b] for a, b in spans] == ["The", "pasta", "was", "cafe\u0301-good"]
     assert norm.warnings == ()
+
+
+def test_words_of_records_where_the_user_put_spaces():
+    from xsent_core.methods.common import word_separators, words_of
+    from xsent_core.types import Example
+
+    assert word_separators("Le service,  très bon", [(0, 2), (3, 10), (10, 11), (13, 17), (18, 21)]) == (
+        "", " ", "", " ", " ")
+    w = words_of(Example(id="a", text="ဒီဆိုင်က ဝန်ဆောင်မှုဆိုးတယ်", lang="my"))
+    assert len(w.separators) == len(w.words) > 2
+    assert w.separators.count(" ") == 1 and w.separators[0] == ""
+    pre = words_of(Example(id="b", text="good food!", tokens=("good", "food", "!"),
+                           token_offsets=((0, 4), (5, 9), (9, 10))))
+    assert pre.separators == ("", " ", "")

@@ -327,3 +327,28 @@ def test_lora_vxlm_saves_adapters_and_reloads_with_identical_predictions(builtin
     assert [p.label for p in after] == [p.label for p in before]
     for a, b in zip(after, before):
         assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 1e-4
+
+
+def test_words_read_as_running_text_cost_fewer_subtokens_and_keep_the_words(trained, tiny_rows, encoder):
+    import dataclasses
+
+    from xsent_core.types import XsentError
+
+    model, _, _, _ = trained
+    separate = model.config
+    try:
+        model.config = dataclasses.replace(separate, tokenize_words_as="text")
+        running = model.encode_examples(tiny_rows)
+        explained = model.explain(tiny_rows[0])
+        predicted = model.predict(tiny_rows[:4])
+    finally:
+        model.config = separate
+    alone = model.encode_examples(tiny_rows)
+    # the same words; a long row truncated at max_length keeps more of them as running text
+    assert all(r["keys"][: len(a["keys"])] == a["keys"] for r, a in zip(running, alone))
+    assert sum(len(it["keys"]) for it in running) > sum(len(it["keys"]) for it in alone)
+    assert sum(len(it["ids"]) for it in running) < 0.9 * sum(len(it["ids"]) for it in alone)
+    assert [w["text"] for w in explained["words"]] == [w["text"] for w in model.explain(tiny_rows[0])["words"]]
+    assert all(abs(sum(p.probs.values()) - 1) < 1e-4 for p in predicted)
+    with pytest.raises(XsentError, match="tokenize_words_as="):
+        VxlmMethod(VxlmConfig(tokenize_words_as="bytes"), copy.deepcopy(encoder))

@@ -216,6 +216,7 @@ def load_model(
     classes: Mapping[str, type] | None = None,
     for_training: bool = False,
     precision: str = "auto",
+    onnx: bool = True,
 ) -> Any:
     """Rebuild a saved model; refuses another method's or another encoder's weights.
 
@@ -225,6 +226,9 @@ def load_model(
     `precision` (inference only, CPU only): "int8" swaps the text encoder's
     linear layers for dynamic int8 ones; "auto" does so only when the model's
     recorded parity check chose int8 (benchmarks/inference_parity.py).
+    `onnx`: an fp32 CPU model for inference runs small batches through ONNX Runtime
+    once its layers are exported (`encoders.onnx_layers`; torch until then);
+    the environment variable XSENT_ONNX=0 turns this off everywhere.
     """
     from .encoders.quantize import check_precision
 
@@ -305,4 +309,12 @@ def load_model(
         encoder = getattr(model, "encoder", None)  # an image-only M2SA model has none
         if encoder is not None and quantize_text_encoder(encoder):
             model.precision = "int8"  # type: ignore[attr-defined]
+    if onnx and os.environ.get("XSENT_ONNX", "1") != "0" and not for_training and model.precision == "fp32" \
+            and device.type == "cpu":
+        from .encoders.onnx_layers import attach
+        from .encoders.text_encoder import TextEncoder
+
+        encoder = getattr(model, "encoder", None)
+        if isinstance(encoder, TextEncoder):
+            attach(encoder)
     return model

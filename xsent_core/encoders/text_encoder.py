@@ -73,6 +73,7 @@ class TextEncoder(torch.nn.Module):
             )
         self.model = model
         self.tokenizer = tokenizer
+        self.onnx_layers: Any = None  # inference fast path (encoders.onnx_layers.attach), None = torch only
         self.train(model.training)  # the wrapper's mode follows the wrapped model's
         config = model.config
         self.info = EncoderInfo(
@@ -215,6 +216,13 @@ class TextEncoder(torch.nn.Module):
         if start == stop:
             return hidden
         hidden = hidden.to(self.device)
+        if (
+            self.onnx_layers is not None and not self.training and not torch.is_grad_enabled()
+            and hidden.device.type == "cpu" and hidden.dtype == torch.float32
+        ):
+            out = self.onnx_layers.run(hidden, attention_mask, start, stop)
+            if out is not None:
+                return out
         mask = self._layer_mask(hidden, attention_mask)
         for layer in self.layers[start:stop]:
             out = layer(hidden, mask)

@@ -1,0 +1,127 @@
+"""The ONNX Runtime layer runner: same outputs as torch, a shared on-disk cache, steps aside when weights change."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from xsent_core.encoders import onnx_layers
+from xsent_core.encoders.onnx_layers import OnnxLayers
+
+pytestmark = pytest.mark.skipif(not onnx_layers.available(), reason="onnx / onnxruntime not installed")
+
+TEXTS = ["The fish was fresh but the service was painfully slow.", "ok", "ဒီဆိုင်က ဝန်ဆောင်မှု အရမ်းဆိုးတယ်"]
+
+
+@pytest.fixture()
+def two_layer_encoder(builtin_encoder):
+    """A private copy of the builtin encoder cut to its first two layers (exports in ~1 s)."""
+    enc = copy.deepcopy(builtin_encoder).eval()
+    enc.model.encoder.layer = enc.model.encoder.layer[:2]
+    enc.info = type(enc.info)(**{**enc.info.__dict__, "num_layers": 2})
+    return enc
+
+
+def _inputs(enc):
+    batch = enc.encode_texts(TEXTS)  # padded: rows of 3 different lengths
+    with torch.inference_mode():
+        return enc.embed_tokens(batch["input_ids"]), batch["attention_mask"]
+
+
+def test_onnx_layers_match_torch_on_a_padded_batch_and_are_used(two_layer_encoder, tmp_path):
+    enc = two_layer_encoder
+    hidden, mask = _inputs(enc)
+    with torch.inference_mode():
+        expected = enc.run_layers(hidden, mask, 0, 2)
+        runner = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+        assert runner.error is None and runner.ready.is_set()
+        enc.onnx_layers = runner
+        got = runner.run(hidden, mask, 0, 2)
+        assert got is not None  # served by ONNX Runtime, not handed back to torch
+        through_encoder = enc.run_layers(hidden, mask, 0, 2)
+        one_layer = enc.run_layers(hidden, mask, 1, 2)
+    real = mask.bool()
+    assert float((got - expected)[real].abs().max()) < 1e-4
+    assert torch.equal(through_encoder, got)
+    with torch.inference_mode():
+        enc.onnx_layers = None
+        assert float((one_layer - enc.run_layers(hidden, mask, 1, 2))[real].abs().max()) < 1e-4
+
+
+def test_torch_serves_while_training_with_grad_or_a_large_batch(two_layer_encoder, tmp_path):
+    enc = two_layer_encoder
+    hidden, mask = _inputs(enc)
+    runner = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    enc.onnx_layers = runner
+    calls = []
+    original = runner.run
+    runner.run = lambda *a: calls.append(1) or original(*a)  # type: ignore[method-assign]
+    with torch.no_grad():
+        enc.train()
+        enc.run_layers(hidden, mask, 0, 2)  # dropout on: torch
+        enc.eval()
+    enc.run_layers(hidden.clone().requires_grad_(True), mask, 0, 2)  # gradients wanted: torch
+    assert calls == []
+    runner.max_tokens = 4  # 3 rows x their length is more
+    with torch.inference_mode():
+        assert runner.run(hidden, mask, 0, 2) is None
+
+
+def test_changed_weights_send_inference_back_to_torch(two_layer_encoder, tmp_path):
+    enc = two_layer_encoder
+    hidden, mask = _inputs(enc)
+    runner = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    enc.onnx_layers = runner
+    with torch.no_grad():
+        enc.layers[1].output.dense.weight.mul_(0.5)  # what an optimizer step or load_state_dict does
+    with torch.inference_mode():
+        assert runner.run(hidden, mask, 0, 2) is None
+        changed = enc.run_layers(hidden, mask, 0, 2)
+        enc.onnx_layers = None
+        assert torch.equal(changed, enc.run_layers(hidden, mask, 0, 2))
+    assert copy.deepcopy(runner) is None  # a copy may be trained: it runs torch
+
+
+def test_cache_is_shared_by_weights_and_a_broken_file_is_exported_again(two_layer_encoder, tmp_path):
+    enc = two_layer_encoder
+    OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    files = sorted(tmp_path.glob("layer-*.onnx"))
+    assert len(files) == 2
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    assert [f.stat().st_mtime_ns for f in files] == stamps and again.error is None  # reused, not re-exported
+    files[0].write_bytes(b"not an onnx graph")
+    hidden, mask = _inputs(enc)
+    repaired = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    assert repaired.error is None and files[0].stat().st_size > 1000
+    with torch.inference_mode():
+        assert repaired.run(hidden, mask, 0, 2) is not None
+    other = copy.deepcopy(enc.layers[0])
+    with torch.no_grad():
+        other.output.dense.bias.add_(1.0)
+    assert onnx_layers.layer_digest(other) != onnx_layers.layer_digest(enc.layers[0])
+
+
+def test_load_model_attaches_the_runner_only_for_fp32_cpu_inference(monkeypatch, tmp_path):
+    from xsent_core.paths import shipped_models_dir
+    from xsent_core.registry import load_model
+
+    path = shipped_models_dir() / "classifier"
+    if not (path / "model.safetensors").is_file():
+        pytest.skip("shipped classifier not present")
+    monkeypatch.setenv("XSENT_ONNX", "1")
+    monkeypatch.setattr(onnx_layers, "cache_folder", lambda: tmp_path)
+    model = load_model(path)
+    assert isinstance(model.encoder.onnx_layers, OnnxLayers)
+    assert model.encoder.onnx_layers.ready.wait(120) and model.encoder.onnx_layers.error is None
+    from xsent_core.types import Example
+
+    fast = model.predict([Example(id="a", text=TEXTS[0])])[0]
+    model.encoder.onnx_layers = None
+    slow = model.predict([Example(id="a", text=TEXTS[0])])[0]
+    assert fast.label == slow.label and max(abs(fast.probs[k] - slow.probs[k]) for k in fast.probs) < 1e-4
+    assert load_model(path, onnx=False).encoder.onnx_layers is None
+    monkeypatch.setenv("XSENT_ONNX", "0")
+    assert load_model(path).encoder.onnx_layers is None
+    assert load_model(path, precision="int8").encoder.onnx_layers is None

@@ -245,7 +245,7 @@ word = st.text(
 @st.composite
 def tokenised_examples(draw):
     words = draw(st.lists(word, min_size=1, max_size=8))
-    text, offsets, pos = "", [], 0
+    text, offsets = "", []
     for w in words:
         sep = draw(st.sampled_from([" ", "  ", "\t"])) if text else draw(st.sampled_from(["", " "]))
         text += sep + w

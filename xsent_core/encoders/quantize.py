@@ -4,9 +4,9 @@ Measured on the 2-core machines (benchmarks/encoder_throughput.py): the fp32
 linear layers already run at the CPU's peak, so only fewer bytes per weight
 buy speed. Dynamic int8 (weights per output channel, activations per batch),
 as set up below, cuts one sentence from 22 to 17 ms and lifts batch throughput
-1.3x. ONNX Runtime's fused int8 graph ran as fast as torch's int8, but it
-cannot run the encoder layer by layer the way the methods do, so torch's
-module swap is used.
+1.3x. ONNX Runtime's fused int8 graph ran no faster than torch's int8, so
+torch's module swap is used (fp32 models run their layers in ONNX Runtime
+instead: `onnx_layers`; an int8 model stays in torch).
 
 Only the text encoder's `nn.Linear` layers are swapped; heads, embeddings and
 image encoders keep their float weights. The swap is for inference only: the

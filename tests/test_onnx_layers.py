@@ -81,6 +81,9 @@ def test_changed_weights_send_inference_back_to_torch(two_layer_encoder, tmp_pat
         enc.onnx_layers = None
         assert torch.equal(changed, enc.run_layers(hidden, mask, 0, 2))
     assert copy.deepcopy(runner) is None  # a copy may be trained: it runs torch
+    enc.onnx_layers = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    enc.add_lora(rank=2, alpha=4.0, dropout=0.0, from_layer=1)  # swaps modules: the graphs no longer match
+    assert enc.onnx_layers is None
 
 
 def test_cache_is_shared_by_weights_and_a_broken_file_is_exported_again(two_layer_encoder, tmp_path):

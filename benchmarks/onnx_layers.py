@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                    "onnx_ms": onnx_ms, "onnx_over_torch_speed": round(torch_ms / onnx_ms, 2), "max_abs_diff": diff}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    shutil.rmtree(folder, ignore_errors=True)  # the sessions hold the graphs in memory
     report = {
         "command": "python benchmarks/onnx_layers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine_facts(),

@@ -152,10 +152,10 @@ def test_first_subtokens_by_offset_by_hand():
 
     # "ab cd": <s> "ab"(0,2) "c"(3,4) "d"(4,5) </s> pad; words "ab"@0 and "cd"@3
     offsets = [(0, 0), (0, 2), (3, 4), (4, 5), (0, 0), (0, 0)]
-    first, last = _first_subtokens_by_offset(offsets, [1, 1, 1, 1, 1, 0], [0, 3], [2, 2], [1, 0, 0, 0, 1, 1])
+    first, last = _first_subtokens_by_offset(offsets, [1, 1, 1, 1, 1, 0], [0, 3], [2, 2])
     assert first == {0: 1, 1: 2} and last == {0: 1, 1: 3}
     # "xyz" read as words "x","yz" with no space: one sub-token (0,3) covers both; an empty word gets none
-    first, last = _first_subtokens_by_offset([(0, 0), (0, 3), (0, 0)], [1, 1, 1], [0, 1, 3], [1, 2, 0], None)
+    first, last = _first_subtokens_by_offset([(0, 0), (0, 3), (0, 0)], [1, 1, 1], [0, 1, 3], [1, 2, 0])
     assert first == {0: 1, 1: 1} and last == {0: 1, 1: 1}
 
 

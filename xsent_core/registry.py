@@ -226,7 +226,7 @@ def load_model(
     `precision` (inference only, CPU only): "int8" swaps the text encoder's
     linear layers for dynamic int8 ones; "auto" does so only when the model's
     recorded parity check chose int8 (benchmarks/inference_parity.py).
-    `onnx`: an fp32 CPU model for inference runs small batches through ONNX Runtime
+    `onnx`: an fp32 CPU model for inference runs its encoder layers in ONNX Runtime
     once its layers are exported (`encoders.onnx_layers`; torch until then);
     the environment variable XSENT_ONNX=0 turns this off everywhere.
     """

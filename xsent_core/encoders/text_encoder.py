@@ -167,17 +167,15 @@ class TextEncoder(torch.nn.Module):
         else:
             if len(separators) != len(rows) or any(len(s) != len(r) for s, r in zip(separators, rows)):
                 raise ValueError("separators must give one string per word")
-            texts, starts = zip(*(_join_words(r, s) for r, s in zip(rows, separators)))
+            texts, starts = zip(*(join_words(r, s) for r, s in zip(rows, separators)))
             enc = self.tokenizer(
                 list(texts), padding=True, truncation=True, max_length=limit,
                 return_offsets_mapping=True, return_tensors="pt",
             )
             truncated = self._truncated(enc, texts, limit, split=False)
-            special = enc.get("special_tokens_mask")
             firsts = [
                 _first_subtokens_by_offset(enc["offset_mapping"][i].tolist(), enc["attention_mask"][i].tolist(),
-                                           starts[i], [len(w) for w in rows[i]],
-                                           special[i].tolist() if special is not None else None)
+                                           starts[i], [len(w) for w in rows[i]])
                 for i in range(len(rows))
             ]
         kept_words = []
@@ -328,8 +326,8 @@ def _first_subtokens(word_ids: Sequence[int | None]) -> tuple[dict[int, int], di
     return first, last
 
 
-def _join_words(words: Sequence[str], separators: Sequence[str]) -> tuple[str, list[int]]:
-    """The running text of `words` and each word's start offset in it."""
+def join_words(words: Sequence[str], separators: Sequence[str]) -> tuple[str, list[int]]:
+    """The running text of `words` (each preceded by its separator) and each word's start offset in it."""
     parts: list[str] = []
     starts: list[int] = []
     at = 0
@@ -347,15 +345,12 @@ def _first_subtokens_by_offset(
     attention: Sequence[int],
     starts: Sequence[int],
     lengths: Sequence[int],
-    special: Sequence[int] | None,
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Like `_first_subtokens`, from character offsets: a word's sub-tokens are those whose
     characters overlap it; a word inside a sub-token that began in the word before gets that
-    sub-token as its first and last. Fast tokenizers give (0, 0) to special tokens."""
-    tokens = [
-        (pos, s, e) for pos, (s, e) in enumerate(offsets)
-        if attention[pos] and e > s and not (special is not None and special[pos])
-    ]
+    sub-token as its first and last. Special tokens and padding cover no characters: fast
+    tokenizers give them (0, 0), so they never overlap a word."""
+    tokens = [(pos, s, e) for pos, (s, e) in enumerate(offsets) if attention[pos] and e > s]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     t = 0

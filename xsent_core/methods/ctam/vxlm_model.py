@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from ...adaptation import adapt_encoder, first_live_layer
 from ...config import replace_config
+from ...encoders.text_encoder import join_words
 from ...evaluation import flat_sentence_metrics, prediction_report
 from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
 from ...nn import GatedFusion, masked_mean
@@ -547,7 +548,7 @@ class VxlmMethod(Method):
         if self.config.tokenize_words_as == "separate":
             by_length = length_chunks(self.encoder, [p[1] for p in parsed], batch_size, split=True)
         else:
-            texts = ["".join(s + w for s, w in zip(seps, p[1])) for seps, p in zip(separators, parsed)]
+            texts = [join_words(p[1], seps)[0] for seps, p in zip(separators, parsed)]
             by_length = length_chunks(self.encoder, texts, batch_size)
         with torch.inference_mode():
             for indices in by_length:

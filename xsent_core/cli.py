@@ -1,4 +1,4 @@
-"""`python -m xsent_core`: predict / train / eval / export / methods / distill / rethink.
+"""`python -m xsent_core`: predict / train / eval / soup / export / methods / distill / rethink.
 
 Every method plugs in by name through `xsent_core.registry`; errors meant for
 the user (bad file, wrong checkpoint) print one clear line and exit 2.
@@ -172,6 +172,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soup(args: argparse.Namespace) -> int:
+    from .recipes import print_json
+    from .soup import make_soup, soup_command
+
+    report = make_soup(args.models, args.out, command=soup_command(args.models, args.out), evaluate=not args.no_eval)
+    print_json(report)
+    return 0
+
+
 def _model_ref(path: str, methods: tuple[str, ...]) -> Any:
     """A model folder as a jobs.ModelRef; its card must name one of `methods`."""
     from .jobs import ModelRef
@@ -279,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto", help="CPU inference precision (see predict --help)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("soup", help="average models of one recipe trained with different seeds into one (uniform model soup)")
+    p.add_argument("--models", nargs="+", required=True, help="model folders: one method, config and encoder")
+    p.add_argument("--out", required=True, help="folder for the averaged model")
+    p.add_argument("--no-eval", action="store_true", help="skip scoring on the members' preset dev/test sets")
+    p.set_defaults(func=cmd_soup)
 
     p = sub.add_parser("export", help="convert a dataset: conll (BIES), jsonl, labelstudio (gold as annotations), or a Hugging Face datasets folder")
     p.add_argument("--data", required=True, help="FORMAT:PATH")

@@ -125,6 +125,10 @@ class Method(torch.nn.Module):
     # submodules holding pretrained weights that are rebuilt from their spec at load
     # time; only their trainable parameters are saved
     pretrained_prefixes: ClassVar[tuple[str, ...]] = ("encoder.", "image_encoder.")
+    # whether seeds of one recipe can be weight-averaged (`xsent_core.soup`): true when every module the
+    # method adds reads and writes fixed coordinates (the encoder's dimensions, the labels). Hidden units
+    # (a GRU's, an MLP's) come out of each seed in their own order, and their average means nothing.
+    averageable: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -31,6 +31,7 @@ class ClassifierMethod(Method):
     name = "classifier"
     config_cls = ClassifierConfig
     task = "sentence"
+    averageable = True  # LoRA deltas or top layers, and a linear head
     shows = "class probabilities"
 
     def __init__(self, config: ClassifierConfig, encoder: Any) -> None:

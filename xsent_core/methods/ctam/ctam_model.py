@@ -53,6 +53,7 @@ class CtamMethod(VxlmMethod):
     extra_inputs = frozenset({"translation"})
     shows = "gate heatmap + histogram, and the two attention maps"
     config_cls = CtamConfig
+    averageable = False  # two BiGRUs: their hidden units differ in order from seed to seed
 
     def __init__(self, config: CtamConfig, encoder: Any) -> None:
         super().__init__(config, encoder)

@@ -85,6 +85,7 @@ class VxlmMethod(Method):
     task = "sentence"
     shows = "gate heatmap + per-dimension histogram"
     alignment_map = True
+    averageable = True  # the gate and the static map work per encoder dimension; the head is linear
 
     def __init__(self, config: VxlmConfig, encoder: Any) -> None:
         super().__init__(config)

@@ -73,6 +73,7 @@ class M2saMethod(Method):
     task = "sentence"
     extra_inputs = frozenset({"image"})
     shows = "class probabilities and how much of each logit came from the text and from the image"
+    averageable = True  # a linear head over fixed text and image dimensions
 
     def __init__(self, config: M2saConfig, encoder: Any = None, image_encoder: Any = None) -> None:
         super().__init__(config)

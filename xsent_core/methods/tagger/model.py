@@ -33,6 +33,7 @@ class TaggerMethod(Method):
     config_cls = TaggerConfig
     task = "spans"
     shows = "tag probabilities per word"
+    averageable = True  # LoRA deltas and a linear head (MSMO's critic, training-only, is the exception)
     jobs = frozenset({"distill"})
 
     def __init__(self, config: TaggerConfig, encoder: Any) -> None:

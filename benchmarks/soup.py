@@ -11,12 +11,20 @@ its members' mean, and soup minus that mean; the pair soups give one difference
 each, so they are judged together with the shared tie rule
 (`evaluation.paired_difference`: soup vs its members' mean, pair by pair).
 Writes benchmarks/results/soup_<name>.{json,md}.
+
+Members that share their start (soups of fine-tunes from one initialisation are
+the published recipe) are trained from one model folder with different seeds:
+
+    python benchmarks/soup.py --warm-start assets/models/tagger --seed 21 --steps 400 --lr 3e-4 --out runs/warm-21
+
+(the start's preset data; checkpoint chosen on its dev set every steps/4).
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -69,14 +77,51 @@ def member_label(path: Path, card: Any) -> str:
     return f"seed {seed}" if seed is not None else path.name
 
 
+def train_warm_member(start: Path, seed: int, steps: int, lr: float, out: Path) -> dict[str, Any]:
+    """Train `start` further with `seed` (its preset's train data, checkpoint chosen on its dev set) into `out`."""
+    from xsent_core.methods.base import TrainConfig
+    from xsent_core.recipes import get_preset, load_data
+    from xsent_core.registry import load_model, read_model_card
+    from xsent_core.training import fit
+
+    card = read_model_card(start)
+    preset = get_preset(card.method, card.training["preset"])
+    model = load_model(start, for_training=True)
+    dev_rows = load_data(preset.data["dev"])
+    items = model.prepare(load_data(preset.data["train"]))
+    select = preset.train.select_metric
+    train = TrainConfig(epochs=1000, max_steps=steps, batch_size=preset.train.batch_size, lr=lr, seed=seed,
+                        eval_every=max(1, steps // 4), select_metric=select, device="cpu")
+    command = f"python benchmarks/soup.py --warm-start {start} --seed {seed} --steps {steps} --lr {lr} --out {out}"
+    result = fit(model, items, train, evaluate=lambda: model.evaluate(dev_rows), out_dir=out, progress=False,
+                 model_metadata={"preset": preset.name, "command": command, "warm_start": str(start), "seed": seed,
+                                 "steps": steps})
+    meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    meta["training"]["seconds"] = round(result.seconds, 1)  # known only now; the soup's card adds its members' time
+    (out / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    return {"status": result.status, "steps": result.steps, "seconds": round(result.seconds, 1), "dev": dict(result.metrics)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--name", required=True, help="results file suffix (soup_<name>.json)")
-    p.add_argument("--members", nargs="+", required=True, help="model folders of one recipe, different seeds")
+    p.add_argument("--warm-start", type=Path, help="train one member from this model folder (with --seed, --steps, --lr, --out)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--name", help="results file suffix (soup_<name>.json)")
+    p.add_argument("--members", nargs="+", help="model folders of one recipe, different seeds")
     p.add_argument("--data", help='JSON {"dev": spec, "test": {name: spec}} (default: the members\' preset data)')
     p.add_argument("--labels", nargs="+", help="a name per member (default: its seed, read from its card)")
     p.add_argument("--work", default="/tmp/xsent-soup", help="where the soups are written")
     args = p.parse_args(argv)
+    if args.warm_start is not None:
+        if args.seed is None or args.out is None:
+            p.error("--warm-start needs --seed and --out")
+        print(json.dumps(train_warm_member(args.warm_start, args.seed, args.steps, args.lr, args.out)), flush=True)
+        return 0
+    if not args.name or not args.members:
+        p.error("--name and --members are needed (or --warm-start)")
 
     from benchmarks.machine import machine_facts
     from xsent_core.evaluation import paired_difference
@@ -120,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             judged[key] = {"differences": [round(x, 2) for x in d.differences], "mean": round(d.mean, 2),
                            "std": round(d.std, 2), "verdict": d.verdict}
     result = {
-        "command": "python benchmarks/soup.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/soup.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": machine_facts(),
         "data": dict(spec),
         "note": "points (x100): span micro-F1 for span models, 3-class macro-F1 (and positive-vs-negative macro-F1) for "

@@ -312,3 +312,12 @@ def test_ctam_seeds_takes_the_classifier_from_runs_of_the_same_seeds():
         with_classifier_from(runs, donors[::-1])
     with pytest.raises(SystemExit, match="without a classifier"):
         with_classifier_from(runs, runs)
+
+
+def test_soup_figures_by_hand():
+    from benchmarks.soup import figures
+
+    spans = figures({"dev": {"f1": 0.5}, "en": {"f1": 0.6}, "fr": {"f1": 0.4}, "es": {"f1": 0.2}})
+    assert spans == pytest.approx({"dev": 50.0, "en": 60.0, "fr": 40.0, "es": 20.0, "target_avg": 30.0})
+    sentence = figures({"dev": {"macro_f1": 0.5, "accuracy": 0.9}, "my-dev": {"macro_f1": 0.25, "pos_neg_macro_f1": 0.7}})
+    assert sentence == pytest.approx({"dev": 50.0, "my-dev": 25.0, "my-dev pos-vs-neg": 70.0})

@@ -151,3 +151,26 @@ def test_load_model_attaches_the_runner_unless_turned_off(monkeypatch, tmp_path)
     assert load_model(path, onnx=False).encoder.onnx_layers is None
     monkeypatch.setenv("XSENT_ONNX", "0")
     assert load_model(path).encoder.onnx_layers is None
+
+
+def test_a_process_that_exits_while_layers_export_exits_cleanly(tmp_path):
+    """A short CLI run on an empty cache used to abort at exit (status 134, "terminate called without an active
+    exception"): the export thread was killed inside ONNX Runtime. Exit now stops it after the layer in hand."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(root)!r})\n"
+        "from xsent_core.encoders.registry import load_text_encoder\n"
+        "from xsent_core.encoders.onnx_layers import OnnxLayers\n"
+        "enc = load_text_encoder('builtin').eval()\n"
+        "runner = OnnxLayers(enc.layers, 384, Path(sys.argv[1]), threads=1, background=True)\n"
+        "assert not runner.ready.is_set()  # exits while the export runs\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cache")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+    assert not list((tmp_path / "cache").glob("*.tmp"))  # the layer in hand was finished, not left half-written

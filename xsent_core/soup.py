@@ -15,6 +15,7 @@ averaged; tensors that are not floats (token tables, stored text) must be equal.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -119,7 +120,8 @@ def make_soup(
     if set(expected) != set(soup) or any(tuple(expected[k].shape) != tuple(soup[k].shape) for k in soup):
         raise CheckpointError(f"the averaged tensors do not fit a {cards[0].method} model of this config")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in soup.items()}, strict=False)
-    half = all(t.dtype == torch.float16 for state in states for t in state.values() if t.is_floating_point())
+    # fp16 when any member is: the average carries no more precision than its least precise member
+    half = any(t.dtype == torch.float16 for state in states for t in state.values() if t.is_floating_point())
     made_of = [{"path": str(card.path), "created": card.created, **{k: card.training[k] for k in ("preset", "command", "steps")
                                                                       if k in card.training}} for card in cards]
     save_model(model, out, training={"soup_of": made_of, "command": command}, half=half)
@@ -141,20 +143,23 @@ def _score_and_card(cards: Sequence[Any], out: str | os.PathLike[str], preset_na
     preset = get_preset(method, preset_name)
     if "dev" in preset.data:
         report["dev"] = load_model(out, expected_method=method).evaluate(load_data(preset.data["dev"]))
-    report["seconds"] = sum(float(card.training.get("seconds", 0.0)) for card in cards)
+    timed = [float(card.training["seconds"]) for card in cards if isinstance(card.training.get("seconds"), (int, float))]
+    report["seconds"] = sum(timed)
     report["steps"] = 0
     rank = [card.config.get("lora_rank") for card in cards][0]
     lines = [f"A uniform soup of {len(cards)} models of one recipe (different seeds): "
              + ("their LoRA deltas averaged (rank " + f"{rank} x {len(cards)}, alpha kept), " if rank else "")
              + "every other trained tensor averaged (`xsent_core/soup.py`). Members and their own rebuild commands:", ""]
-    lines += [f"- `{card.path.name}` ({card.training.get('steps', '?')} steps): `{card.training.get('command', '?')}`"
+    lines += [f"- `{card.path.name}` ({card.training.get('steps', '?')} steps, kept at step "
+              f"{card.metrics.get('dev', {}).get('step', card.training.get('step', '?'))}): `{card.training.get('command', '?')}`"
               for card in cards]
-    lines += ["", "Training time below: the members' together."]
+    lines += ["", "Training time below: the members' together" + ("." if len(timed) == len(cards) else
+              f", of the {len(timed)} of {len(cards)} members whose folder records it.")]
     finish_run(
         method, out, preset, report, command, half=half, evaluate_tests=True,
         training=lambda rep: {"soup_of": list(made_of)},
         card=lambda best, rep: model_card_text(
-            preset, command, model=best, seconds=rep["seconds"], intro="\n".join(lines),
+            replace(preset, description=f"Each member's recipe: {preset.description}"), command, model=best, seconds=rep["seconds"], intro="\n".join(lines),
             tables=[MeasuredTable("Measured (test sets; fractions in [0, 1])", {"dev": rep["dev"], **rep["test"]})],
         ),
     )

@@ -19,6 +19,7 @@ and the runner steps aside for good.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import logging
@@ -142,8 +143,13 @@ class OnnxLayers:
             self.ready.set()
             return
         self._weights = _versions(self._tensors)
+        self._stop = threading.Event()
         if background:
-            threading.Thread(target=self._build, name="xsent-onnx-layers", daemon=True).start()
+            builder = threading.Thread(target=self._build, name="xsent-onnx-layers", daemon=True)
+            # a daemon thread killed inside ONNX Runtime at interpreter exit aborts the process (exit status
+            # 134 after a short CLI run on an empty cache): at exit, stop after the layer in hand and wait
+            atexit.register(_stop_build, self._stop, builder)
+            builder.start()
         else:
             self._build()
 
@@ -162,6 +168,9 @@ class OnnxLayers:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             sessions = []
             for layer in self._layers:
+                if self._stop.is_set():  # the process is exiting: no runner is needed any more
+                    self.error = "stopped: the process is exiting"
+                    return
                 # export a snapshot, never the live layer: export switches a module's train mode, and a
                 # model trained meanwhile must not write its new weights under the old weights' name
                 with torch.no_grad():
@@ -201,6 +210,11 @@ class OnnxLayers:
         for session in self._sessions[start:stop]:  # type: ignore[index]
             x = session.run(None, {"hidden": x, "mask": m})[0]
         return torch.from_numpy(x)
+
+
+def _stop_build(stop: threading.Event, builder: threading.Thread) -> None:
+    stop.set()
+    builder.join(timeout=120)
 
 
 def attach(encoder: Any, folder: Path | None = None, background: bool = True) -> OnnxLayers | None:

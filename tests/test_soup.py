@@ -118,3 +118,14 @@ def test_methods_with_hidden_units_refuse_a_soup(tmp_path):
             {"format": "xsent-model", "format_version": 1, "method": "ctam", "encoder_fingerprint": "x", "config": {}}))
     with pytest.raises(CheckpointError, match="ctam models cannot be averaged"):
         make_soup([tmp_path / "a", tmp_path / "b"], tmp_path / "soup")
+
+
+def test_a_corrupt_member_is_named_and_nothing_is_written(members, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(members[1], broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="broken/model.safetensors: unreadable"):
+        make_soup([members[0], broken], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists()

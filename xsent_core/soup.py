@@ -146,7 +146,7 @@ def _score_and_card(cards: Sequence[Any], out: str | os.PathLike[str], preset_na
     timed = [float(card.training["seconds"]) for card in cards if isinstance(card.training.get("seconds"), (int, float))]
     report["seconds"] = sum(timed)
     report["steps"] = 0
-    rank = [card.config.get("lora_rank") for card in cards][0]
+    rank = cards[0].config.get("lora_rank") if cards[0].config.get("adapt") == "lora" else None
     lines = [f"A uniform soup of {len(cards)} models of one recipe (different seeds): "
              + ("their LoRA deltas averaged (rank " + f"{rank} x {len(cards)}, alpha kept), " if rank else "")
              + "every other trained tensor averaged (`xsent_core/soup.py`). Members and their own rebuild commands:", ""]

@@ -95,7 +95,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--init-from", default=None, metavar="MODEL",
-        help="every trained row starts from this saved tagger/msmo model (e.g. {assets}/models/tagger); "
+        help="every trained row starts from this saved tagger/msmo model (e.g. {assets}/starts/tagger-seed15); "
              "row 'start' is that model itself, untrained",
     )
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "msmo.json"))

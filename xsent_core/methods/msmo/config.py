@@ -105,7 +105,7 @@ class MsmoRecipe:
     # critic/consistency) | "teacher" (copy teacher 0) | "encoder" (fresh head)
     student_init: str = "translate-train"
     max_unlabelled: int | None = None  # per language
-    # a saved tagger/msmo model ("{assets}/models/tagger") whose adaptation + tag head every model of the
+    # a saved tagger/msmo model ("{assets}/starts/tagger-seed15") whose adaptation + tag head every model of the
     # run starts from (translate-train start, teachers, msmo): the English stage done once, not per teacher
     init_from: str | None = None
     # a language left out of the student's unlabelled text (the unseen-language guard: its test

@@ -120,12 +120,13 @@ PRESETS["msmo-distill-builtin-multi"] = Preset(
     method="msmo",
     description=(
         "One multilingual MSMO-Distill student for FR, ES, NL and RU (the shipped `msmo`): every model starts "
-        "from the shipped English tagger (assets/models/tagger: LoRA r16 on layers 6-11 + tag head); a "
+        "from the English tagger it was built from (assets/starts/tagger-seed15, the tagger shipped before "
+        "the soup now in assets/models/tagger: LoRA r16 on layers 6-11 + tag head); a "
         "translate-train start and three MSMO teachers (seeds 13-15; 400 items per kind and language) train "
         "400 steps each, the student 600 steps with KL at temperature 2 on gold-X-train text of FR/ES/NL (RU "
         "held out: the unseen-language guard)."
     ),
-    config={**_BUILTIN, **_DISTILL, "langs": LANGS, "max_pairs": 400, "init_from": "{assets}/models/tagger",
+    config={**_BUILTIN, **_DISTILL, "langs": LANGS, "max_pairs": 400, "init_from": "{assets}/starts/tagger-seed15",
             "student_heldout": "ru"},
     train=replace(_BUILTIN_TRAIN, max_steps=400),
     data=_data(LANGS),

@@ -8,7 +8,9 @@ sentence-level rows, Burmese of both polarities among them (expected label, with
 an English gloss). Span models (task "spans") run on the aspect rows, sentence
 models on the labelled rows. An aspect row is right when every expected aspect
 lies inside a predicted span of the expected polarity and no span over it says
-otherwise; a sentence row when the predicted label is the expected one.
+otherwise, and no predicted span covers a word in its `not_aspects` (words SemEval-2016's
+guidelines do not mark as opinion targets, e.g. "prices": a price opinion's target is the
+restaurant or NULL); a sentence row when the predicted label is the expected one.
 """
 from __future__ import annotations
 
@@ -30,14 +32,15 @@ def read_rows(path: Path = EXAMPLES) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def aspect_verdict(text: str, expected: Mapping[str, str], spans: Sequence[Any]) -> tuple[bool, dict[str, list[str]]]:
-    """(all aspects right?, aspect -> polarities of the predicted spans over it)."""
+def aspect_verdict(text: str, expected: Mapping[str, str], spans: Sequence[Any],
+                   not_aspects: Sequence[str] = ()) -> tuple[bool, dict[str, list[str]]]:
+    """(all aspects right and no span over a not-aspect?, word -> polarities of the predicted spans over it)."""
     found: dict[str, list[str]] = {}
-    for aspect in expected:
-        start = text.find(aspect)
-        end = start + len(aspect)
-        found[aspect] = [s.polarity for s in spans if s.start < end and start < s.end] if start >= 0 else []
-    right = all(found[a] and set(found[a]) == {pol} for a, pol in expected.items())
+    for word in (*expected, *not_aspects):
+        start = text.find(word)
+        end = start + len(word)
+        found[word] = [s.polarity for s in spans if s.start < end and start < s.end] if start >= 0 else []
+    right = all(found[a] and set(found[a]) == {pol} for a, pol in expected.items()) and not any(found[w] for w in not_aspects)
     return right, found
 
 
@@ -55,8 +58,10 @@ def run_model(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     out_rows = []
     for row, pred in zip(mine, preds):
         if task == "spans":
-            right, found = aspect_verdict(row["text"], row["aspects"], pred.spans or ())
-            out_rows.append({"id": row["id"], "expected": row["aspects"], "predicted": found, "right": right})
+            not_aspects = row.get("not_aspects", [])
+            right, found = aspect_verdict(row["text"], row["aspects"], pred.spans or (), not_aspects)
+            out_rows.append({"id": row["id"], "expected": row["aspects"], **({"not_aspects": not_aspects} if not_aspects else {}),
+                             "predicted": found, "right": right})
         else:
             out_rows.append({
                 "id": row["id"], "expected": row["label"], "predicted": pred.label,

@@ -30,6 +30,19 @@ def test_aspect_verdict_needs_every_aspect_with_its_polarity_and_no_contradictio
     assert aspect_verdict(text, expected, torn)[0] is False
 
 
+def test_aspect_verdict_refuses_a_span_over_a_word_the_guidelines_do_not_tag():
+    from examples import aspect_verdict
+
+    text = "The waiter was rude and the prices were too high."
+    waiter = AspectSpan(4, 10, "waiter", "negative")
+    assert aspect_verdict(text, {"waiter": "negative"}, [waiter], ["prices"]) == (True, {"waiter": ["negative"], "prices": []})
+    tagged = [waiter, AspectSpan(28, 34, "prices", "negative")]
+    assert aspect_verdict(text, {"waiter": "negative"}, tagged, ["prices"]) == (False, {"waiter": ["negative"], "prices": ["negative"]})
+    # a row may expect no target at all
+    assert aspect_verdict("De prijzen zijn veel te hoog.", {}, [], ["prijzen"])[0] is True
+    assert aspect_verdict("De prijzen zijn veel te hoog.", {}, [AspectSpan(3, 10, "prijzen", "negative")], ["prijzen"])[0] is False
+
+
 def test_every_example_row_is_well_formed():
     from examples import read_rows
 
@@ -37,8 +50,9 @@ def test_every_example_row_is_well_formed():
     assert len({r["id"] for r in rows}) == len(rows)
     for r in rows:
         assert ("aspects" in r) != ("label" in r)
-        for aspect in r.get("aspects", {}):
+        for aspect in (*r.get("aspects", {}), *r.get("not_aspects", ())):
             assert aspect in r["text"], r["id"]
+        assert not set(r.get("aspects", {})) & set(r.get("not_aspects", ())), r["id"]
     burmese = [r for r in rows if r["lang"] == "my"]
     assert {r["label"] for r in burmese} == {"positive", "negative"} and all(r.get("gloss") for r in burmese)
 

@@ -174,3 +174,17 @@ def test_a_process_that_exits_while_layers_export_exits_cleanly(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "terminate called" not in done.stderr
     assert not list((tmp_path / "cache").glob("*.tmp"))  # the layer in hand was finished, not left half-written
+
+
+def test_runners_built_at_once_take_turns_exporting(two_layer_encoder, tmp_path):
+    """torch.onnx.export is process-wide: two models loading together once left one of them in torch
+    ("GLOBALS.in_onnx_export must be False")."""
+    other = copy.deepcopy(two_layer_encoder)
+    with torch.no_grad():  # other weights, so both runners export rather than share a cached file
+        for p in other.parameters():
+            p.mul_(1.01)
+    runners = [OnnxLayers(enc.layers, 384, tmp_path, threads=1) for enc in (two_layer_encoder, other)]
+    for runner in runners:
+        assert runner.ready.wait(120)
+    assert [r.error for r in runners] == [None, None]
+    assert len(list(tmp_path.glob("layer-*.onnx"))) == 4

@@ -81,8 +81,19 @@ def layer_digest(layer: torch.nn.Module) -> str:
     return h.hexdigest()[:24]
 
 
+# torch.onnx.export keeps process-wide state (it asserts it is not already exporting), so two
+# runners building at once (the app loading several models) must take turns; a lock per runner
+# would not see the other runners
+_EXPORT_TURN = threading.Lock()
+
+
 def export_layer(layer: torch.nn.Module, hidden_size: int, path: Path) -> None:
     """Write `layer` as an ONNX graph with dynamic batch and length (atomically)."""
+    with _EXPORT_TURN:
+        _export_layer(layer, hidden_size, path)
+
+
+def _export_layer(layer: torch.nn.Module, hidden_size: int, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = _LayerWithMask(layer).eval()
     hidden = torch.zeros((2, 5, hidden_size))

@@ -10,7 +10,8 @@ and soups are scored in this run, by the one evaluation module, on `--data`
 its members' mean, and soup minus that mean; the pair soups give one difference
 each, so they are judged together with the shared tie rule
 (`evaluation.paired_difference`: soup vs its members' mean, pair by pair).
-Writes benchmarks/results/soup_<name>.{json,md}.
+Writes benchmarks/results/soup_<name>.{json,md}. With `--greedy`, instead of every subset: the greedy soup
+(`xsent_core.soup.greedy_members`, chosen on dev only) and the uniform soup of all members.
 
 Members that share their start (soups of fine-tunes from one initialisation are
 the published recipe) are trained from one model folder with different seeds:
@@ -81,7 +82,7 @@ def train_warm_member(start: Path, seed: int, steps: int, lr: float, out: Path) 
     """Train `start` further with `seed` (its preset's train data, checkpoint chosen on its dev set) into `out`."""
     from xsent_core.methods.base import TrainConfig
     from xsent_core.recipes import get_preset, load_data
-    from xsent_core.registry import load_model, read_model_card
+    from xsent_core.registry import load_model, read_model_card, record_card_fields
     from xsent_core.training import fit
 
     card = read_model_card(start)
@@ -96,9 +97,8 @@ def train_warm_member(start: Path, seed: int, steps: int, lr: float, out: Path) 
     result = fit(model, items, train, evaluate=lambda: model.evaluate(dev_rows), out_dir=out, progress=False,
                  model_metadata={"preset": preset.name, "command": command, "warm_start": str(start), "seed": seed,
                                  "steps": steps})
-    meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    meta["training"]["seconds"] = round(result.seconds, 1)  # known only now; the soup's card adds its members' time
-    (out / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    # known only now; the soup's card adds its members' time
+    record_card_fields(out, {"training": {**read_model_card(out).training, "seconds": round(result.seconds, 1)}})
     return {"status": result.status, "steps": result.steps, "seconds": round(result.seconds, 1), "dev": dict(result.metrics)}
 
 
@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help='JSON {"dev": spec, "test": {name: spec}} (default: the members\' preset data)')
     p.add_argument("--labels", nargs="+", help="a name per member (default: its seed, read from its card)")
     p.add_argument("--work", default="/tmp/xsent-soup", help="where the soups are written")
+    p.add_argument("--greedy", action="store_true",
+                   help="instead of every subset: the greedy soup (chosen on dev) and the uniform soup of all members")
     args = p.parse_args(argv)
     if args.warm_start is not None:
         if args.seed is None or args.out is None:
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     from xsent_core.evaluation import paired_difference
     from xsent_core.recipes import get_preset, load_data
     from xsent_core.registry import read_model_card
-    from xsent_core.soup import make_soup, soup_command
+    from xsent_core.soup import greedy_members, make_soup, soup_command
 
     members = [Path(m) for m in args.members]
     cards = {m: read_model_card(m) for m in members}
@@ -139,24 +141,40 @@ def main(argv: list[str] | None = None) -> int:
         member_figures[m] = figures(score(m, sets))
         print(labels[m], json.dumps(member_figures[m]), flush=True)
     work = Path(args.work)
+
+    def soup_of(group: tuple[Path, ...]) -> Path:
+        out = work / (f"{args.name}-soup-" + "-".join(g.name for g in group))
+        make_soup(group, out, command=soup_command([str(g) for g in group], str(out)), evaluate=False)
+        return out
+
+    greedy = None
+    if args.greedy:
+        kept, steps = greedy_members({m: member_figures[m]["dev"] for m in members},
+                                     lambda group: figures(score(soup_of(tuple(group)), {"dev": sets["dev"]}))["dev"])
+        greedy = {"kept": [labels[m] for m in kept],
+                  "steps": [{**s, "member": labels[s["member"]], "dev": round(s["dev"], 2)} for s in steps]}
+        print("greedy", json.dumps(greedy), flush=True)
+        groups = [tuple(members)]  # the uniform soup, beside the greedy one unless they are the same
+        if len(kept) > 1 and set(kept) != set(members):
+            groups.insert(0, tuple(kept))
+    else:
+        groups = [g for size in range(2, len(members) + 1) for g in itertools.combinations(members, size)]
     soups = []
-    for size in range(2, len(members) + 1):
-        for group in itertools.combinations(members, size):
-            out = work / (f"{args.name}-soup-" + "-".join(g.name for g in group))
-            make_soup(group, out, command=soup_command([str(g) for g in group], str(out)), evaluate=False)
-            mine = figures(score(out, sets))
-            mean = {k: statistics.fmean(member_figures[g][k] for g in group) for k in mine}
-            best = max(group, key=lambda g: member_figures[g]["dev"])  # the member a dev-set choice would ship
-            soups.append({
-                "members": [labels[g] for g in group],
-                "folder": str(out),
-                "figures": {k: round(v, 2) for k, v in mine.items()},
-                "members_mean": {k: round(v, 2) for k, v in mean.items()},
-                "minus_members_mean": {k: round(mine[k] - mean[k], 2) for k in mine},
-                "best_dev_member": labels[best],
-                "minus_best_dev_member": {k: round(mine[k] - member_figures[best][k], 2) for k in mine},
-            })
-            print(json.dumps(soups[-1]), flush=True)
+    for group in groups:
+        out = soup_of(group)
+        mine = figures(score(out, sets))
+        mean = {k: statistics.fmean(member_figures[g][k] for g in group) for k in mine}
+        best = max(group, key=lambda g: member_figures[g]["dev"])  # the member a dev-set choice would ship
+        soups.append({
+            "members": [labels[g] for g in group],
+            "folder": str(out),
+            "figures": {k: round(v, 2) for k, v in mine.items()},
+            "members_mean": {k: round(v, 2) for k, v in mean.items()},
+            "minus_members_mean": {k: round(mine[k] - mean[k], 2) for k in mine},
+            "best_dev_member": labels[best],
+            "minus_best_dev_member": {k: round(mine[k] - member_figures[best][k], 2) for k in mine},
+        })
+        print(json.dumps(soups[-1]), flush=True)
     pairs = [s for s in soups if len(s["members"]) == 2]
     judged = {}
     if len(pairs) >= 2:
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "members": {labels[m]: {"folder": str(m), "figures": {k: round(v, 2) for k, v in member_figures[m].items()}}
                     for m in members},
         "soups": soups,
+        **({"greedy": greedy} if greedy else {}),
         "pair_soups_vs_members_mean": judged,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -191,6 +210,9 @@ def markdown(result: Mapping[str, Any]) -> str:
         lines.append("| ... minus its members' mean | " + " | ".join(f"{s['minus_members_mean'][k]:+.2f}" for k in keys) + " |")
         lines.append(f"| ... minus its best-dev member ({s['best_dev_member']}) | "
                      + " | ".join(f"{s['minus_best_dev_member'][k]:+.2f}" for k in keys) + " |")
+    if result.get("greedy"):
+        lines += ["", "Greedy soup (members in order of their dev score, each kept if the soup's dev does not drop):", ""]
+        lines += [f"- {s['member']}: dev {s['dev']:.2f}, {'kept' if s['kept'] else 'left out'}" for s in result["greedy"]["steps"]]
     if result["pair_soups_vs_members_mean"]:
         lines += ["", "Pair soups minus their members' mean, judged with the shared tie rule:", ""]
         for key, j in result["pair_soups_vs_members_mean"].items():

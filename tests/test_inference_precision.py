@@ -10,7 +10,7 @@ from tests.tiny_encoder import make_tiny_bert
 from xsent_core.encoders.quantize import SmoothedLinear, is_quantized, keeps_fp32, quantize_text_encoder, smooth_linears
 from xsent_core.methods.classifier import ClassifierConfig, ClassifierMethod
 from xsent_core.methods.tagger import TaggerConfig, TaggerMethod
-from xsent_core.registry import load_model, read_model_card, record_inference_check, save_model
+from xsent_core.registry import load_model, read_model_card, record_card_fields, record_inference_check, save_model
 from xsent_core.types import Example
 
 
@@ -75,6 +75,10 @@ def test_a_saved_model_serves_at_its_recorded_precision(tiny_bert, tmp_path):
     assert load_model(path).precision == "int8"
     assert load_model(path, precision="fp32").precision == "fp32"
     assert [p.name for p in tmp_path.joinpath("tagger").iterdir() if p.name.startswith(".")] == []
+
+    record_card_fields(path, {"training": {**read_model_card(path).training, "seconds": 12.5}})
+    card = read_model_card(path)
+    assert card.training["seconds"] == 12.5 and card.inference["worst_abs_delta"] == 0.001  # other fields kept
 
     record_inference_check(path, {"precision": "int8-fast"})  # not a precision this version knows
     assert load_model(path).precision == "fp32"

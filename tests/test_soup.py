@@ -129,3 +129,21 @@ def test_a_corrupt_member_is_named_and_nothing_is_written(members, tmp_path):
     with pytest.raises(CheckpointError, match="broken/model.safetensors: unreadable"):
         make_soup([members[0], broken], tmp_path / "soup")
     assert not (tmp_path / "soup").exists()
+
+
+def test_greedy_members_keeps_a_candidate_only_when_the_soup_holds_its_dev_score():
+    from xsent_core.soup import greedy_members
+
+    own = {"a": 60.0, "b": 62.0, "c": 61.0, "d": 59.0}
+    soups = {("b", "c"): 62.5, ("b", "c", "a"): 62.0, ("b", "c", "d"): 62.5}
+    calls = []
+
+    def soup_dev(group):
+        calls.append(tuple(group))
+        return soups[tuple(group)]
+
+    kept, steps = greedy_members(own, soup_dev)
+    assert calls == [("b", "c"), ("b", "c", "a"), ("b", "c", "d")]  # best own dev first, then in order
+    assert kept == ["b", "c", "d"]  # a tie on dev keeps the member
+    assert [(s["member"], s["kept"]) for s in steps] == [("b", True), ("c", True), ("a", False), ("d", True)]
+    assert steps[2]["dev"] == 62.0

@@ -140,14 +140,18 @@ def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
     )
 
 
-def record_inference_check(path: str | os.PathLike[str], check: Mapping[str, Any]) -> None:
-    """Store a parity check's result under "inference" in the folder's config.json (atomic replace)."""
+def record_card_fields(path: str | os.PathLike[str], fields: Mapping[str, Any]) -> None:
+    """Set top-level `fields` of a saved model's config.json, facts known only after saving (atomic replace)."""
     card = read_model_card(path)
-    meta = read_json(card.path / "config.json")
-    meta["inference"] = dict(check)
+    meta = {**read_json(card.path / "config.json"), **fields}
     tmp = card.path / f".config.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, card.path / "config.json")
+
+
+def record_inference_check(path: str | os.PathLike[str], check: Mapping[str, Any]) -> None:
+    """Store a parity check's result under "inference" in the folder's config.json."""
+    record_card_fields(path, {"inference": dict(check)})
 
 
 def save_model(

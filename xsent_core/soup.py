@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -171,3 +171,21 @@ def soup_command(members: Sequence[str], out: str) -> str:
 
     return "python -m xsent_core soup --models " + " ".join(shlex.quote(m) for m in members) + f" --out {shlex.quote(out)}"
 
+
+
+def greedy_members(dev_scores: Mapping[str, float], soup_dev: Callable[[Sequence[str]], float]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The "greedy soup" of Wortsman et al. (2022): members in order of their own dev score, each kept only if
+    the soup with it scores at least as well on dev as the soup without it.
+
+    `soup_dev(members)` scores the soup of `members` on the dev set. Returns (kept members, one step per
+    candidate: {"member", "dev", "kept"}). Only dev is read, so test sets stay unseen by the choice.
+    """
+    order = sorted(dev_scores, key=lambda m: -dev_scores[m])
+    kept, best = [order[0]], dev_scores[order[0]]
+    steps: list[dict[str, Any]] = [{"member": order[0], "dev": best, "kept": True}]
+    for member in order[1:]:
+        dev = soup_dev([*kept, member])
+        steps.append({"member": member, "dev": dev, "kept": dev >= best})
+        if dev >= best:
+            kept, best = [*kept, member], dev
+    return kept, steps

@@ -15,6 +15,7 @@ from xsent_core.static_vectors import (
     build_static_vectors,
     embed_words_alone,
     pool_words,
+    span_mean_weights,
     word_token_spans,
 )
 from xsent_core.types import Example
@@ -31,6 +32,20 @@ def test_word_token_spans_and_pooling_by_hand():
     assert word_token_spans([1, 1], 2, 3) == [(1, 2), (1, 2)]
     states = torch.tensor([[0.0, 0.0], [1.0, 3.0], [3.0, 5.0], [10.0, 10.0], [0.0, 0.0]])
     torch.testing.assert_close(pool_words(states, [(1, 3), (3, 4)]), torch.tensor([[2.0, 4.0], [10.0, 10.0]]))
+
+
+def test_span_mean_weights_by_hand():
+    # three positions per word: [1, 3) halves, [3, 4) whole; a span of no width keeps its start;
+    # a span past the row is clipped to it (start to the last position, end to the length)
+    weights = span_mean_weights([(1, 3), (3, 4), (2, 2), (7, 9)], 5)
+    expected = torch.tensor([
+        [0.0, 0.5, 0.5, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 1.0],
+    ])
+    torch.testing.assert_close(weights, expected)
+    assert span_mean_weights(torch.zeros((0, 2), dtype=torch.long), 4).shape == (0, 4)
 
 
 def test_static_accumulator_averages_over_occurrences():
@@ -352,3 +367,21 @@ def test_words_read_as_running_text_cost_fewer_subtokens_and_keep_the_words(trai
     assert all(abs(sum(p.probs.values()) - 1) < 1e-4 for p in predicted)
     with pytest.raises(XsentError, match="tokenize_words_as="):
         VxlmMethod(VxlmConfig(tokenize_words_as="bytes"), copy.deepcopy(encoder))
+
+
+def test_collate_puts_each_rows_static_vectors_and_spans_in_its_row(trained):
+    # collate looks the whole batch's words up at once; every row must still get its own words' vectors
+    model, items, _, _ = trained
+    batch_items = [items[0], {**items[1], "keys": [], "raw_static": items[1]["raw_static"][:0],
+                              "source": items[1]["source"][:0], "spans": items[1]["spans"][:0]}, items[2]]
+    batch = model.collate(batch_items)
+    for b, it in enumerate(batch_items):
+        n = len(it["keys"])
+        assert batch["word_mask"][b].sum().item() == n
+        if n:
+            alone, _ = model.static_vectors_for(it["keys"], it["raw_static"], it["source"])
+            torch.testing.assert_close(batch["h_vec"][b, :n], alone)
+        assert not batch["h_vec"][b, n:].any()
+        for w, (s, e) in enumerate(it["spans"].tolist()):
+            assert batch["pool"][b, w, s:e].sum().item() == pytest.approx(1.0)
+        assert not batch["pool"][b, n:].any()

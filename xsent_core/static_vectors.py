@@ -57,16 +57,24 @@ def word_token_spans(word_index: Sequence[int], n_words: int, length: int) -> li
     return spans
 
 
+def span_mean_weights(spans: Sequence[tuple[int, int]] | torch.Tensor, length: int,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+    """[W, length] float32 rows that average positions [s, e) of each span (clipped to the row; a
+    span of no width gets its start). Tensor comparisons, not a Python loop per word: VXLM's
+    collate and static pooling build one per row of every batch."""
+    bounds = torch.as_tensor(spans, dtype=torch.long).reshape(-1, 2).to(device)
+    start = bounds[:, 0].clamp(max=length - 1)
+    end = torch.maximum(bounds[:, 1], start + 1).clamp(max=length)
+    pos = torch.arange(length, device=bounds.device)
+    inside = (pos >= start[:, None]) & (pos < end[:, None])
+    return inside.float() / (end - start).clamp_min(1).float()[:, None]
+
+
 def pool_words(states: torch.Tensor, spans: Sequence[tuple[int, int]]) -> torch.Tensor:
     """Mean of `states` [T, H] over each span -> [W, H] (float32)."""
-    if not spans:
+    if not len(spans):
         return states.new_zeros((0, states.shape[-1]), dtype=torch.float32)
-    t = states.shape[0]
-    weights = torch.zeros((len(spans), t), dtype=torch.float32, device=states.device)
-    for w, (s, e) in enumerate(spans):
-        s, e = min(s, t - 1), min(max(e, s + 1), t)
-        weights[w, s:e] = 1.0 / max(1, e - s)
-    return weights @ states.float()
+    return span_mean_weights(spans, states.shape[0], states.device) @ states.float()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ...evaluation import flat_sentence_metrics, prediction_report
 from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
 from ...nn import GatedFusion, masked_mean
 from ...paths import expand_placeholders
-from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, word_token_spans
+from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, span_mean_weights, word_token_spans
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
 from ...vecmap import (
     clean_word,
@@ -484,12 +484,14 @@ class VxlmMethod(Method):
         vecs = torch.zeros((len(items), w_max, self.encoder.info.hidden_size))
         with torch.no_grad():
             for b, it in enumerate(items):
-                for w, (s, e) in enumerate(it["spans"].tolist()):
-                    pool[b, w, s:e] = 1.0 / max(1, e - s)
-                n = n_words[b]
-                word_mask[b, :n] = 1
-                if n:
-                    vecs[b, :n] = self.static_vectors_for(it["keys"], it["raw_static"], it["source"])[0].cpu()
+                pool[b, : len(it["spans"])] = span_mean_weights(it["spans"], t_max)
+                word_mask[b, : n_words[b]] = 1
+            filled = [it for it in items if it["keys"]]
+            if filled:  # one lookup and one mapping for the whole batch, not one per row
+                flat, _ = self.static_vectors_for([k for it in filled for k in it["keys"]],
+                                                  torch.cat([it["raw_static"] for it in filled]),
+                                                  torch.cat([it["source"] for it in filled]))
+                vecs[word_mask.bool()] = flat.cpu()
         return {
             "lower": pad_stack([it["lower"] for it in items]),
             "attention_mask": pad_stack([torch.ones(n, dtype=torch.long) for n in lengths]),

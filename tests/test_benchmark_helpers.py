@@ -335,3 +335,27 @@ def test_soup_figures_by_hand():
     assert spans == pytest.approx({"dev": 50.0, "en": 60.0, "fr": 40.0, "es": 20.0, "target_avg": 30.0})
     sentence = figures({"dev": {"macro_f1": 0.5, "accuracy": 0.9}, "my-dev": {"macro_f1": 0.25, "pos_neg_macro_f1": 0.7}})
     assert sentence == pytest.approx({"dev": 50.0, "my-dev": 25.0, "my-dev pos-vs-neg": 70.0})
+
+
+def test_wise_ft_scales_only_the_lora_b_half(tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+    from wise_ft import scaled_copy
+
+    model = tmp_path / "model"
+    model.mkdir()
+    state = {"enc.q.lora_A.default.weight": torch.full((2, 4), 3.0, dtype=torch.float16),
+             "enc.q.lora_B.default.weight": torch.full((4, 2), 2.0, dtype=torch.float16),
+             "head.weight": torch.full((3, 4), 5.0)}
+    save_file(state, str(model / "model.safetensors"))
+    (model / "config.json").write_text("{}")
+    out = load_file(str(scaled_copy(model, 0.25, tmp_path / "scaled") / "model.safetensors"))
+    assert torch.equal(out["enc.q.lora_B.default.weight"], torch.full((4, 2), 0.5, dtype=torch.float16))  # B·A x 0.25
+    assert torch.equal(out["enc.q.lora_A.default.weight"], state["enc.q.lora_A.default.weight"])
+    assert torch.equal(out["head.weight"], state["head.weight"])
+    assert (tmp_path / "scaled" / "config.json").is_file()
+    assert torch.equal(load_file(str(model / "model.safetensors"))["enc.q.lora_B.default.weight"],
+                       state["enc.q.lora_B.default.weight"])  # the source folder is untouched
+    save_file({"head.weight": torch.ones(1)}, str(model / "model.safetensors"))
+    with pytest.raises(SystemExit, match="no LoRA adapters"):
+        scaled_copy(model, 0.5, tmp_path / "none")

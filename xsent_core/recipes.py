@@ -169,16 +169,20 @@ def finish_run(
     summarise: Callable[[dict[str, Any]], None] | None = None,
     training: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda report: {},
     metrics: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda report: {"dev": report["dev"]},
+    score_dev: bool = False,
 ) -> Any:
     """The end of a finished run, on rank 0 only: drop the resumable checkpoints, reload the
-    best weights, score the preset's test sets into report["test"], let `summarise` add to
-    the report, save with metrics (`metrics(report)` beside "test"), training record and
-    card. Returns the best model."""
+    best weights, score the preset's dev set into report["dev"] (with `score_dev`; a trained
+    run already has its selection score there) and its test sets into report["test"], let
+    `summarise` add to the report, save with metrics (`metrics(report)` beside "test"),
+    training record and card. Returns the best model."""
     from .registry import load_model, save_model
 
     # a finished model needs no resumable optimiser state; keep folders small
     shutil.rmtree(Path(out_dir) / "checkpoints", ignore_errors=True)
     best = load_model(out_dir, expected_method=method)
+    if score_dev and "dev" in preset.data:
+        report["dev"] = best.evaluate(load_data(preset.data["dev"]))
     if evaluate_tests:
         for name, spec in (preset.data.get("test") or {}).items():
             if wanted_test(name):

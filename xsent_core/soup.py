@@ -136,13 +136,10 @@ def _score_and_card(cards: Sequence[Any], out: str | os.PathLike[str], preset_na
                     made_of: Sequence[Mapping[str, Any]], report: dict[str, Any]) -> None:
     """Dev and test scores of the saved soup, its metrics and model card (the members' preset's data)."""
     from .model_card import MeasuredTable, model_card_text
-    from .recipes import finish_run, get_preset, load_data
-    from .registry import load_model
+    from .recipes import finish_run, get_preset
 
     method = cards[0].method
     preset = get_preset(method, preset_name)
-    if "dev" in preset.data:
-        report["dev"] = load_model(out, expected_method=method).evaluate(load_data(preset.data["dev"]))
     timed = [float(card.training["seconds"]) for card in cards if isinstance(card.training.get("seconds"), (int, float))]
     report["seconds"] = sum(timed)
     report["steps"] = 0
@@ -156,7 +153,7 @@ def _score_and_card(cards: Sequence[Any], out: str | os.PathLike[str], preset_na
     lines += ["", "Training time below: the members' together" + ("." if len(timed) == len(cards) else
               f", of the {len(timed)} of {len(cards)} members whose folder records it.")]
     finish_run(
-        method, out, preset, report, command, half=half, evaluate_tests=True,
+        method, out, preset, report, command, half=half, evaluate_tests=True, score_dev=True,
         training=lambda rep: {"soup_of": list(made_of)},
         card=lambda best, rep: model_card_text(
             replace(preset, description=f"Each member's recipe: {preset.description}"), command, model=best, seconds=rep["seconds"], intro="\n".join(lines),

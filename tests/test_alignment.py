@@ -173,3 +173,5 @@ def test_a_map_fitted_on_the_curated_words_brings_held_out_cldr_pairs_closer(bui
     assert fitted.identity_prior > 0  # cross-validation keeps the map near the encoder's own alignment
     check = check_mapping(builtin_encoder, fitted.mapping, 8, held_out)
     assert check.pairs > 300 and check.brings_closer and check.precision_after > check.precision_before + 0.03
+    # the mean distance rises under centring; the sentence must not let a reader take it for the verdict
+    assert check.distance_after > check.distance_before and "not the test" in check.sentence()

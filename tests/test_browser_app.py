@@ -226,6 +226,11 @@ def test_train_tiny_job_reaches_100_and_model_listed(app, browser, shots):
     table_box = page.locator("#models-table").bounding_box()
     created = page.locator("#models-table th", has_text="created").first.bounding_box()
     assert created["x"] + created["width"] <= table_box["x"] + table_box["width"] + 1 <= 1400
+    # every shipped model and the new one show without scrolling inside the table (its rows are virtual:
+    # one scrolled out of sight is not in the page at all)
+    for name in ("tagger-default", "vxlm-default", "browser-tiny"):
+        row = page.locator("#models-table [role='gridcell']", has_text=name).first.bounding_box(timeout=10_000)
+        assert row is not None and row["y"] + row["height"] <= table_box["y"] + table_box["height"] + 1, name
     # make it the tagger default (Inspect uses it below when no shipped tagger exists)
     page.locator("#models-table").get_by_text("browser-tiny").first.click()  # picking a row fills the choice
     expect(page.locator("#models-choice input")).to_have_value("browser-tiny", timeout=30_000)

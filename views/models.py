@@ -76,8 +76,9 @@ def build(services: Services) -> None:
             "The model registry: shipped defaults (cannot be deleted) and models trained in the Train tab. "
             "The default model of each method is what Predict uses when no model is chosen."
         )
-        # fixed widths so long metrics wrap inside the page instead of pushing `created` out of it
-        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="models-table",
+        # fixed widths so long metrics wrap inside the page instead of pushing `created` out of it; tall
+        # enough for the seven shipped models and a few trained ones before it scrolls (500 px hid two)
+        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="models-table", max_height=1100,
                              column_widths=["13%", "10%", "7%", "7%", "10%", "14%", "27%", "12%"])
         with gr.Row():
             choice = gr.Dropdown([], label="Model", elem_id="models-choice", scale=3)

@@ -46,7 +46,8 @@ def lexicon() -> list[tuple[str, str]]:
 
 def vocabularies(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     from xsent_core.recipes import load_data
-    from xsent_core.static_vectors import corpus_words, has_myanmar
+    from xsent_core.static_vectors import corpus_words
+    from xsent_core.text import has_myanmar
 
     english = Counter(w.lower() for ex in load_data("semeval:{data}/semeval16_restaurants/gold-en-train.txt")
                       for w in (ex.tokens or ex.text.split()) if w.isalpha())

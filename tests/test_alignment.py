@@ -15,7 +15,7 @@ from xsent_core.alignment import (
     project_2d,
     read_pairs,
 )
-from xsent_core.static_vectors import has_myanmar
+from xsent_core.text import has_myanmar
 from xsent_core.types import InputError
 from xsent_core.vecmap import CrossLingualMap
 

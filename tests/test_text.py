@@ -138,6 +138,9 @@ def test_zawgyi_modes():
 
 def test_detection_helpers():
     assert has_myanmar("abc က") and not has_myanmar("abc")
+    # the three Myanmar blocks, edges included; their neighbours and the empty string are not Burmese
+    assert all(has_myanmar(c) for c in "\u1000\u109f\ua9e0\ua9ff\uaa60\uaa7f")
+    assert not any(has_myanmar(c) for c in ["\u0fff", "\u10a0", "\ua9df", "\uaa00", "\uaa80", ""])
     assert zawgyi_probability("just english") == 0.0
     assert not looks_like_zawgyi(UNICODE_SENTENCE)
     assert zawgyi_probability(ZAWGYI_SENTENCE) > 0.99

@@ -26,7 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .static_vectors import has_myanmar, is_lexical
+from .static_vectors import is_lexical
+from .text import has_myanmar
 from .types import InputError
 
 MIN_UMAP_POINTS = 15

@@ -19,16 +19,6 @@ import torch
 from .nn import eval_mode, size_chunks
 from .vecmap import clean_word
 
-MYANMAR_RANGES = (("\u1000", "\u109f"), ("\ua9e0", "\ua9ff"), ("\uaa60", "\uaa7f"))
-
-
-def is_myanmar_char(c: str) -> bool:
-    return any(a <= c <= b for a, b in MYANMAR_RANGES)
-
-
-def has_myanmar(text: str) -> bool:
-    return any(is_myanmar_char(c) for c in text)
-
 
 def is_lexical(word: str) -> bool:
     """A word worth a static vector: it has a letter (Burmese letters are category Lo)."""

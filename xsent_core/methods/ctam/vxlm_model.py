@@ -32,7 +32,8 @@ from ...evaluation import flat_sentence_metrics, prediction_report
 from ...imbalance import check_class_weighting, class_counts, imbalanced_cross_entropy
 from ...nn import GatedFusion, masked_mean
 from ...paths import expand_placeholders
-from ...static_vectors import StaticAccumulator, has_myanmar, is_lexical, pool_words, span_mean_weights, word_token_spans
+from ...static_vectors import StaticAccumulator, is_lexical, pool_words, span_mean_weights, word_token_spans
+from ...text import has_myanmar
 from ...types import SENTIMENT_LABELS, Example, InputError, Prediction, XsentError
 from ...vecmap import (
     clean_word,

@@ -122,12 +122,13 @@ def in_process_breakdown(methods: list[str], calls: int, settle: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "s.sqlite3") as store:
         provider = ModelProvider(store, AppSettings(shipped_dir=ROOT / "assets" / "models"))
         provider.register_shipped()
+        texts = {method: SENTENCES.get(method, SENTENCES["default"]) for method in methods}
         for method in methods:
-            provider.get(method)[1].predict([Example(id="warm", text=SENTENCES.get(method, SENTENCES["default"]))])
+            provider.get(method)[1].predict([Example(id="warm", text=texts[method])])
         time.sleep(settle)
         for method in methods:
             record, model = provider.get(method)
-            text = SENTENCES.get(method, SENTENCES["default"])
+            text = texts[method]
             predict, store_write = [], []
             for i in range(calls):
                 example = Example(id=f"x{i}", text=text)

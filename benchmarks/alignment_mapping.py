@@ -133,7 +133,7 @@ def main() -> None:
     concepts = analyse_pairs(PAPER_CONCEPTS, encoder, fitted.mapping, layer)
     report["paper_concepts_layer_8"] = {
         "identity_prior": fitted.identity_prior,
-        "rows": concepts.table[["english", "burmese", "cosine_distance_before", "cosine_distance_centred",
+        "rows": concepts.table[["english", "burmese", "cosine_distance_before", "cosine_distance_shifted",
                                 "cosine_distance_after", "paper_distance"]].to_dict(orient="records"),
     }
     report["shipped_maps_on_cldr_pairs"] = {}

@@ -6,8 +6,10 @@ import pytest
 
 from xsent_core.types import InputError
 from xsent_core.vecmap import (
+    ChainedMap,
     CrossLingualMap,
     csls,
+    denormalize,
     fit_mapping,
     mutual_nearest_neighbours,
     normalize_embeddings,
@@ -30,6 +32,22 @@ def test_normalize_by_hand():
     y, same = normalize_embeddings(np.array([[3.0, 4.0]]), mean)
     np.testing.assert_allclose(y, [[0.948683, -0.316228]], atol=1e-5)
     assert same is not None
+
+
+def test_denormalize_and_into_target_space_by_hand():
+    # the rows of test_normalize_by_hand: centre [.3,.9], |centre|^2 = .9, so the length put back is sqrt(.1)
+    # and sqrt(.1) * [.948683, -.316228] + [.3, .9] = [.6, .8]: the unit row itself (both rows are sqrt(.1) from the centre)
+    x, mean = normalize_embeddings(np.array([[3.0, 4.0], [0.0, 2.0]]))
+    np.testing.assert_allclose(denormalize(x, mean), [[0.6, 0.8], [0.0, 1.0]], atol=1e-5)
+    # Burmese centre [.3,.9], English centre [.9,.3], W swaps the axes:
+    # [3,4] -> [.948683, -.316228] -> W -> [-.316228, .948683] -> * sqrt(.1) = [-.1, .3] -> + [.9, .3] = [.8, .6]
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    m = CrossLingualMap(swap, mean, np.array([0.9, 0.3], dtype=np.float32))
+    np.testing.assert_allclose(m.into_target_space(np.array([3.0, 4.0])), [[0.8, 0.6]], atol=1e-5)
+    # the target side is never touched, and a chain (stored centres, then a rotation) lands where one map does
+    zero = np.zeros(2, np.float32)
+    chain = ChainedMap((CrossLingualMap(np.eye(2, dtype=np.float32), m.source_mean, m.target_mean), CrossLingualMap(swap, zero, zero)))
+    np.testing.assert_allclose(chain.into_target_space(np.array([[3.0, 4.0]])), [[0.8, 0.6]], atol=1e-5)
 
 
 def test_procrustes_by_hand_and_random_rotation():
@@ -162,8 +180,6 @@ def test_shipped_dictionaries_parse(name):
 
 
 def test_chained_map_equals_one_map_when_split():
-    from xsent_core.vecmap import ChainedMap
-
     rng = np.random.default_rng(4)
     w = np.linalg.qr(rng.normal(size=(6, 6)))[0].astype(np.float32)
     ms, mt = rng.normal(size=6).astype(np.float32) * 0.1, rng.normal(size=6).astype(np.float32) * 0.1
@@ -173,6 +189,7 @@ def test_chained_map_equals_one_map_when_split():
     x = rng.normal(size=(5, 6))
     np.testing.assert_allclose(chain.map_source(x), whole.map_source(x), atol=1e-5)
     np.testing.assert_allclose(chain.map_target(x), whole.map_target(x), atol=1e-5)
+    np.testing.assert_allclose(chain.into_target_space(x), whole.into_target_space(x), atol=1e-5)
 
 
 def test_procrustes_identity_prior_by_hand():

@@ -145,8 +145,9 @@ def build(services: Services) -> None:
         gr.Markdown(
             "How close are English and Burmese words/sentences in the model's space? One pair per line "
             "(`English<TAB>Burmese`, or `,` / `|`), or upload a TSV word list. Distances are cosine distances "
-            "(1 − cos); *after* uses the trained model's VecMap mapping (Burmese → English space), and "
-            "`change` = after − before (negative: the mapping brought the pair closer). Every mapping is first "
+            "(1 − cos); *after* moves the Burmese side with the VecMap mapping into the English space (centred, "
+            "rotated, put on English's centre) and leaves English as it is; `shifted` is that move without the "
+            "rotation, and `change` = after − before (negative: the mapping brought the pair closer). Every mapping is first "
             "checked on held-out word pairs (Unicode CLDR names, never used to fit a shipped map); one that does "
             "not make translations nearer gets no *after* plot, and the message says so. "
             f"Preloaded: {PAPER_CONCEPTS_SOURCE} (its reported distances in the last column)."

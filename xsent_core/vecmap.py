@@ -54,6 +54,19 @@ def normalize_embeddings(x: np.ndarray, mean: np.ndarray | None = None) -> tuple
     return unit_rows(x - mean), np.asarray(mean, dtype=np.float32)
 
 
+def denormalize(z: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Rows of a normalised space put back where unit-length vectors centred on `mean` lie.
+
+    A unit row u with centre mu sits at |u - mu| c + mu (c its normalised row); over
+    unit rows the mean of |u - mu|^2 is 1 - |mu|^2, so that root-mean-square length
+    stands in for each row's own. Undoes `normalize_embeddings` up to that length:
+    the translation half of a full Procrustes map (centre, rotate, move to the
+    target's centre).
+    """
+    mean = np.asarray(mean, dtype=np.float32)
+    return np.sqrt(max(0.0, 1.0 - float(mean @ mean))) * np.asarray(z, dtype=np.float32) + mean
+
+
 # -- the two core computations ------------------------------------------------------
 def procrustes(x: np.ndarray, y: np.ndarray, identity_weight: float = 0.0) -> np.ndarray:
     """Orthogonal W minimising ||x W - y||_F^2 + identity_weight * ||W - I||_F^2 (rows are paired vectors).
@@ -197,6 +210,11 @@ class CrossLingualMap:
 
     def map_target(self, y: np.ndarray) -> np.ndarray:
         return normalize_embeddings(np.atleast_2d(y), self.target_mean)[0]
+
+    def into_target_space(self, x: np.ndarray) -> np.ndarray:
+        """Source rows mapped all the way into the target's own (unnormalised) space, where
+        target vectors lie untouched: normalise, rotate, then `denormalize` with the target's centre."""
+        return denormalize(self.map_source(x), self.target_mean)
 
     @classmethod
     def identity(cls, dim: int) -> "CrossLingualMap":
@@ -504,3 +522,10 @@ class ChainedMap:
         for m in self.maps:
             y = m.map_target(y)
         return y
+
+    def into_target_space(self, x: np.ndarray) -> np.ndarray:
+        """See `CrossLingualMap.into_target_space`: each map's target normalisation undone, last first."""
+        z = self.map_source(x)
+        for m in reversed(self.maps):
+            z = denormalize(z, m.target_mean)
+        return z

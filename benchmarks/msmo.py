@@ -126,6 +126,7 @@ ROW_NAMES = {
     "msmo_no_critic": "MSMO w/o critic",
     "msmo_no_consistency": "MSMO w/o consistency",
     "msmo_distill": "MSMO-Distill",
+    "msmo_distill2": "MSMO-Distill, second round",
     "start": "the --init-from model itself (no training)",
 }
 PAPER_ROW = {"tagger": "zero-shot", "msmo": "MSMO", "msmo_distill": "MSMO-Distill-M",
@@ -417,24 +418,36 @@ def main() -> int:
                 init_states[seed] = tagger_state(model)
             del model
 
-    if "msmo_distill" in rows:
-        order = [s for s in args.seeds if s in teacher_probs]
+    def distil_round(name: str, probs: dict[int, list]) -> dict[int, list]:
+        """One student per seed, from its translate-train start, on KL to the rotating teachers' `probs`;
+        returns each student's own tag distributions on the same text (the next round's teachers)."""
+        order = [s for s in args.seeds if s in probs]
+        student_probs: dict[int, list] = {}
         for seed in [s for s in args.seeds[: args.ablation_seeds] if s in init_states]:
             at = order.index(seed)
             teachers = [order[(at + j) % len(order)] for j in range(min(args.teachers, len(order)))]
-            items = distillation_items(unl_items, [False] * len(unl_items), [teacher_probs[t] for t in teachers])
+            items = distillation_items(unl_items, [False] * len(unl_items), [probs[t] for t in teachers])
             student = as_student(MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine)))
             student.load_state_dict(init_states[seed], strict=False)
             dtrain = TrainConfig(
                 epochs=0, max_steps=args.distill_steps, batch_size=args.batch, lr=args.distill_lr, head_lr=3e-4,
                 seed=seed, eval_every=args.eval_every, device="cpu",
             )
-            record = run_fit(student, items, dtrain, "msmo_distill", seed)
+            record = run_fit(student, items, dtrain, name, seed)
             record["teachers"] = teachers
             write()
             if args.ship_dir:
-                ship_student(student, Path(args.ship_dir) / f"seed{seed}", record, result, dtrain)
+                ship_student(student, Path(args.ship_dir) / (f"seed{seed}" if name == "msmo_distill" else f"{name}-seed{seed}"),
+                             record, result, dtrain)
+            if "msmo_distill2" in rows:
+                student_probs[seed] = cached_tag_probs(student, unl_items)
             del student
+        return student_probs
+
+    if "msmo_distill" in rows:
+        round_one = distil_round("msmo_distill", teacher_probs)
+        if "msmo_distill2" in rows:  # the paper's optional second round: the round-one students teach
+            distil_round("msmo_distill2", round_one)
 
     summary = summarise(result["runs"], langs)
     checks = paired_checks(result["runs"], summary)
@@ -481,7 +494,7 @@ def paired_checks(runs: list[dict], summary: dict) -> dict:
         return {r["seed"]: 100 * r["test"]["average"] for r in runs if r["row"] == row}
 
     out = {}
-    for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo", "msmo_no_critic"),
+    for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo_distill2", "msmo_distill"), ("msmo", "msmo_no_critic"),
                  ("msmo", "msmo_no_consistency"), ("msmo_distill", "tagger"), ("msmo", "translate_train"),
                  ("msmo", "start"), ("msmo_distill", "start"), ("tagger", "start"), ("translate_train", "start")]:
         x, y = by_seed(a), by_seed(b)

@@ -418,9 +418,9 @@ def main() -> int:
                 init_states[seed] = tagger_state(model)
             del model
 
-    def distil_round(name: str, probs: dict[int, list]) -> dict[int, list]:
+    def distil_round(name: str, probs: dict[int, list], teach_next: bool) -> dict[int, list]:
         """One student per seed, from its translate-train start, on KL to the rotating teachers' `probs`;
-        returns each student's own tag distributions on the same text (the next round's teachers)."""
+        with `teach_next`, returns each student's own tag distributions on the same text (the next round's teachers)."""
         order = [s for s in args.seeds if s in probs]
         student_probs: dict[int, list] = {}
         for seed in [s for s in args.seeds[: args.ablation_seeds] if s in init_states]:
@@ -439,15 +439,16 @@ def main() -> int:
             if args.ship_dir:
                 ship_student(student, Path(args.ship_dir) / (f"seed{seed}" if name == "msmo_distill" else f"{name}-seed{seed}"),
                              record, result, dtrain)
-            if "msmo_distill2" in rows:
+            if teach_next:
                 student_probs[seed] = cached_tag_probs(student, unl_items)
             del student
         return student_probs
 
     if "msmo_distill" in rows:
-        round_one = distil_round("msmo_distill", teacher_probs)
-        if "msmo_distill2" in rows:  # the paper's optional second round: the round-one students teach
-            distil_round("msmo_distill2", round_one)
+        second = "msmo_distill2" in rows  # the paper's optional second round: the round-one students teach
+        round_one = distil_round("msmo_distill", teacher_probs, teach_next=second)
+        if second:
+            distil_round("msmo_distill2", round_one, teach_next=False)
 
     summary = summarise(result["runs"], langs)
     checks = paired_checks(result["runs"], summary)

@@ -21,7 +21,12 @@ MTL rows), builtin encoder adapted like the shipped tagger (LoRA r16 on layers
 - msmo_distill: student of seed s = copy of seed s's translate-train model,
   trained `--distill-steps` with KL (temperature T) to the average of
   `--teachers` MSMO models (seeds s, s+1, ...) on all gold-X-train text (tags
-  unused; `--heldout` leaves one language out of that text).
+  unused; `--heldout` leaves one language out of that text);
+- msmo_distill2 (optional): a second round, the round-one students teaching;
+- msmo_ensemble (optional, no training): the mean of each student's teachers'
+  tag distributions on dev and test, decoded like one model's: the quality a
+  student can at best copy; with `--init-from`, also msmo_ensemble_with_start
+  (the start model as one more member).
 Every row: best of the periodic evaluations on gold-en-dev. Test: span micro-F1
 on gold-X-test from the cached lower layers. Each run logs its loss terms and
 each term's gradient-norm ratio to the tagging CE at the encoder output, by
@@ -128,6 +133,8 @@ ROW_NAMES = {
     "msmo_distill": "MSMO-Distill",
     "msmo_distill2": "MSMO-Distill, second round",
     "start": "the --init-from model itself (no training)",
+    "msmo_ensemble": "mean of the MSMO teachers' tag distributions (no training; what the student imitates)",
+    "msmo_ensemble_with_start": "mean of the --init-from model's and the MSMO teachers' tag distributions",
 }
 PAPER_ROW = {"tagger": "zero-shot", "msmo": "MSMO", "msmo_distill": "MSMO-Distill-M",
              "msmo_no_critic": "MSMO w/o discriminator", "msmo_no_consistency": "MSMO w/o consistency"}
@@ -189,7 +196,9 @@ def main() -> int:
     from xsent_core.methods.msmo import MsmoConfig, MsmoMethod
     from xsent_core.methods.msmo.config import PAPER_BETA_MBERT, TRANSLATE_TRAIN_VIEWS, VIEWS
     from xsent_core.methods.msmo.distill import as_student, distillation_items
-    from xsent_core.methods.msmo.model import ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_, tagger_state
+    from xsent_core.methods.msmo.model import (
+        ScheduleCallback, cached_tag_probs, evaluate_cached, load_best_, span_report_from_probs, tagger_state,
+    )
     from xsent_core.methods.msmo.presets import _data
     from xsent_core.methods.msmo.train import (
         load_views, load_warm_start_, training_pairs, unlabelled_by_lang, warm_start_state,
@@ -318,11 +327,16 @@ def main() -> int:
     del host
 
     def test_scores(model) -> tuple[dict, dict]:
-        full_metrics = {lang: evaluate_cached(model, test_items[lang], tests[lang]) for lang in langs}
+        return scores_of({lang: evaluate_cached(model, test_items[lang], tests[lang]) for lang in langs})
+
+    def scores_of(full_metrics: dict) -> tuple[dict, dict]:
         scores = {lang: m["f1"] for lang, m in full_metrics.items()}
         scores["average"] = sum(scores[lang] for lang in langs) / len(langs)
         detail = {lang: {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()} for lang, m in full_metrics.items()}
         return scores, detail
+
+    def eval_probs(model) -> dict[str, list]:
+        return {"dev": cached_tag_probs(model, dev_items), **{lang: cached_tag_probs(model, test_items[lang]) for lang in langs}}
 
     def run_fit(model, items, train, name, seed, extra_callbacks=()) -> dict:
         started = time.time()
@@ -373,11 +387,13 @@ def main() -> int:
         rows.append(name)
         extra_rows.add(name)
     warm = warm_start_state(args.init_from, base) if args.init_from else None
+    start_eval_probs: dict[str, list] | None = None  # the --init-from model's tag distributions on dev and test
     if warm is not None:
         start = MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine))
         load_warm_start_(start, warm)
         start.eval()
         scores, detail = test_scores(start)
+        start_eval_probs = eval_probs(start)
         dev_f1 = evaluate_cached(start, dev_items, dev)["f1"]
         for seed in args.seeds:  # one untrained model: the same figures under every seed, for the paired checks
             result["runs"].append({"row": "start", "seed": seed, "steps": 0, "dev_f1": dev_f1, "test": scores, "test_detail": detail})
@@ -385,6 +401,7 @@ def main() -> int:
         log(f"start ({args.init_from}): dev {dev_f1:.4f} test {json.dumps({k: round(v, 4) for k, v in scores.items()})}")
         del start
     teacher_probs: dict[int, list] = {}  # seed -> the seed's MSMO tag distributions on the students' text
+    teacher_eval_probs: dict[int, dict[str, list]] = {}  # seed -> its MSMO tag distributions on dev and test
     init_states: dict[int, dict] = {}  # seed -> its translate-train weights (the student's start)
 
     for k, seed in enumerate(args.seeds):
@@ -414,9 +431,36 @@ def main() -> int:
             run_fit(model, items, train, name, seed, [ScheduleCallback(model)])
             if name == "msmo":
                 teacher_probs[seed] = cached_tag_probs(model, unl_items)
+                if "msmo_ensemble" in rows:
+                    teacher_eval_probs[seed] = eval_probs(model)
             if name == "translate_train":
                 init_states[seed] = tagger_state(model)
             del model
+
+    def teachers_of(seed: int, order: list[int]) -> list[int]:
+        """Seed s's teachers: seeds s, s+1, ... in turn (the students' and the ensembles' rule)."""
+        at = order.index(seed)
+        return [order[(at + j) % len(order)] for j in range(min(args.teachers, len(order)))]
+
+    def ensemble_row(name: str, members: list[dict[str, list]], seed: int, member_names: list[str]) -> None:
+        """Score the mean of several models' tag distributions: what a student distilled from them imitates."""
+        mean = {key: [torch.stack(ps).mean(0) for ps in zip(*(m[key] for m in members))] for key in members[0]}
+        scores, detail = scores_of({lang: span_report_from_probs(tests[lang], mean[lang]) for lang in langs})
+        dev_f1 = span_report_from_probs(dev, mean["dev"])["f1"]
+        result["runs"].append({"row": name, "seed": seed, "steps": 0, "members": member_names, "dev_f1": dev_f1,
+                               "test": scores, "test_detail": detail})
+        write()
+        log(f"{name} seed {seed} ({', '.join(member_names)}): dev {dev_f1:.4f} test {json.dumps({k: round(v, 4) for k, v in scores.items()})}")
+
+    if "msmo_ensemble" in rows:
+        order = [s for s in args.seeds if s in teacher_eval_probs]
+        for seed in order[: args.ablation_seeds]:
+            teachers = teachers_of(seed, order)
+            names = [f"msmo seed {t}" for t in teachers]
+            ensemble_row("msmo_ensemble", [teacher_eval_probs[t] for t in teachers], seed, names)
+            if start_eval_probs is not None:
+                ensemble_row("msmo_ensemble_with_start", [start_eval_probs, *(teacher_eval_probs[t] for t in teachers)],
+                             seed, ["start", *names])
 
     def distil_round(name: str, probs: dict[int, list], teach_next: bool) -> dict[int, list]:
         """One student per seed, from its translate-train start, on KL to the rotating teachers' `probs`;
@@ -424,8 +468,7 @@ def main() -> int:
         order = [s for s in args.seeds if s in probs]
         student_probs: dict[int, list] = {}
         for seed in [s for s in args.seeds[: args.ablation_seeds] if s in init_states]:
-            at = order.index(seed)
-            teachers = [order[(at + j) % len(order)] for j in range(min(args.teachers, len(order)))]
+            teachers = teachers_of(seed, order)
             items = distillation_items(unl_items, [False] * len(unl_items), [probs[t] for t in teachers])
             student = as_student(MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine)))
             student.load_state_dict(init_states[seed], strict=False)
@@ -495,7 +538,8 @@ def paired_checks(runs: list[dict], summary: dict) -> dict:
         return {r["seed"]: 100 * r["test"]["average"] for r in runs if r["row"] == row}
 
     out = {}
-    for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo_distill2", "msmo_distill"), ("msmo", "msmo_no_critic"),
+    for a, b in [("msmo", "tagger"), ("msmo_distill", "msmo"), ("msmo_ensemble", "msmo"), ("msmo_distill", "msmo_ensemble"),
+                 ("msmo_ensemble", "start"), ("msmo_ensemble_with_start", "start"), ("msmo_distill2", "msmo_distill"), ("msmo", "msmo_no_critic"),
                  ("msmo", "msmo_no_consistency"), ("msmo_distill", "tagger"), ("msmo", "translate_train"),
                  ("msmo", "start"), ("msmo_distill", "start"), ("tagger", "start"), ("translate_train", "start")]:
         x, y = by_seed(a), by_seed(b)

@@ -469,3 +469,28 @@ def test_warm_start_from_a_saved_model(tiny_msmo_dir, tmp_path):
                         overrides={"init_from": str(tiny_msmo_dir)})
     assert report["status"] == "finished"
     assert f"starts from the trained English tagger {tiny_msmo_dir}" in (out / "README.md").read_text()
+
+
+def test_span_report_from_probs_scores_an_ensemble_mean_by_hand() -> None:
+    """Two members disagree on the polarity of "soup"; their mean decodes to the surer one."""
+    from xsent_core.methods.msmo.model import span_report_from_probs
+
+    text = "the soup was cold"
+    gold = Example(id="g", text=text, lang="en", spans=(AspectSpan(start=4, end=8, text="soup", polarity="negative"),))
+
+    def one_hot(tag: str, sure: float) -> torch.Tensor:
+        rows = torch.zeros((4, len(bies.TAGS)))
+        rows[:, bies.TAG2ID["O"]] = 1.0
+        rows[1, bies.TAG2ID["O"]] = 0.0
+        rows[1, bies.TAG2ID[tag]] = sure
+        rows[1, bies.TAG2ID["O"]] = 1.0 - sure
+        return rows
+
+    right, wrong = one_hot("S-NEG", 0.9), one_hot("S-POS", 0.6)
+    assert span_report_from_probs([gold], [right])["f1"] == pytest.approx(1.0)
+    assert span_report_from_probs([gold], [wrong])["f1"] == pytest.approx(0.0)
+    # mean: S-NEG 0.45, S-POS 0.30, O 0.25 -> the negative span, F1 1
+    mean = torch.stack([right, wrong]).mean(0)
+    assert span_report_from_probs([gold], [mean])["f1"] == pytest.approx(1.0)
+    # a sentence with no words scores nothing and breaks nothing
+    assert span_report_from_probs([Example(id="e", text="", lang="en")], [torch.zeros((0, len(bies.TAGS)))])["f1"] == 0.0

@@ -502,7 +502,12 @@ def evaluate_cached(
 ) -> dict[str, float]:
     """Span micro-F1 like `evaluate`, but on cached lower-layer states (fast; for
     model selection and benchmarks; the frozen layers ran once, in fp16)."""
-    probs = cached_tag_probs(model, items)
+    return span_report_from_probs(examples, cached_tag_probs(model, items))
+
+
+def span_report_from_probs(examples: Sequence[Example], probs: Sequence[torch.Tensor]) -> dict[str, float]:
+    """Span micro-F1 of tag distributions decoded like a model's own (one [n_words, 13] tensor per
+    example): scores probabilities no single model produced, e.g. an ensemble's mean."""
     gold, guess = [], []
     for ex, p in zip(examples, probs):
         gold.append([(s.start, s.end, s.polarity) for s in (ex.spans or ())])

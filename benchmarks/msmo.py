@@ -338,6 +338,11 @@ def main() -> int:
     def eval_probs(model) -> dict[str, list]:
         return {"dev": cached_tag_probs(model, dev_items), **{lang: cached_tag_probs(model, test_items[lang]) for lang in langs}}
 
+    def scores_from_probs(probs: dict[str, list]) -> tuple[float, dict, dict]:
+        """Dev F1, test scores and detail of tag distributions from `eval_probs` (or a mean of several)."""
+        scores, detail = scores_of({lang: span_report_from_probs(tests[lang], probs[lang]) for lang in langs})
+        return span_report_from_probs(dev, probs["dev"])["f1"], scores, detail
+
     def run_fit(model, items, train, name, seed, extra_callbacks=()) -> dict:
         started = time.time()
         losses: list = []
@@ -392,9 +397,8 @@ def main() -> int:
         start = MsmoMethod(replace(base, adversarial=False), copy.deepcopy(pristine))
         load_warm_start_(start, warm)
         start.eval()
-        scores, detail = test_scores(start)
         start_eval_probs = eval_probs(start)
-        dev_f1 = evaluate_cached(start, dev_items, dev)["f1"]
+        dev_f1, scores, detail = scores_from_probs(start_eval_probs)
         for seed in args.seeds:  # one untrained model: the same figures under every seed, for the paired checks
             result["runs"].append({"row": "start", "seed": seed, "steps": 0, "dev_f1": dev_f1, "test": scores, "test_detail": detail})
         write()
@@ -445,8 +449,7 @@ def main() -> int:
     def ensemble_row(name: str, members: list[dict[str, list]], seed: int, member_names: list[str]) -> None:
         """Score the mean of several models' tag distributions: what a student distilled from them imitates."""
         mean = {key: [torch.stack(ps).mean(0) for ps in zip(*(m[key] for m in members))] for key in members[0]}
-        scores, detail = scores_of({lang: span_report_from_probs(tests[lang], mean[lang]) for lang in langs})
-        dev_f1 = span_report_from_probs(dev, mean["dev"])["f1"]
+        dev_f1, scores, detail = scores_from_probs(mean)
         result["runs"].append({"row": name, "seed": seed, "steps": 0, "members": member_names, "dev_f1": dev_f1,
                                "test": scores, "test_detail": detail})
         write()

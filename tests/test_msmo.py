@@ -478,15 +478,15 @@ def test_span_report_from_probs_scores_an_ensemble_mean_by_hand() -> None:
     text = "the soup was cold"
     gold = Example(id="g", text=text, lang="en", spans=(AspectSpan(start=4, end=8, text="soup", polarity="negative"),))
 
-    def one_hot(tag: str, sure: float) -> torch.Tensor:
+    def member(tag: str, sure: float) -> torch.Tensor:
+        """Every word O, except "soup": `tag` with probability `sure`, O with the rest."""
         rows = torch.zeros((4, len(bies.TAGS)))
         rows[:, bies.TAG2ID["O"]] = 1.0
-        rows[1, bies.TAG2ID["O"]] = 0.0
         rows[1, bies.TAG2ID[tag]] = sure
         rows[1, bies.TAG2ID["O"]] = 1.0 - sure
         return rows
 
-    right, wrong = one_hot("S-NEG", 0.9), one_hot("S-POS", 0.6)
+    right, wrong = member("S-NEG", 0.9), member("S-POS", 0.6)
     assert span_report_from_probs([gold], [right])["f1"] == pytest.approx(1.0)
     assert span_report_from_probs([gold], [wrong])["f1"] == pytest.approx(0.0)
     # mean: S-NEG 0.45, S-POS 0.30, O 0.25 -> the negative span, F1 1
